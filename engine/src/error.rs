@@ -1,0 +1,178 @@
+//! The engine's error type.
+//!
+//! Variants are sorted by who must act: [`EngineError::is_bad_input`] is true when the user must fix a
+//! path, a URL, an option or a file; everything else is a failed query or a store fault.
+
+use std::path::PathBuf;
+
+use datafusion::error::DataFusionError;
+
+/// Result alias used throughout `sluice-engine`.
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// A location given by the user does not exist.
+    #[error("`{location}` does not exist; check the path or URL (folders may end with `/`)")]
+    NotFound {
+        /// The path or URL as the user wrote it.
+        location: String,
+    },
+
+    /// A location holds no data files sluice can read.
+    #[error(
+        "`{location}` holds no data files; expected files ending in .csv, .tsv, .json, .jsonl, .ndjson or .parquet (optionally .gz, .bz2, .xz, .zst)"
+    )]
+    NoDataFiles {
+        /// The folder or prefix that was listed.
+        location: String,
+    },
+
+    /// A string could not be understood as a path or URL.
+    #[error("`{location}` is not a valid path or URL: {reason}")]
+    InvalidLocation {
+        /// The offending text.
+        location: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+
+    /// A URL scheme sluice has no store for.
+    #[error("unsupported URL scheme `{scheme}` in `{location}`; use a local path, `file://` or `s3://`")]
+    UnsupportedScheme {
+        /// The scheme, e.g. `gs`.
+        scheme: String,
+        /// The whole location.
+        location: String,
+    },
+
+    /// A file whose format could not be determined or is not supported.
+    #[error("cannot tell the format of `{path}`; pass the format explicitly (`--input-format csv|json|parquet`)")]
+    UnknownFormat {
+        /// The file.
+        path: String,
+    },
+
+    /// An option value the user gave is wrong.
+    #[error("invalid value for `{option}`: {reason}")]
+    InvalidOption {
+        /// The option name, e.g. `--memory-limit`.
+        option: String,
+        /// What is wrong and what is accepted.
+        reason: String,
+    },
+
+    /// A local file or folder could not be read or written.
+    #[error("cannot access `{}`", path.display())]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// An object store operation failed.
+    #[error("object store operation on `{location}` failed")]
+    Store {
+        /// The object or prefix.
+        location: String,
+        /// The store's error (never carries credentials).
+        #[source]
+        source: object_store::Error,
+    },
+
+    /// The output location already holds data and the write mode does not allow replacing it.
+    #[error("`{location}` already holds data; choose `--mode overwrite` or `--mode append`, or another destination")]
+    DestinationNotEmpty {
+        /// The destination.
+        location: String,
+    },
+
+    /// Writing Parquet failed.
+    #[error("writing Parquet file `{path}` failed")]
+    Parquet {
+        /// The file being written.
+        path: String,
+        /// The writer's error.
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+
+    /// A query failed in DataFusion.
+    #[error(transparent)]
+    DataFusion(#[from] DataFusionError),
+}
+
+impl EngineError {
+    /// True when the error is the user's to fix (a bad path, URL, option, file or SQL), which the CLI
+    /// reports with exit code 2.
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            Self::NotFound { .. }
+            | Self::NoDataFiles { .. }
+            | Self::InvalidLocation { .. }
+            | Self::UnsupportedScheme { .. }
+            | Self::UnknownFormat { .. }
+            | Self::InvalidOption { .. }
+            | Self::DestinationNotEmpty { .. } => true,
+            Self::Io { source, .. } => matches!(
+                source.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
+            ),
+            Self::Store { source, .. } => matches!(source, object_store::Error::NotFound { .. }),
+            Self::DataFusion(e) => datafusion_is_bad_input(e),
+            Self::Parquet { .. } => false,
+        }
+    }
+
+    pub(crate) fn store(location: impl Into<String>, source: object_store::Error) -> Self {
+        match source {
+            object_store::Error::NotFound { .. } => Self::NotFound {
+                location: location.into(),
+            },
+            source => Self::Store {
+                location: location.into(),
+                source,
+            },
+        }
+    }
+}
+
+/// Classifies a DataFusion error: SQL the user wrote wrong (parse, plan, schema errors) or one of
+/// sluice's own bad-input errors carried through DataFusion.
+pub fn datafusion_is_bad_input(e: &DataFusionError) -> bool {
+    match e {
+        DataFusionError::SQL(..)
+        | DataFusionError::Plan(_)
+        | DataFusionError::SchemaError(..)
+        | DataFusionError::Configuration(_)
+        | DataFusionError::NotImplemented(_) => true,
+        DataFusionError::Context(_, inner) => datafusion_is_bad_input(inner),
+        DataFusionError::Diagnostic(_, inner) => datafusion_is_bad_input(inner),
+        DataFusionError::Shared(inner) => datafusion_is_bad_input(inner),
+        DataFusionError::External(inner) => inner
+            .downcast_ref::<EngineError>()
+            .is_some_and(EngineError::is_bad_input),
+        DataFusionError::ObjectStore(inner) => {
+            matches!(inner.as_ref(), object_store::Error::NotFound { .. })
+        }
+        DataFusionError::ArrowError(inner, _) => matches!(
+            inner.as_ref(),
+            arrow::error::ArrowError::CsvError(_)
+                | arrow::error::ArrowError::JsonError(_)
+                | arrow::error::ArrowError::ParseError(_)
+        ),
+        _ => false,
+    }
+}
+
+impl From<EngineError> for DataFusionError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::DataFusion(inner) => inner,
+            other => DataFusionError::External(Box::new(other)),
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! sluice-engine: the parts of sluice that touch data.
+//!
+//! ```text
+//! Location (path | file:// | s3://) ──StoreRegistry (one store per bucket, created on first use)──>
+//!   readers::open_table (formats from file names, Hive partitions, merged schema) ──> DataFusion
+//!   SessionBuilder (target partitions, memory limit + spilling) ──> SluiceSession ──> SQL / DataFrames
+//!   PartitionedWriter (Hive paths, bounded open files, staging) ──commit──> CommitReport
+//! ```
+//!
+//! ```no_run
+//! # async fn demo() -> sluice_engine::Result<()> {
+//! use sluice_engine::{Location, ReadOptions, SessionBuilder, WriteOptions, new_run_id};
+//!
+//! let session = SessionBuilder::new().with_memory_limit(2 << 30).build()?;
+//! let orders = session.read(&Location::parse("testdata/lake/orders/")?, &ReadOptions::default()).await?;
+//! let report = session
+//!     .write_parquet(orders, &Location::parse("/tmp/orders_parquet/")?,
+//!         WriteOptions::new().with_partition_by(vec!["order_date".into()]), &new_run_id())
+//!     .await?;
+//! println!("{} rows in {} files", report.rows, report.files.len());
+//! # Ok(()) }
+//! ```
+
+mod error;
+pub mod readers;
+mod session;
+pub mod stores;
+pub mod writer;
+
+pub use error::{EngineError, Result, datafusion_is_bad_input};
+pub use readers::{CsvReadOptions, FileFormatKind, ReadOptions};
+pub use session::{SessionBuilder, SluiceSession, new_run_id, parse_size};
+pub use stores::{Location, S3Options};
+pub use writer::{Codec, CommitReport, WriteMode, WriteOptions, WrittenFile};

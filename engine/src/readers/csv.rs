@@ -1,0 +1,43 @@
+//! CSV source options mapped onto DataFusion's CSV format.
+
+use std::sync::Arc;
+
+use datafusion::datasource::file_format::FileFormat;
+use datafusion::datasource::file_format::csv::CsvFormat;
+use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
+
+/// CSV dialect settings for reading.
+#[derive(Debug, Clone)]
+pub struct CsvReadOptions {
+    /// The first line holds column names (default true).
+    pub has_header: bool,
+    /// Field delimiter; `None` means `,` (or tab for `.tsv`).
+    pub delimiter: Option<u8>,
+    /// Quote character (default `"`).
+    pub quote: u8,
+    /// Rows sampled for type inference.
+    pub infer_rows: usize,
+}
+
+impl Default for CsvReadOptions {
+    fn default() -> Self {
+        Self {
+            has_header: true,
+            delimiter: None,
+            quote: b'"',
+            infer_rows: 1000,
+        }
+    }
+}
+
+pub(super) fn format(options: &CsvReadOptions, tab_separated: bool, compression: FileCompressionType) -> Arc<dyn FileFormat> {
+    let delimiter = options.delimiter.unwrap_or(if tab_separated { b'\t' } else { b',' });
+    Arc::new(
+        CsvFormat::default()
+            .with_has_header(options.has_header)
+            .with_delimiter(delimiter)
+            .with_quote(options.quote)
+            .with_schema_infer_max_rec(options.infer_rows)
+            .with_file_compression_type(compression),
+    )
+}

@@ -1,0 +1,361 @@
+//! Opening a folder, prefix or file as a table.
+//!
+//! ```text
+//! Location ──list once──> data files (hidden `_x`/`.x` skipped) ──by suffix──> groups of one format
+//!          and compression ──> one ListingTable per group (shared merged schema, Hive partition
+//!          columns from `key=value/` folders) ──> a single table (a union when groups differ)
+//! ```
+//!
+//! Parsing is DataFusion's; this module only decides formats, partition columns and schemas.
+
+mod csv;
+mod json;
+mod union;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::datasource::file_format::FileFormat;
+use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig};
+use futures::TryStreamExt;
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
+
+pub use self::csv::CsvReadOptions;
+use crate::error::{EngineError, Result};
+use crate::stores::Location;
+use crate::writer::layout::{HIVE_DEFAULT_PARTITION, unescape_path_name};
+
+/// File formats sluice reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FileFormatKind {
+    /// Comma- (or otherwise) delimited text.
+    Csv,
+    /// Newline-delimited JSON objects.
+    Json,
+    /// Apache Parquet.
+    Parquet,
+}
+
+impl std::str::FromStr for FileFormatKind {
+    type Err = EngineError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "csv" | "tsv" => Ok(Self::Csv),
+            "json" | "ndjson" | "jsonl" => Ok(Self::Json),
+            "parquet" => Ok(Self::Parquet),
+            other => Err(EngineError::InvalidOption {
+                option: "format".into(),
+                reason: format!("`{other}` is not one of csv, json, parquet"),
+            }),
+        }
+    }
+}
+
+/// How to read a location. Everything is optional: formats and compression come from file names.
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions {
+    /// Forces a format instead of reading it from file extensions.
+    pub format: Option<FileFormatKind>,
+    /// CSV settings.
+    pub csv: CsvReadOptions,
+}
+
+/// What a file name says about its content.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct FileKind {
+    format: FileFormatKind,
+    tab_separated: bool,
+    compression: Compression,
+    /// The full suffix, such as `.csv.gz`; DataFusion lists only files ending with it.
+    suffix: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Compression {
+    None,
+    Gzip,
+    Bzip2,
+    Xz,
+    Zstd,
+}
+
+impl Compression {
+    fn file_type(self) -> FileCompressionType {
+        match self {
+            Self::None => FileCompressionType::UNCOMPRESSED,
+            Self::Gzip => FileCompressionType::GZIP,
+            Self::Bzip2 => FileCompressionType::BZIP2,
+            Self::Xz => FileCompressionType::XZ,
+            Self::Zstd => FileCompressionType::ZSTD,
+        }
+    }
+}
+
+/// Classifies a file name by its extensions: `x.csv.gz` is gzip-compressed CSV.
+fn classify(name: &str, forced: Option<FileFormatKind>) -> Option<FileKind> {
+    let lower = name.to_ascii_lowercase();
+    let (stem, compression, csuffix) = [
+        (".gz", Compression::Gzip),
+        (".gzip", Compression::Gzip),
+        (".bz2", Compression::Bzip2),
+        (".xz", Compression::Xz),
+        (".zst", Compression::Zstd),
+        (".zstd", Compression::Zstd),
+    ]
+    .iter()
+    .find_map(|(ext, c)| lower.strip_suffix(ext).map(|stem| (stem, *c, *ext)))
+    .unwrap_or((lower.as_str(), Compression::None, ""));
+    let (ext, format, tab) = match stem.rsplit_once('.').map(|(_, e)| e) {
+        Some("csv") | Some("txt") => ("csv", FileFormatKind::Csv, false),
+        Some("tsv") | Some("tab") => ("tsv", FileFormatKind::Csv, true),
+        Some(e @ ("json" | "jsonl" | "ndjson")) => (e, FileFormatKind::Json, false),
+        Some("parquet") | Some("parq") | Some("pq") => ("parquet", FileFormatKind::Parquet, false),
+        other => {
+            let format = forced?;
+            let ext = other.unwrap_or("");
+            let suffix = if ext.is_empty() { csuffix.to_string() } else { format!(".{ext}{csuffix}") };
+            return Some(FileKind { format, tab_separated: false, compression, suffix });
+        }
+    };
+    if compression != Compression::None && format == FileFormatKind::Parquet {
+        return None;
+    }
+    let format = forced.unwrap_or(format);
+    Some(FileKind {
+        format,
+        tab_separated: tab,
+        compression,
+        suffix: format!(".{ext}{csuffix}"),
+    })
+}
+
+/// True for names Hive and Spark skip: `_SUCCESS`, `.crc`, `_temporary/`, anything starting `_` or
+/// `.` (a `_` folder holding `=` is a partition and is kept).
+pub fn is_hidden(segment: &str) -> bool {
+    segment.starts_with('.') || (segment.starts_with('_') && !segment.contains('='))
+}
+
+/// One listed data file with its Hive partition values (already unescaped).
+#[derive(Debug, Clone)]
+pub struct DataFile {
+    /// The object's metadata from the listing.
+    pub meta: ObjectMeta,
+    /// `(key, value)` pairs from `key=value` folders, outermost first; `None` is the default partition.
+    pub partition: Vec<(String, Option<String>)>,
+}
+
+/// Lists the data files under a location: a single file, or every non-hidden file below a folder.
+pub async fn list_data_files(store: &dyn ObjectStore, location: &Location) -> Result<Vec<DataFile>> {
+    let path = location.store_path();
+    if !location.is_folder() {
+        match store.head(&path).await {
+            Ok(meta) => return Ok(vec![DataFile { meta, partition: vec![] }]),
+            Err(object_store::Error::NotFound { .. }) => {}
+            Err(source) => return Err(EngineError::store(location.original(), source)),
+        }
+    }
+    let prefix = if path.as_ref().is_empty() { None } else { Some(&path) };
+    let objects: Vec<ObjectMeta> = store
+        .list(prefix)
+        .try_collect()
+        .await
+        .map_err(|source| EngineError::store(location.original(), source))?;
+    let mut files = Vec::new();
+    for meta in objects {
+        let Some(rel) = meta.location.prefix_match(&path) else { continue };
+        let parts: Vec<String> = rel.map(|p| p.as_ref().to_string()).collect();
+        if parts.iter().any(|p| is_hidden(p)) {
+            continue;
+        }
+        let partition = parts[..parts.len().saturating_sub(1)]
+            .iter()
+            .filter_map(|seg| seg.split_once('='))
+            .map(|(k, v)| {
+                let value = unescape_path_name(v);
+                (unescape_path_name(k), (value != HIVE_DEFAULT_PARTITION).then_some(value))
+            })
+            .collect();
+        files.push(DataFile { meta, partition });
+    }
+    if files.is_empty() {
+        return Err(EngineError::NotFound { location: location.original().to_string() });
+    }
+    files.sort_by(|a, b| a.meta.location.cmp(&b.meta.location));
+    Ok(files)
+}
+
+/// Opens a location as one table: formats from file names (or `options.format`), Hive partition
+/// columns from folder names (typed `BIGINT` or `DATE` when every value parses, else `VARCHAR`), one
+/// schema merged across files.
+pub async fn open_table(
+    state: &dyn Session,
+    location: &Location,
+    options: &ReadOptions,
+) -> Result<Arc<dyn TableProvider>> {
+    let store = state.runtime_env().object_store(location.listing_url()?)?;
+    let files = list_data_files(store.as_ref(), location).await?;
+
+    let mut groups: BTreeMap<FileKind, Vec<ObjectMeta>> = BTreeMap::new();
+    let mut skipped = Vec::new();
+    for file in &files {
+        let name = file.meta.location.filename().unwrap_or_default();
+        match classify(name, options.format) {
+            Some(kind) => groups.entry(kind).or_default().push(file.meta.clone()),
+            None => skipped.push(file.meta.location.to_string()),
+        }
+    }
+    if groups.is_empty() {
+        return Err(match files.as_slice() {
+            [one] if !location.is_folder() => EngineError::UnknownFormat { path: one.meta.location.to_string() },
+            _ => EngineError::NoDataFiles { location: location.original().to_string() },
+        });
+    }
+    for path in &skipped {
+        tracing::warn!(file = %path, "skipping a file whose extension names no known format");
+    }
+
+    let partition_cols = partition_columns(location, &files)?;
+    // Only a folder can be partitioned; a single file's URL is used as is.
+    let table_url = if location.is_folder() || files.len() > 1 { location.as_folder() } else { location.clone() };
+    let table_url = table_url.listing_url()?;
+
+    let mut parts = Vec::new();
+    let mut file_schemas = Vec::new();
+    for (kind, metas) in &groups {
+        let format = file_format(kind, options);
+        let schema = format.infer_schema(state, &store, metas).await?;
+        file_schemas.push(schema);
+        parts.push(format);
+    }
+    let merged = Schema::try_merge(file_schemas.iter().map(|s| s.as_ref().clone()))
+        .map_err(|e| EngineError::InvalidOption {
+            option: location.original().to_string(),
+            reason: format!("its files have conflicting column types ({e}); read them separately or cast"),
+        })?;
+    let merged: SchemaRef = Arc::new(merged);
+
+    let mut tables: Vec<Arc<dyn TableProvider>> = Vec::new();
+    for (format, kind) in parts.into_iter().zip(groups.keys()) {
+        let listing = ListingOptions::new(format)
+            .with_file_extension(kind.suffix.clone())
+            .with_table_partition_cols(partition_cols.clone());
+        let config = ListingTableConfig::new(table_url.clone())
+            .with_listing_options(listing)
+            .with_schema(Arc::clone(&merged));
+        tables.push(Arc::new(ListingTable::try_new(config)?));
+    }
+    if tables.len() == 1 {
+        return Ok(tables.remove(0));
+    }
+    Ok(Arc::new(union::UnionTable::try_new(tables)?))
+}
+
+fn file_format(kind: &FileKind, options: &ReadOptions) -> Arc<dyn FileFormat> {
+    let compression = kind.compression.file_type();
+    match kind.format {
+        FileFormatKind::Csv => csv::format(&options.csv, kind.tab_separated, compression),
+        FileFormatKind::Json => json::format(compression),
+        FileFormatKind::Parquet => Arc::new(ParquetFormat::default()),
+    }
+}
+
+/// The partition columns shared by every file, with types inferred from their values.
+fn partition_columns(location: &Location, files: &[DataFile]) -> Result<Vec<(String, DataType)>> {
+    let keys: Vec<&str> = files[0].partition.iter().map(|(k, _)| k.as_str()).collect();
+    for file in files {
+        let these: Vec<&str> = file.partition.iter().map(|(k, _)| k.as_str()).collect();
+        if these != keys {
+            return Err(EngineError::InvalidOption {
+                option: location.original().to_string(),
+                reason: format!(
+                    "its files disagree on Hive partition folders: `{}` has [{}] where others have [{}]; move or exclude the odd files",
+                    file.meta.location,
+                    these.join(", "),
+                    keys.join(", ")
+                ),
+            });
+        }
+    }
+    Ok(keys
+        .iter()
+        .enumerate()
+        .map(|(i, key)| {
+            let values = files.iter().map(|f| f.partition[i].1.as_deref());
+            (key.to_string(), infer_partition_type(values))
+        })
+        .collect())
+}
+
+/// `BIGINT` when every value is an integer, `DATE` when every value is `YYYY-MM-DD`, else `VARCHAR`.
+/// The default partition (NULL) keeps the column `VARCHAR`, since DataFusion reads it back as text.
+fn infer_partition_type<'a>(mut values: impl Iterator<Item = Option<&'a str>> + Clone) -> DataType {
+    if values.clone().any(|v| v.is_none()) {
+        return DataType::Utf8;
+    }
+    let all = |f: fn(&str) -> bool| values.clone().all(|v| v.is_some_and(f));
+    if all(|v| !v.is_empty() && v.len() < 19 && v.parse::<i64>().is_ok() && !(v.len() > 1 && v.starts_with('0'))) {
+        DataType::Int64
+    } else if all(|v| v.len() == 10 && chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").is_ok()) {
+        DataType::Date32
+    } else if values.next().is_some() {
+        DataType::Utf8
+    } else {
+        DataType::Utf8
+    }
+}
+
+/// Fields of the partition columns, for callers that build schemas.
+pub fn partition_fields(cols: &[(String, DataType)]) -> Vec<Field> {
+    cols.iter().map(|(n, t)| Field::new(n, t.clone(), false)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[rstest]
+    #[case("a.csv", Some((FileFormatKind::Csv, Compression::None, ".csv")))]
+    #[case("a.CSV.GZ", Some((FileFormatKind::Csv, Compression::Gzip, ".csv.gz")))]
+    #[case("a.tsv.zst", Some((FileFormatKind::Csv, Compression::Zstd, ".tsv.zst")))]
+    #[case("a.jsonl.bz2", Some((FileFormatKind::Json, Compression::Bzip2, ".jsonl.bz2")))]
+    #[case("part-0.parquet", Some((FileFormatKind::Parquet, Compression::None, ".parquet")))]
+    #[case("readme.md", None)]
+    #[case("x.parquet.gz", None)]
+    fn classify_by_extension(#[case] name: &str, #[case] expected: Option<(FileFormatKind, Compression, &str)>) {
+        let got = classify(name, None).map(|k| (k.format, k.compression, k.suffix));
+        assert_eq!(got, expected.map(|(f, c, s)| (f, c, s.to_string())));
+    }
+
+    #[test]
+    fn forced_format_takes_unknown_extensions() {
+        let kind = classify("events.log.gz", Some(FileFormatKind::Json)).unwrap();
+        assert_eq!(kind.format, FileFormatKind::Json);
+        assert_eq!(kind.suffix, ".log.gz");
+    }
+
+    #[rstest]
+    #[case("_SUCCESS", true)]
+    #[case(".part.crc", true)]
+    #[case("_temporary", true)]
+    #[case("_c=1", false)]
+    #[case("dt=2026-01-01", false)]
+    fn hidden_names(#[case] name: &str, #[case] hidden: bool) {
+        assert_eq!(is_hidden(name), hidden);
+    }
+
+    #[rstest]
+    #[case(&[Some("1"), Some("20")], DataType::Int64)]
+    #[case(&[Some("2026-11-01"), Some("2026-11-02")], DataType::Date32)]
+    #[case(&[Some("1"), Some("x")], DataType::Utf8)]
+    #[case(&[Some("007")], DataType::Utf8)]
+    #[case(&[Some("1"), None], DataType::Utf8)]
+    fn partition_types(#[case] values: &[Option<&str>], #[case] expected: DataType) {
+        assert_eq!(infer_partition_type(values.iter().copied()), expected);
+    }
+}

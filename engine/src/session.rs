@@ -1,0 +1,277 @@
+//! Building the DataFusion session every sluice command runs in.
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock, Weak};
+
+use async_trait::async_trait;
+use datafusion::catalog::{DynamicFileCatalog, TableProvider, UrlTableFactory};
+use datafusion::dataframe::DataFrame;
+use datafusion::error::DataFusionError;
+use datafusion::execution::context::SessionState;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use parking_lot::RwLock;
+
+use crate::error::{EngineError, Result};
+use crate::readers::{ReadOptions, open_table};
+use crate::stores::{Location, S3Options, StoreRegistry};
+use crate::writer::{CommitReport, PartitionedWriter, WriteOptions};
+
+/// Share of physical memory the engine may track when no limit is given.
+const DEFAULT_MEMORY_FRACTION: f64 = 0.7;
+
+/// Builds a [`SluiceSession`]: parallelism, memory limit with spilling, object stores.
+#[derive(Debug, Default)]
+pub struct SessionBuilder {
+    target_partitions: Option<usize>,
+    memory_limit: Option<usize>,
+    spill_dir: Option<PathBuf>,
+    s3: Option<S3Options>,
+}
+
+impl SessionBuilder {
+    /// Defaults: all cores, 70 % of physical memory, spill to the OS temp folder, S3 from the environment.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Partitions each query runs with (default: the number of cores).
+    pub fn with_target_partitions(mut self, n: usize) -> Self {
+        self.target_partitions = Some(n.max(1));
+        self
+    }
+
+    /// Bytes of memory operators may track before they spill or fail.
+    pub fn with_memory_limit(mut self, bytes: usize) -> Self {
+        self.memory_limit = Some(bytes);
+        self
+    }
+
+    /// Where operators spill (default: the OS temp folder).
+    pub fn with_spill_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.spill_dir = Some(dir.into());
+        self
+    }
+
+    /// S3 settings (default: read from the AWS environment).
+    pub fn with_s3(mut self, s3: S3Options) -> Self {
+        self.s3 = Some(s3);
+        self
+    }
+
+    /// Creates the session.
+    pub fn build(self) -> Result<SluiceSession> {
+        let s3 = match self.s3 {
+            Some(s3) => s3,
+            None => S3Options::from_env()?,
+        };
+        let stores = Arc::new(StoreRegistry::new(s3));
+        let memory_limit = self.memory_limit.unwrap_or_else(default_memory_limit);
+        let disk = match self.spill_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(&dir).map_err(|source| EngineError::Io { path: dir.clone(), source })?;
+                DiskManagerBuilder::default().with_mode(DiskManagerMode::Directories(vec![dir]))
+            }
+            None => DiskManagerBuilder::default(),
+        };
+        let pool = TrackConsumersPool::new(
+            FairSpillPool::new(memory_limit),
+            std::num::NonZeroUsize::new(5).expect("5 is not zero"),
+        );
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(pool))
+            .with_disk_manager_builder(disk)
+            .with_object_store_registry(Arc::clone(&stores) as _)
+            .build_arc()?;
+        let mut config = SessionConfig::new().with_information_schema(true);
+        if let Some(n) = self.target_partitions {
+            config = config.with_target_partitions(n);
+        }
+        let ctx = SessionContext::new_with_config_rt(config, runtime);
+        let ctx = with_url_tables(ctx);
+        Ok(SluiceSession { ctx, stores, memory_limit })
+    }
+}
+
+/// Lets SQL name folders and URLs as tables: `SELECT * FROM 's3://lake/raw/orders/'`.
+fn with_url_tables(ctx: SessionContext) -> SessionContext {
+    let factory = Arc::new(LocationTables::default());
+    let catalogs = Arc::clone(ctx.state().catalog_list());
+    let catalogs = Arc::new(DynamicFileCatalog::new(catalogs, Arc::clone(&factory) as Arc<dyn UrlTableFactory>));
+    let session_id = ctx.session_id();
+    let ctx: SessionContext = ctx
+        .into_state_builder()
+        .with_session_id(session_id)
+        .with_catalog_list(catalogs)
+        .build()
+        .into();
+    let _ = factory.state.set(ctx.state_weak_ref());
+    ctx
+}
+
+/// Opens a quoted path or URL in SQL as a table through [`open_table`].
+#[derive(Debug, Default)]
+struct LocationTables {
+    state: OnceLock<Weak<RwLock<SessionState>>>,
+}
+
+#[async_trait]
+impl UrlTableFactory for LocationTables {
+    async fn try_new(&self, name: &str) -> datafusion::error::Result<Option<Arc<dyn TableProvider>>> {
+        // A bare identifier is an ordinary (missing) table, not a path.
+        if !name.contains(['/', '.', '\\']) {
+            return Ok(None);
+        }
+        let state = self
+            .state
+            .get()
+            .and_then(Weak::upgrade)
+            .map(|s| s.read().clone())
+            .ok_or_else(|| DataFusionError::Internal("the session is gone".into()))?;
+        let location = Location::parse(name)?;
+        Ok(Some(open_table(&state, &location, &ReadOptions::default()).await?))
+    }
+}
+
+/// A DataFusion session with sluice's stores, limits and readers.
+#[derive(Clone)]
+pub struct SluiceSession {
+    ctx: SessionContext,
+    stores: Arc<StoreRegistry>,
+    memory_limit: usize,
+}
+
+impl std::fmt::Debug for SluiceSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SluiceSession")
+            .field("session_id", &self.ctx.session_id())
+            .field("memory_limit", &self.memory_limit)
+            .finish()
+    }
+}
+
+impl SluiceSession {
+    /// The DataFusion context, for SQL and DataFrames.
+    pub fn ctx(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// The tracked memory limit in bytes.
+    pub fn memory_limit(&self) -> usize {
+        self.memory_limit
+    }
+
+    /// The object store for a location, created on first use.
+    pub fn store_for(&self, location: &Location) -> Result<Arc<dyn object_store::ObjectStore>> {
+        self.stores.store_for(location.url())
+    }
+
+    /// Opens a folder, prefix or file as a DataFrame.
+    pub async fn read(&self, location: &Location, options: &ReadOptions) -> Result<DataFrame> {
+        let table = open_table(&self.ctx.state(), location, options).await?;
+        Ok(self.ctx.read_table(table)?)
+    }
+
+    /// Writes a DataFrame as Parquet at `dest` and commits it; returns what was written.
+    pub async fn write_parquet(
+        &self,
+        df: DataFrame,
+        dest: &Location,
+        options: WriteOptions,
+        run_id: &str,
+    ) -> Result<CommitReport> {
+        let plan = df.create_physical_plan().await?;
+        let store = self.store_for(dest)?;
+        PartitionedWriter::new(store, dest.clone(), options, run_id)
+            .write(plan, self.ctx.task_ctx())
+            .await
+    }
+}
+
+/// A new run id: UTC time plus random bits, sortable and safe in paths.
+pub fn new_run_id() -> String {
+    let random = uuid::Uuid::now_v7().simple().to_string();
+    format!("{}-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"), &random[random.len() - 8..])
+}
+
+/// Parses sizes such as `4GiB`, `512MB`, `2g`, `1073741824`.
+pub fn parse_size(text: &str) -> Result<usize> {
+    let invalid = || EngineError::InvalidOption {
+        option: "size".into(),
+        reason: format!("`{text}` is not a size; write e.g. `4GiB`, `512MiB` or `2000000000`"),
+    };
+    let t = text.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let num: f64 = num.parse().map_err(|_| invalid())?;
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "kib" => 1024.0,
+        "m" | "mb" => 1e6,
+        "mib" => 1024.0 * 1024.0,
+        "g" | "gb" => 1e9,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        "t" | "tb" => 1e12,
+        "tib" => 1024.0_f64.powi(4),
+        _ => return Err(invalid()),
+    };
+    let bytes = num * mult;
+    if !bytes.is_finite() || bytes < 1.0 {
+        return Err(invalid());
+    }
+    Ok(bytes as usize)
+}
+
+fn default_memory_limit() -> usize {
+    let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<usize>().ok())
+            .map(|kb| kb * 1024)
+    });
+    let total = total.unwrap_or(8 * 1024 * 1024 * 1024);
+    (total as f64 * DEFAULT_MEMORY_FRACTION) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[rstest]
+    #[case("4GiB", 4 * 1024 * 1024 * 1024)]
+    #[case("512MiB", 512 * 1024 * 1024)]
+    #[case("2g", 2_000_000_000)]
+    #[case("1.5 GB", 1_500_000_000)]
+    #[case("1024", 1024)]
+    fn sizes(#[case] text: &str, #[case] bytes: usize) {
+        assert_eq!(parse_size(text).unwrap(), bytes);
+    }
+
+    #[rstest]
+    #[case("lots")]
+    #[case("4XB")]
+    #[case("")]
+    #[case("0")]
+    fn bad_sizes(#[case] text: &str) {
+        assert!(parse_size(text).unwrap_err().is_bad_input());
+    }
+
+    #[test]
+    fn run_ids_are_unique_and_path_safe() {
+        let a = new_run_id();
+        let b = new_run_id();
+        assert_ne!(a, b);
+        assert!(a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'), "{a}");
+    }
+
+    #[tokio::test]
+    async fn information_schema_is_on() {
+        let session = SessionBuilder::new().with_s3(S3Options::default()).build().unwrap();
+        let n = session.ctx().sql("SELECT count(*) FROM information_schema.tables").await.unwrap().count().await.unwrap();
+        assert_eq!(n, 1);
+    }
+}

@@ -1,0 +1,196 @@
+//! Splitting batches by Hive partition values.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, StringArray, UInt32Array};
+use arrow::compute::{cast, take_record_batch};
+use arrow::datatypes::{DataType, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+
+use super::layout::partition_segment;
+use crate::error::{EngineError, Result};
+
+/// Which columns are partition keys and which go into the files.
+#[derive(Debug)]
+pub(super) struct Layout {
+    names: Vec<String>,
+    key_indices: Vec<usize>,
+    data_indices: Vec<usize>,
+}
+
+impl Layout {
+    pub(super) fn try_new(schema: &Schema, partition_by: &[String], keep_partition_columns: bool) -> Result<Self> {
+        let mut key_indices = Vec::with_capacity(partition_by.len());
+        for name in partition_by {
+            let idx = schema.index_of(name).map_err(|_| EngineError::InvalidOption {
+                option: "partition-by".into(),
+                reason: format!(
+                    "column `{name}` is not in the output; it has: {}",
+                    schema.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            })?;
+            if !is_partitionable(schema.field(idx).data_type()) {
+                return Err(EngineError::InvalidOption {
+                    option: "partition-by".into(),
+                    reason: format!("column `{name}` has type {}, which cannot name a folder; partition by a string, number, boolean, date or timestamp", schema.field(idx).data_type()),
+                });
+            }
+            key_indices.push(idx);
+        }
+        if !partition_by.is_empty() && !keep_partition_columns && key_indices.len() == schema.fields().len() {
+            return Err(EngineError::InvalidOption {
+                option: "partition-by".into(),
+                reason: "every column is a partition column, so the files would hold no columns".into(),
+            });
+        }
+        let data_indices = (0..schema.fields().len())
+            .filter(|i| keep_partition_columns || !key_indices.contains(i))
+            .collect();
+        Ok(Self { names: partition_by.to_vec(), key_indices, data_indices })
+    }
+
+    /// The schema of the rows stored inside the files.
+    pub(super) fn data_schema(&self, schema: &SchemaRef) -> SchemaRef {
+        Arc::new(schema.project(&self.data_indices).expect("indices come from the same schema"))
+    }
+
+    /// Groups a batch's rows by partition folder, in order of first appearance.
+    pub(super) fn split(&self, batch: &RecordBatch) -> Result<Vec<(String, Vec<Option<String>>, RecordBatch)>> {
+        let data = batch.project(&self.data_indices).map_err(datafusion::error::DataFusionError::from)?;
+        if self.key_indices.is_empty() {
+            return Ok(vec![(String::new(), Vec::new(), data)]);
+        }
+        let keys: Vec<StringArray> = self
+            .key_indices
+            .iter()
+            .map(|&i| as_strings(batch.column(i)))
+            .collect::<Result<_>>()?;
+        let mut order: Vec<String> = Vec::new();
+        let mut groups: HashMap<String, (Vec<Option<String>>, Vec<u32>)> = HashMap::new();
+        let mut dir = String::new();
+        for row in 0..batch.num_rows() {
+            dir.clear();
+            for (k, name) in keys.iter().zip(&self.names) {
+                if !dir.is_empty() {
+                    dir.push('/');
+                }
+                let value = k.is_valid(row).then(|| k.value(row));
+                dir.push_str(&partition_segment(name, value));
+            }
+            match groups.get_mut(dir.as_str()) {
+                Some((_, rows)) => rows.push(row as u32),
+                None => {
+                    let values = keys
+                        .iter()
+                        .map(|k| k.is_valid(row).then(|| k.value(row).to_string()).filter(|v| !v.is_empty()))
+                        .collect();
+                    order.push(dir.clone());
+                    groups.insert(dir.clone(), (values, vec![row as u32]));
+                }
+            }
+        }
+        order
+            .into_iter()
+            .map(|dir| {
+                let (values, rows) = groups.remove(&dir).expect("every ordered key has a group");
+                let rows = if rows.len() == batch.num_rows() {
+                    data.clone()
+                } else {
+                    take_record_batch(&data, &UInt32Array::from(rows)).map_err(datafusion::error::DataFusionError::from)?
+                };
+                Ok((dir, values, rows))
+            })
+            .collect()
+    }
+}
+
+fn is_partitionable(t: &DataType) -> bool {
+    match t {
+        DataType::Dictionary(_, v) => is_partitionable(v),
+        t => t.is_integer() || t.is_floating() || matches!(
+            t,
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Boolean
+                | DataType::Date32 | DataType::Date64 | DataType::Timestamp(_, _) | DataType::Decimal128(_, _)
+                | DataType::Decimal256(_, _)
+        ),
+    }
+}
+
+/// Partition values as text the way Spark writes them: dates `YYYY-MM-DD`, timestamps
+/// `YYYY-MM-DD HH:MM:SS[.ffffff]`.
+fn as_strings(array: &ArrayRef) -> Result<StringArray> {
+    let text = cast(array, &DataType::Utf8).map_err(datafusion::error::DataFusionError::from)?;
+    let text = text
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .expect("cast to Utf8 gives a StringArray")
+        .clone();
+    if matches!(array.data_type(), DataType::Timestamp(_, _)) {
+        return Ok(text.iter().map(|v| v.map(spark_timestamp)).collect());
+    }
+    Ok(text)
+}
+
+fn spark_timestamp(iso: &str) -> String {
+    let without_zone = iso.trim_end_matches('Z');
+    let without_zone = match without_zone.rfind(['+', '-']) {
+        Some(pos) if pos > 10 => &without_zone[..pos],
+        _ => without_zone,
+    };
+    let spaced = without_zone.replacen('T', " ", 1);
+    match spaced.split_once('.') {
+        Some((whole, frac)) => {
+            let frac = frac.trim_end_matches('0');
+            if frac.is_empty() { whole.to_string() } else { format!("{whole}.{frac}") }
+        }
+        None => spaced,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int64Array, TimestampMicrosecondArray};
+    use arrow::datatypes::Field;
+
+    #[test]
+    fn splits_rows_by_partition_and_drops_key_columns() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("p", DataType::Utf8, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![
+                Arc::new(Int64Array::from(vec![1, 2, 3, 4])),
+                Arc::new(StringArray::from(vec![Some("a/b"), None, Some("a/b"), Some("")])),
+            ],
+        )
+        .unwrap();
+        let layout = Layout::try_new(&schema, &["p".to_string()], false).unwrap();
+        let parts = layout.split(&batch).unwrap();
+        let summary: Vec<(String, usize)> = parts.iter().map(|(d, _, b)| (d.clone(), b.num_rows())).collect();
+        assert_eq!(
+            summary,
+            vec![("p=a%2Fb".to_string(), 2), ("p=__HIVE_DEFAULT_PARTITION__".to_string(), 2)]
+        );
+        assert_eq!(parts[0].2.num_columns(), 1);
+        assert_eq!(parts[1].1, vec![None]);
+    }
+
+    #[test]
+    fn unknown_partition_column_names_the_choices() {
+        let schema = Schema::new(vec![Field::new("id", DataType::Int64, false)]);
+        let err = Layout::try_new(&schema, &["nope".to_string()], false).unwrap_err();
+        assert!(err.to_string().contains("`nope`") && err.to_string().contains("id"), "{err}");
+    }
+
+    #[test]
+    fn timestamps_format_like_spark() {
+        let array: ArrayRef = Arc::new(TimestampMicrosecondArray::from(vec![1_700_000_000_000_000, 1_700_000_000_123_000]));
+        let s = as_strings(&array).unwrap();
+        assert_eq!(s.value(0), "2023-11-14 22:13:20");
+        assert_eq!(s.value(1), "2023-11-14 22:13:20.123");
+    }
+}

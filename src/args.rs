@@ -1,0 +1,132 @@
+//! Command-line arguments (clap types only).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::env;
+
+/// sluice: batch ETL over a data lake. Query folders and S3 prefixes with SQL and convert CSV and
+/// JSON into Hive-partitioned Parquet.
+#[derive(Debug, Parser)]
+#[command(name = "sluice", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// Options every command accepts.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options shared by every command.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// How rows and records are printed (default: `table` on a terminal, `csv` otherwise).
+    #[arg(long, global = true, value_enum, env = env::SLUICE_FORMAT)]
+    pub format: Option<OutputFormat>,
+    /// More logging (`-v` info, `-vv` debug, `-vvv` trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors; no progress.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Memory operators may track before spilling to disk, e.g. `4GiB` (default: 70% of RAM).
+    #[arg(long, global = true, env = env::SLUICE_MEMORY_LIMIT, value_name = "SIZE")]
+    pub memory_limit: Option<String>,
+    /// Folder for spill files (default: the system temp folder).
+    #[arg(long, global = true, env = env::SLUICE_SPILL_DIR, value_name = "DIR")]
+    pub spill_dir: Option<PathBuf>,
+    /// Partitions each query runs with (default: number of cores).
+    #[arg(long, global = true, env = env::SLUICE_TARGET_PARTITIONS, value_name = "N")]
+    pub target_partitions: Option<usize>,
+}
+
+/// Output formats for rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// An aligned text table.
+    Table,
+    /// Comma-separated values with a header line.
+    Csv,
+    /// One JSON array of objects.
+    Json,
+    /// One JSON object per line.
+    Ndjson,
+}
+
+/// sluice's commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run SQL over folders, S3 prefixes and files; with no query on a terminal, open a shell.
+    Sql(SqlArgs),
+    /// Convert CSV or NDJSON (plain or compressed) into Parquet, optionally Hive-partitioned.
+    Convert(ConvertArgs),
+}
+
+/// `sluice sql`
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    /// SQL to run; several statements may be separated by `;`. Tables can be quoted paths or URLs:
+    /// `SELECT * FROM 's3://lake/raw/orders/'`.
+    pub query: Option<String>,
+    /// Read the SQL from a file (`-` for stdin).
+    #[arg(short, long, value_name = "FILE", conflicts_with = "query")]
+    pub file: Option<PathBuf>,
+    /// Write the last statement's result to a file or URL instead of printing it; the format comes
+    /// from the extension (.parquet, .csv, .json, .ndjson).
+    #[arg(short, long, value_name = "PATH")]
+    pub output: Option<String>,
+}
+
+/// `sluice convert`
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// A file, folder or URL of CSV/NDJSON files (`.gz`, `.bz2`, `.xz`, `.zst` are decompressed).
+    pub src: String,
+    /// The Parquet destination folder or URL.
+    pub dst: String,
+    /// Input format when file extensions do not tell it.
+    #[arg(long, value_enum)]
+    pub input_format: Option<InputFormat>,
+    /// Hive partition columns, outermost first: `--partition-by year,month`.
+    #[arg(long, value_delimiter = ',', value_name = "COLS")]
+    pub partition_by: Vec<String>,
+    /// Parquet compression.
+    #[arg(long, default_value = "zstd", value_parser = ["zstd", "snappy", "gzip", "lz4", "none"])]
+    pub compression: String,
+    /// What to do when the destination already holds data.
+    #[arg(long, value_enum, default_value = "overwrite")]
+    pub mode: ModeArg,
+    /// Roll to a new file after about this size.
+    #[arg(long, default_value = "128MiB", value_name = "SIZE")]
+    pub target_file_size: String,
+    /// CSV field delimiter (a single character; `\t` for tab).
+    #[arg(long, value_name = "CHAR")]
+    pub delimiter: Option<String>,
+    /// CSV files have no header line (columns are named column_1, column_2, ...).
+    #[arg(long)]
+    pub no_header: bool,
+}
+
+/// Input formats `convert` accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InputFormat {
+    /// CSV (or TSV with `--delimiter '\t'`).
+    Csv,
+    /// Newline-delimited JSON.
+    Json,
+}
+
+/// Write modes on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    /// Fail if the destination holds data.
+    ErrorIfExists,
+    /// Add files next to existing ones.
+    Append,
+    /// Replace everything at the destination.
+    Overwrite,
+    /// Replace only the partitions written.
+    OverwritePartitions,
+}

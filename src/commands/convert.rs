@@ -1,0 +1,70 @@
+//! `sluice convert SRC DST`: CSV/NDJSON to (partitioned) Parquet through sluice's writer.
+
+use std::time::Instant;
+
+use sluice_engine::{Codec, CsvReadOptions, FileFormatKind, Location, ReadOptions, WriteMode, WriteOptions, new_run_id, parse_size};
+
+use crate::args::{ConvertArgs, InputFormat, ModeArg};
+use crate::diagnostics::UsageError;
+use crate::output::{Progress, Record, human_bytes};
+use crate::settings::Settings;
+
+/// Runs `sluice convert`.
+pub async fn run(args: ConvertArgs, settings: &Settings) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let src = Location::parse(&args.src)?;
+    let dst = Location::parse(&args.dst)?;
+    let read = ReadOptions {
+        format: args.input_format.map(|f| match f {
+            InputFormat::Csv => FileFormatKind::Csv,
+            InputFormat::Json => FileFormatKind::Json,
+        }),
+        csv: CsvReadOptions {
+            has_header: !args.no_header,
+            delimiter: args.delimiter.as_deref().map(parse_delimiter).transpose()?,
+            ..CsvReadOptions::default()
+        },
+    };
+    let target = parse_size(&args.target_file_size).map_err(|_| {
+        UsageError::new(format!("`{}` is not a size", args.target_file_size), "write e.g. `--target-file-size 128MiB`")
+    })?;
+    let write = WriteOptions::new()
+        .with_partition_by(args.partition_by.clone())
+        .with_codec(args.compression.parse::<Codec>()?)
+        .with_mode(match args.mode {
+            ModeArg::ErrorIfExists => WriteMode::ErrorIfExists,
+            ModeArg::Append => WriteMode::Append,
+            ModeArg::Overwrite => WriteMode::Overwrite,
+            ModeArg::OverwritePartitions => WriteMode::OverwritePartitions,
+        })
+        .with_target_file_size(target);
+
+    let session = settings.session()?;
+    let progress = Progress::spinner(format!("converting {src} to {dst}"), settings.show_progress());
+    let result = async {
+        let df = session.read(&src, &read).await?;
+        session.write_parquet(df, &dst, write, &new_run_id()).await
+    }
+    .await;
+    progress.finish();
+    let report = result?;
+    tracing::info!(rows = report.rows, files = report.files.len(), bytes = %human_bytes(report.bytes), "converted");
+    Record::new()
+        .text("destination", dst.original())
+        .number("rows", report.rows)
+        .number("files", report.files.len() as u64)
+        .number("partitions", report.partitions as u64)
+        .number("bytes", report.bytes)
+        .number("replaced_files", report.replaced_files as u64)
+        .text("run_id", report.run_id)
+        .text("elapsed", format!("{:.2}s", started.elapsed().as_secs_f64()))
+        .print(settings.format)
+}
+
+fn parse_delimiter(text: &str) -> anyhow::Result<u8> {
+    match text {
+        "\\t" | "tab" => Ok(b'\t'),
+        t if t.len() == 1 => Ok(t.as_bytes()[0]),
+        _ => Err(UsageError::new(format!("`{text}` is not a single-byte delimiter"), "use e.g. `--delimiter ';'` or `--delimiter '\\t'`").into()),
+    }
+}

@@ -1,0 +1,5 @@
+//! One module per subcommand; each takes its arguments and the resolved settings.
+
+pub mod convert;
+pub mod shell;
+pub mod sql;

@@ -1,0 +1,110 @@
+//! `sluice sql`: run statements from an argument, a file or stdin, or open the shell.
+
+use std::io::{IsTerminal, Read};
+use std::time::Instant;
+
+use anyhow::Context;
+use datafusion::dataframe::{DataFrame, DataFrameWriteOptions};
+use datafusion::sql::parser::{DFParserBuilder, Statement};
+use datafusion::sql::sqlparser::dialect::dialect_from_str;
+use sluice_engine::{Location, SluiceSession};
+
+use crate::args::SqlArgs;
+use crate::diagnostics::UsageError;
+use crate::output::{self, write_batches};
+use crate::settings::Settings;
+
+/// Runs `sluice sql`.
+pub async fn run(args: SqlArgs, settings: &Settings) -> anyhow::Result<()> {
+    let session = settings.session()?;
+    let sql = match (args.query, args.file) {
+        (Some(query), _) => query,
+        (None, Some(file)) if file.as_os_str() == "-" => read_stdin()?,
+        (None, Some(file)) => std::fs::read_to_string(&file).map_err(|source| sluice_engine::EngineError::Io { path: file.clone(), source })?,
+        (None, None) if std::io::stdin().is_terminal() => return super::shell::run(&session, settings).await,
+        (None, None) => read_stdin()?,
+    };
+    run_script(&session, &sql, settings, args.output.as_deref()).await
+}
+
+fn read_stdin() -> anyhow::Result<String> {
+    let mut sql = String::new();
+    std::io::stdin().read_to_string(&mut sql).context("reading SQL from stdin")?;
+    Ok(sql)
+}
+
+/// Splits SQL text into statements with DataFusion's parser (its dialect setting applies).
+pub fn parse_statements(session: &SluiceSession, sql: &str) -> anyhow::Result<Vec<Statement>> {
+    let state = session.ctx().state();
+    let name = state.config().options().sql_parser.dialect;
+    let dialect = dialect_from_str(name.to_string())
+        .ok_or_else(|| UsageError::new(format!("unknown SQL dialect `{name}`"), "use e.g. `SET datafusion.sql_parser.dialect = 'generic'`"))?;
+    let mut parser = DFParserBuilder::new(sql)
+        .with_dialect(dialect.as_ref())
+        .build()
+        .map_err(datafusion::error::DataFusionError::from)?;
+    let statements = parser.parse_statements().map_err(datafusion::error::DataFusionError::from)?;
+    Ok(statements.into_iter().collect())
+}
+
+/// Runs every statement in `sql`, printing each result; `output` receives the last one instead.
+pub async fn run_script(session: &SluiceSession, sql: &str, settings: &Settings, output: Option<&str>) -> anyhow::Result<()> {
+    let statements = parse_statements(session, sql)?;
+    if statements.is_empty() {
+        return Err(UsageError::new("no SQL statement given", "pass a query, `-f FILE`, or pipe SQL on stdin").into());
+    }
+    let last = statements.len() - 1;
+    for (i, statement) in statements.into_iter().enumerate() {
+        let started = Instant::now();
+        let state = session.ctx().state();
+        let plan = state.statement_to_plan(statement).await?;
+        let df = session.ctx().execute_logical_plan(plan).await?;
+        match output {
+            Some(path) if i == last => write_output(df, path, settings).await?,
+            _ => print_result(df, settings, started).await?,
+        }
+    }
+    Ok(())
+}
+
+async fn print_result(df: DataFrame, settings: &Settings, started: Instant) -> anyhow::Result<()> {
+    let schema = df.schema().inner().clone();
+    let batches = df.collect().await?;
+    if schema.fields().is_empty() {
+        return Ok(());
+    }
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    let stdout = std::io::stdout();
+    let mut lock = stdout.lock();
+    write_batches(settings.format, &schema, &batches, &mut lock)?;
+    if settings.show_progress() {
+        output::status(false, &format!("{rows} row(s) in {:.3}s", started.elapsed().as_secs_f64()));
+    }
+    Ok(())
+}
+
+async fn write_output(df: DataFrame, path: &str, settings: &Settings) -> anyhow::Result<()> {
+    let location = Location::parse(path)?;
+    let url = location.url().to_string();
+    let lower = path.to_ascii_lowercase();
+    let options = DataFrameWriteOptions::new().with_single_file_output(true);
+    let batches = if lower.ends_with(".parquet") {
+        df.write_parquet(&url, options, None).await?
+    } else if lower.ends_with(".csv") {
+        df.write_csv(&url, options, None).await?
+    } else if lower.ends_with(".json") || lower.ends_with(".ndjson") || lower.ends_with(".jsonl") {
+        df.write_json(&url, options, None).await?
+    } else {
+        return Err(UsageError::new(
+            format!("cannot tell the output format of `{path}`"),
+            "end the file name in .parquet, .csv, .json or .ndjson",
+        )
+        .into());
+    };
+    let rows = batches
+        .first()
+        .and_then(|b| b.column(0).as_any().downcast_ref::<arrow::array::UInt64Array>().map(|a| a.value(0)))
+        .unwrap_or(0);
+    output::status(settings.quiet, &format!("wrote {rows} row(s) to {path}"));
+    Ok(())
+}

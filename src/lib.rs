@@ -1,0 +1,65 @@
+//! The sluice command line as a library.
+//!
+//! `sluice::main()` parses the arguments, runs one command and returns the exit code, so a team can
+//! build its own binary around it. The commands are thin: the work happens in `sluice-engine`.
+//!
+//! ```text
+//! args (clap) ──> settings (flags > env > defaults) ──> commands::<name>::run ──> output / diagnostics
+//! ```
+
+pub mod args;
+pub mod commands;
+pub mod diagnostics;
+pub mod env;
+pub mod output;
+pub mod settings;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use crate::args::{Cli, Command};
+use crate::settings::Settings;
+
+/// Parses `std::env::args`, runs the command and returns its exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.global.verbose, cli.global.quiet);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return diagnostics::report(&anyhow::Error::new(e).context("starting the async runtime")),
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => diagnostics::report(&e),
+    }
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = Settings::resolve(&cli.global)?;
+    match cli.command {
+        Command::Sql(args) => commands::sql::run(args, &settings).await,
+        Command::Convert(args) => commands::convert::run(args, &settings).await,
+    }
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        (false, _) => "trace",
+    };
+    let filter = std::env::var(env::SLUICE_LOG)
+        .ok()
+        .and_then(|f| EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| EnvFilter::new(format!("{default},sluice={default},sluice_engine={default}")));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}

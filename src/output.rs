@@ -1,0 +1,188 @@
+//! Everything sluice prints: rows in four formats, summaries, and progress on stderr.
+//!
+//! Data goes to stdout; logs and progress go to stderr, and progress only when stderr is a terminal
+//! and `-q` is not given.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::{ArrayRef, RecordBatch, StringArray, UInt64Array};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::error::ArrowError;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::args::OutputFormat;
+
+/// Writes batches to `out` in `format`. The table format needs every batch at once; the others stream.
+pub fn write_batches(format: OutputFormat, schema: &SchemaRef, batches: &[RecordBatch], out: &mut dyn Write) -> Result<(), ArrowError> {
+    match format {
+        OutputFormat::Table => {
+            let table = arrow::util::pretty::pretty_format_batches_with_schema(Arc::clone(schema), batches)?;
+            writeln!(out, "{table}")?;
+        }
+        OutputFormat::Csv => {
+            let mut writer = arrow::csv::WriterBuilder::new().with_header(true).build(&mut *out);
+            if batches.is_empty() {
+                writer.write(&RecordBatch::new_empty(Arc::clone(schema)))?;
+            }
+            for batch in batches {
+                writer.write(batch)?;
+            }
+        }
+        OutputFormat::Json => {
+            let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+            if rows == 0 {
+                writeln!(out, "[]")?;
+            } else {
+                let mut writer = arrow::json::ArrayWriter::new(&mut *out);
+                for batch in batches {
+                    writer.write(batch)?;
+                }
+                writer.finish()?;
+                writeln!(out)?;
+            }
+        }
+        OutputFormat::Ndjson => {
+            let mut writer = arrow::json::LineDelimitedWriter::new(&mut *out);
+            for batch in batches {
+                writer.write(batch)?;
+            }
+            writer.finish()?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// A record printed as one row: `(name, value)` pairs where numbers stay numbers in JSON.
+#[derive(Debug, Default)]
+pub struct Record {
+    fields: Vec<Field>,
+    columns: Vec<ArrayRef>,
+}
+
+impl Record {
+    /// An empty record.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a text field.
+    pub fn text(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.fields.push(Field::new(name, DataType::Utf8, false));
+        self.columns.push(Arc::new(StringArray::from(vec![value.into()])));
+        self
+    }
+
+    /// Adds a count.
+    pub fn number(mut self, name: &str, value: u64) -> Self {
+        self.fields.push(Field::new(name, DataType::UInt64, false));
+        self.columns.push(Arc::new(UInt64Array::from(vec![value])));
+        self
+    }
+
+    /// Prints the record in `format` to stdout.
+    pub fn print(self, format: OutputFormat) -> anyhow::Result<()> {
+        let schema = Arc::new(Schema::new(self.fields));
+        let batch = RecordBatch::try_new(Arc::clone(&schema), self.columns)?;
+        let stdout = std::io::stdout();
+        let mut lock = stdout.lock();
+        write_batches(format, &schema, &[batch], &mut lock)?;
+        Ok(())
+    }
+}
+
+/// A spinner on stderr that shows what is running and for how long; hidden when disabled.
+pub struct Progress {
+    bar: Option<ProgressBar>,
+}
+
+impl Progress {
+    /// Starts a spinner with a message, or nothing when `enabled` is false.
+    pub fn spinner(message: impl Into<String>, enabled: bool) -> Self {
+        if !enabled {
+            return Self { bar: None };
+        }
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.set_message(message.into());
+        bar.enable_steady_tick(Duration::from_millis(120));
+        Self { bar: Some(bar) }
+    }
+
+    /// Removes the spinner.
+    pub fn finish(self) {
+        if let Some(bar) = self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Prints a short status line to stderr unless quiet (row counts and timings after a query).
+pub fn status(quiet: bool, line: &str) {
+    if !quiet {
+        eprintln!("{line}");
+    }
+}
+
+/// Human-readable bytes, `12.3 MiB`.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::Int64Array;
+
+    fn batch() -> (SchemaRef, RecordBatch) {
+        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, true), Field::new("s", DataType::Utf8, true)]));
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![Arc::new(Int64Array::from(vec![Some(1), None])), Arc::new(StringArray::from(vec![Some("a,b"), Some("c")]))],
+        )
+        .unwrap();
+        (schema, batch)
+    }
+
+    fn render(format: OutputFormat, batches: &[RecordBatch], schema: &SchemaRef) -> String {
+        let mut out = Vec::new();
+        write_batches(format, schema, batches, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn formats() {
+        let (schema, b) = batch();
+        assert_eq!(render(OutputFormat::Csv, &[b.clone()], &schema), "n,s\n1,\"a,b\"\n,c\n");
+        assert_eq!(render(OutputFormat::Ndjson, &[b.clone()], &schema), "{\"n\":1,\"s\":\"a,b\"}\n{\"s\":\"c\"}\n");
+        assert_eq!(render(OutputFormat::Json, &[b.clone()], &schema), "[{\"n\":1,\"s\":\"a,b\"},{\"s\":\"c\"}]\n");
+        assert!(render(OutputFormat::Table, &[b], &schema).contains("| 1 | a,b |"));
+    }
+
+    #[test]
+    fn empty_results_keep_headers() {
+        let (schema, _) = batch();
+        assert_eq!(render(OutputFormat::Csv, &[], &schema), "n,s\n");
+        assert_eq!(render(OutputFormat::Json, &[], &schema), "[]\n");
+        assert!(render(OutputFormat::Table, &[], &schema).contains("| n | s |"));
+    }
+
+    #[test]
+    fn bytes_read_well() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(3 * 1024 * 1024 / 2), "1.5 MiB");
+    }
+}

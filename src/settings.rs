@@ -1,0 +1,64 @@
+//! Turns global flags (already merged with their environment variables by clap) into a session.
+
+use std::io::IsTerminal;
+
+use sluice_engine::{SessionBuilder, SluiceSession, parse_size};
+
+use crate::args::{GlobalArgs, OutputFormat};
+
+/// Resolved global settings.
+#[derive(Debug)]
+pub struct Settings {
+    /// How to print rows.
+    pub format: OutputFormat,
+    /// Suppress progress and non-error logs.
+    pub quiet: bool,
+    memory_limit: Option<usize>,
+    spill_dir: Option<std::path::PathBuf>,
+    target_partitions: Option<usize>,
+}
+
+impl Settings {
+    /// Validates the global flags.
+    pub fn resolve(global: &GlobalArgs) -> anyhow::Result<Self> {
+        let memory_limit = match &global.memory_limit {
+            Some(text) => Some(parse_size(text).map_err(|_| sluice_engine::EngineError::InvalidOption {
+                option: "--memory-limit".into(),
+                reason: format!("`{text}` is not a size; write e.g. `4GiB` or `512MiB`"),
+            })?),
+            None => None,
+        };
+        let format = global.format.unwrap_or(if std::io::stdout().is_terminal() {
+            OutputFormat::Table
+        } else {
+            OutputFormat::Csv
+        });
+        Ok(Self {
+            format,
+            quiet: global.quiet,
+            memory_limit,
+            spill_dir: global.spill_dir.clone(),
+            target_partitions: global.target_partitions,
+        })
+    }
+
+    /// Builds the engine session every command runs in.
+    pub fn session(&self) -> anyhow::Result<SluiceSession> {
+        let mut builder = SessionBuilder::new();
+        if let Some(limit) = self.memory_limit {
+            builder = builder.with_memory_limit(limit);
+        }
+        if let Some(dir) = &self.spill_dir {
+            builder = builder.with_spill_dir(dir);
+        }
+        if let Some(n) = self.target_partitions {
+            builder = builder.with_target_partitions(n);
+        }
+        Ok(builder.build()?)
+    }
+
+    /// True when progress may be drawn on stderr.
+    pub fn show_progress(&self) -> bool {
+        !self.quiet && std::io::stderr().is_terminal()
+    }
+}

@@ -26,7 +26,10 @@ pub struct UsageError {
 impl UsageError {
     /// A usage error with a hint.
     pub fn new(message: impl Into<String>, hint: impl Into<String>) -> Self {
-        Self { message: message.into(), hint: Some(hint.into()) }
+        Self {
+            message: message.into(),
+            hint: Some(hint.into()),
+        }
     }
 }
 
@@ -36,15 +39,26 @@ pub fn report(err: &anyhow::Error) -> ExitCode {
     if is_broken_pipe(err) {
         return ExitCode::SUCCESS;
     }
-    let mut lines = Vec::new();
+    let mut lines: Vec<String> = Vec::new();
     for cause in err.chain() {
         let text = clean(&cause.to_string());
-        if lines.last().is_some_and(|l: &String| l.contains(&text)) {
-            continue;
+        if let Some(last) = lines.last_mut() {
+            if last.contains(&text) {
+                continue;
+            }
+            // `SQL error: ParserError("x")` followed by `sql parser error: x`: keep the readable one.
+            let core = text.split_once(": ").map(|(_, rest)| rest).unwrap_or(&text);
+            if last.contains(core) {
+                *last = text;
+                continue;
+            }
         }
         lines.push(text);
     }
-    eprintln!("error: {}", lines.first().map(String::as_str).unwrap_or("unknown error"));
+    eprintln!(
+        "error: {}",
+        lines.first().map(String::as_str).unwrap_or("unknown error")
+    );
     for line in lines.iter().skip(1) {
         eprintln!("  caused by: {line}");
     }
@@ -61,15 +75,26 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
             return EXIT_BAD_INPUT;
         }
         if let Some(e) = cause.downcast_ref::<EngineError>() {
-            return if e.is_bad_input() { EXIT_BAD_INPUT } else { EXIT_FAILED };
+            return if e.is_bad_input() {
+                EXIT_BAD_INPUT
+            } else {
+                EXIT_FAILED
+            };
         }
         if let Some(e) = cause.downcast_ref::<DataFusionError>() {
-            return if datafusion_is_bad_input(e) { EXIT_BAD_INPUT } else { EXIT_FAILED };
+            return if datafusion_is_bad_input(e) {
+                EXIT_BAD_INPUT
+            } else {
+                EXIT_FAILED
+            };
         }
-        if let Some(e) = cause.downcast_ref::<std::io::Error>() {
-            if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied) {
-                return EXIT_BAD_INPUT;
-            }
+        if let Some(e) = cause.downcast_ref::<std::io::Error>()
+            && matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
+            )
+        {
+            return EXIT_BAD_INPUT;
         }
     }
     EXIT_FAILED
@@ -94,7 +119,12 @@ fn hint(err: &anyhow::Error) -> Option<String> {
 /// DataFusion prefixes messages with its own category names; users need only the sentence.
 fn clean(text: &str) -> String {
     let mut t = text.trim();
-    for prefix in ["External error: ", "Error during planning: ", "Execution error: ", "Object Store error: "] {
+    for prefix in [
+        "External error: ",
+        "Error during planning: ",
+        "Execution error: ",
+        "Object Store error: ",
+    ] {
         while let Some(rest) = t.strip_prefix(prefix) {
             t = rest;
         }

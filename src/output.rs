@@ -17,14 +17,21 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::args::OutputFormat;
 
 /// Writes batches to `out` in `format`. The table format needs every batch at once; the others stream.
-pub fn write_batches(format: OutputFormat, schema: &SchemaRef, batches: &[RecordBatch], out: &mut dyn Write) -> Result<(), ArrowError> {
+pub fn write_batches(
+    format: OutputFormat,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    out: &mut dyn Write,
+) -> Result<(), ArrowError> {
     match format {
         OutputFormat::Table => {
             let table = arrow::util::pretty::pretty_format_batches_with_schema(Arc::clone(schema), batches)?;
             writeln!(out, "{table}")?;
         }
         OutputFormat::Csv => {
-            let mut writer = arrow::csv::WriterBuilder::new().with_header(true).build(&mut *out);
+            let mut writer = arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(&mut *out);
             if batches.is_empty() {
                 writer.write(&RecordBatch::new_empty(Arc::clone(schema)))?;
             }
@@ -108,7 +115,8 @@ impl Progress {
         }
         let bar = ProgressBar::new_spinner();
         bar.set_style(
-            ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
         bar.set_message(message.into());
         bar.enable_steady_tick(Duration::from_millis(120));
@@ -139,7 +147,11 @@ pub fn human_bytes(bytes: u64) -> String {
         value /= 1024.0;
         unit += 1;
     }
-    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
 }
 
 #[cfg(test)]
@@ -148,10 +160,16 @@ mod tests {
     use arrow::array::Int64Array;
 
     fn batch() -> (SchemaRef, RecordBatch) {
-        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, true), Field::new("s", DataType::Utf8, true)]));
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("n", DataType::Int64, true),
+            Field::new("s", DataType::Utf8, true),
+        ]));
         let batch = RecordBatch::try_new(
             Arc::clone(&schema),
-            vec![Arc::new(Int64Array::from(vec![Some(1), None])), Arc::new(StringArray::from(vec![Some("a,b"), Some("c")]))],
+            vec![
+                Arc::new(Int64Array::from(vec![Some(1), None])),
+                Arc::new(StringArray::from(vec![Some("a,b"), Some("c")])),
+            ],
         )
         .unwrap();
         (schema, batch)
@@ -166,9 +184,18 @@ mod tests {
     #[test]
     fn formats() {
         let (schema, b) = batch();
-        assert_eq!(render(OutputFormat::Csv, &[b.clone()], &schema), "n,s\n1,\"a,b\"\n,c\n");
-        assert_eq!(render(OutputFormat::Ndjson, &[b.clone()], &schema), "{\"n\":1,\"s\":\"a,b\"}\n{\"s\":\"c\"}\n");
-        assert_eq!(render(OutputFormat::Json, &[b.clone()], &schema), "[{\"n\":1,\"s\":\"a,b\"},{\"s\":\"c\"}]\n");
+        assert_eq!(
+            render(OutputFormat::Csv, std::slice::from_ref(&b), &schema),
+            "n,s\n1,\"a,b\"\n,c\n"
+        );
+        assert_eq!(
+            render(OutputFormat::Ndjson, std::slice::from_ref(&b), &schema),
+            "{\"n\":1,\"s\":\"a,b\"}\n{\"s\":\"c\"}\n"
+        );
+        assert_eq!(
+            render(OutputFormat::Json, std::slice::from_ref(&b), &schema),
+            "[{\"n\":1,\"s\":\"a,b\"},{\"s\":\"c\"}]\n"
+        );
         assert!(render(OutputFormat::Table, &[b], &schema).contains("| 1 | a,b |"));
     }
 

@@ -22,10 +22,12 @@ impl Settings {
     /// Validates the global flags.
     pub fn resolve(global: &GlobalArgs) -> anyhow::Result<Self> {
         let memory_limit = match &global.memory_limit {
-            Some(text) => Some(parse_size(text).map_err(|_| sluice_engine::EngineError::InvalidOption {
-                option: "--memory-limit".into(),
-                reason: format!("`{text}` is not a size; write e.g. `4GiB` or `512MiB`"),
-            })?),
+            Some(text) => Some(
+                parse_size(text).map_err(|_| sluice_engine::EngineError::InvalidOption {
+                    option: "--memory-limit".into(),
+                    reason: format!("`{text}` is not a size; write e.g. `4GiB` or `512MiB`"),
+                })?,
+            ),
             None => None,
         };
         let format = global.format.unwrap_or(if std::io::stdout().is_terminal() {

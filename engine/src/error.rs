@@ -48,7 +48,9 @@ pub enum EngineError {
     },
 
     /// A file whose format could not be determined or is not supported.
-    #[error("cannot tell the format of `{path}`; pass the format explicitly (`--input-format csv|json|parquet`)")]
+    #[error(
+        "cannot tell the format of `{path}`; pass the format explicitly (`--input-format csv|json|parquet`)"
+    )]
     UnknownFormat {
         /// The file.
         path: String,
@@ -84,7 +86,9 @@ pub enum EngineError {
     },
 
     /// The output location already holds data and the write mode does not allow replacing it.
-    #[error("`{location}` already holds data; choose `--mode overwrite` or `--mode append`, or another destination")]
+    #[error(
+        "`{location}` already holds data; choose `--mode overwrite` or `--mode append`, or another destination"
+    )]
     DestinationNotEmpty {
         /// The destination.
         location: String,

@@ -71,7 +71,10 @@ impl SessionBuilder {
         let memory_limit = self.memory_limit.unwrap_or_else(default_memory_limit);
         let disk = match self.spill_dir {
             Some(dir) => {
-                std::fs::create_dir_all(&dir).map_err(|source| EngineError::Io { path: dir.clone(), source })?;
+                std::fs::create_dir_all(&dir).map_err(|source| EngineError::Io {
+                    path: dir.clone(),
+                    source,
+                })?;
                 DiskManagerBuilder::default().with_mode(DiskManagerMode::Directories(vec![dir]))
             }
             None => DiskManagerBuilder::default(),
@@ -91,7 +94,11 @@ impl SessionBuilder {
         }
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         let ctx = with_url_tables(ctx);
-        Ok(SluiceSession { ctx, stores, memory_limit })
+        Ok(SluiceSession {
+            ctx,
+            stores,
+            memory_limit,
+        })
     }
 }
 
@@ -99,7 +106,10 @@ impl SessionBuilder {
 fn with_url_tables(ctx: SessionContext) -> SessionContext {
     let factory = Arc::new(LocationTables::default());
     let catalogs = Arc::clone(ctx.state().catalog_list());
-    let catalogs = Arc::new(DynamicFileCatalog::new(catalogs, Arc::clone(&factory) as Arc<dyn UrlTableFactory>));
+    let catalogs = Arc::new(DynamicFileCatalog::new(
+        catalogs,
+        Arc::clone(&factory) as Arc<dyn UrlTableFactory>,
+    ));
     let session_id = ctx.session_id();
     let ctx: SessionContext = ctx
         .into_state_builder()
@@ -131,7 +141,9 @@ impl UrlTableFactory for LocationTables {
             .map(|s| s.read().clone())
             .ok_or_else(|| DataFusionError::Internal("the session is gone".into()))?;
         let location = Location::parse(name)?;
-        Ok(Some(open_table(&state, &location, &ReadOptions::default()).await?))
+        Ok(Some(
+            open_table(&state, &location, &ReadOptions::default()).await?,
+        ))
     }
 }
 
@@ -193,7 +205,11 @@ impl SluiceSession {
 /// A new run id: UTC time plus random bits, sortable and safe in paths.
 pub fn new_run_id() -> String {
     let random = uuid::Uuid::now_v7().simple().to_string();
-    format!("{}-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"), &random[random.len() - 8..])
+    format!(
+        "{}-{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
+        &random[random.len() - 8..]
+    )
 }
 
 /// Parses sizes such as `4GiB`, `512MB`, `2g`, `1073741824`.
@@ -203,7 +219,9 @@ pub fn parse_size(text: &str) -> Result<usize> {
         reason: format!("`{text}` is not a size; write e.g. `4GiB`, `512MiB` or `2000000000`"),
     };
     let t = text.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let num: f64 = num.parse().map_err(|_| invalid())?;
     let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
@@ -270,8 +288,18 @@ mod tests {
 
     #[tokio::test]
     async fn information_schema_is_on() {
-        let session = SessionBuilder::new().with_s3(S3Options::default()).build().unwrap();
-        let n = session.ctx().sql("SELECT count(*) FROM information_schema.tables").await.unwrap().count().await.unwrap();
+        let session = SessionBuilder::new()
+            .with_s3(S3Options::default())
+            .build()
+            .unwrap();
+        let n = session
+            .ctx()
+            .sql("SELECT count(*) FROM information_schema.tables")
+            .await
+            .unwrap()
+            .count()
+            .await
+            .unwrap();
         assert_eq!(n, 1);
     }
 }

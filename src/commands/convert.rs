@@ -2,7 +2,10 @@
 
 use std::time::Instant;
 
-use sluice_engine::{Codec, CsvReadOptions, FileFormatKind, Location, ReadOptions, WriteMode, WriteOptions, new_run_id, parse_size};
+use sluice_engine::{
+    Codec, CsvReadOptions, FileFormatKind, Location, ReadOptions, WriteMode, WriteOptions, new_run_id,
+    parse_size,
+};
 
 use crate::args::{ConvertArgs, InputFormat, ModeArg};
 use crate::diagnostics::UsageError;
@@ -26,7 +29,10 @@ pub async fn run(args: ConvertArgs, settings: &Settings) -> anyhow::Result<()> {
         },
     };
     let target = parse_size(&args.target_file_size).map_err(|_| {
-        UsageError::new(format!("`{}` is not a size", args.target_file_size), "write e.g. `--target-file-size 128MiB`")
+        UsageError::new(
+            format!("`{}` is not a size", args.target_file_size),
+            "write e.g. `--target-file-size 128MiB`",
+        )
     })?;
     let write = WriteOptions::new()
         .with_partition_by(args.partition_by.clone())
@@ -65,6 +71,10 @@ fn parse_delimiter(text: &str) -> anyhow::Result<u8> {
     match text {
         "\\t" | "tab" => Ok(b'\t'),
         t if t.len() == 1 => Ok(t.as_bytes()[0]),
-        _ => Err(UsageError::new(format!("`{text}` is not a single-byte delimiter"), "use e.g. `--delimiter ';'` or `--delimiter '\\t'`").into()),
+        _ => Err(UsageError::new(
+            format!("`{text}` is not a single-byte delimiter"),
+            "use e.g. `--delimiter ';'` or `--delimiter '\\t'`",
+        )
+        .into()),
     }
 }

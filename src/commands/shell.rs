@@ -74,7 +74,10 @@ pub async fn run(session: &SluiceSession, settings: &Settings) -> anyhow::Result
         let _ = editor.load_history(path);
     }
     if !settings.quiet {
-        eprintln!("sluice {} SQL shell. End statements with `;`, `\\?` for help, `\\q` to quit.", env!("CARGO_PKG_VERSION"));
+        eprintln!(
+            "sluice {} SQL shell. End statements with `;`, `\\?` for help, `\\q` to quit.",
+            env!("CARGO_PKG_VERSION")
+        );
     }
     let mut buffer = String::new();
     loop {
@@ -95,10 +98,10 @@ pub async fn run(session: &SluiceSession, settings: &Settings) -> anyhow::Result
             Err(e) => return Err(e.into()),
         }
     }
-    if let Some(path) = &history {
-        if let Err(e) = editor.save_history(path) {
-            tracing::warn!(path = %path.display(), error = %e, "could not save shell history");
-        }
+    if let Some(path) = &history
+        && let Err(e) = editor.save_history(path)
+    {
+        tracing::warn!(path = %path.display(), error = %e, "could not save shell history");
     }
     Ok(())
 }

@@ -20,7 +20,12 @@ pub async fn run(args: SqlArgs, settings: &Settings) -> anyhow::Result<()> {
     let sql = match (args.query, args.file) {
         (Some(query), _) => query,
         (None, Some(file)) if file.as_os_str() == "-" => read_stdin()?,
-        (None, Some(file)) => std::fs::read_to_string(&file).map_err(|source| sluice_engine::EngineError::Io { path: file.clone(), source })?,
+        (None, Some(file)) => {
+            std::fs::read_to_string(&file).map_err(|source| sluice_engine::EngineError::Io {
+                path: file.clone(),
+                source,
+            })?
+        }
         (None, None) if std::io::stdin().is_terminal() => return super::shell::run(&session, settings).await,
         (None, None) => read_stdin()?,
     };
@@ -29,7 +34,9 @@ pub async fn run(args: SqlArgs, settings: &Settings) -> anyhow::Result<()> {
 
 fn read_stdin() -> anyhow::Result<String> {
     let mut sql = String::new();
-    std::io::stdin().read_to_string(&mut sql).context("reading SQL from stdin")?;
+    std::io::stdin()
+        .read_to_string(&mut sql)
+        .context("reading SQL from stdin")?;
     Ok(sql)
 }
 
@@ -37,21 +44,31 @@ fn read_stdin() -> anyhow::Result<String> {
 pub fn parse_statements(session: &SluiceSession, sql: &str) -> anyhow::Result<Vec<Statement>> {
     let state = session.ctx().state();
     let name = state.config().options().sql_parser.dialect;
-    let dialect = dialect_from_str(name.to_string())
-        .ok_or_else(|| UsageError::new(format!("unknown SQL dialect `{name}`"), "use e.g. `SET datafusion.sql_parser.dialect = 'generic'`"))?;
-    let mut parser = DFParserBuilder::new(sql)
-        .with_dialect(dialect.as_ref())
-        .build()
-        .map_err(datafusion::error::DataFusionError::from)?;
-    let statements = parser.parse_statements().map_err(datafusion::error::DataFusionError::from)?;
+    let dialect = dialect_from_str(name).ok_or_else(|| {
+        UsageError::new(
+            format!("unknown SQL dialect `{name}`"),
+            "use e.g. `SET datafusion.sql_parser.dialect = 'generic'`",
+        )
+    })?;
+    let mut parser = DFParserBuilder::new(sql).with_dialect(dialect.as_ref()).build()?;
+    let statements = parser.parse_statements()?;
     Ok(statements.into_iter().collect())
 }
 
 /// Runs every statement in `sql`, printing each result; `output` receives the last one instead.
-pub async fn run_script(session: &SluiceSession, sql: &str, settings: &Settings, output: Option<&str>) -> anyhow::Result<()> {
+pub async fn run_script(
+    session: &SluiceSession,
+    sql: &str,
+    settings: &Settings,
+    output: Option<&str>,
+) -> anyhow::Result<()> {
     let statements = parse_statements(session, sql)?;
     if statements.is_empty() {
-        return Err(UsageError::new("no SQL statement given", "pass a query, `-f FILE`, or pipe SQL on stdin").into());
+        return Err(UsageError::new(
+            "no SQL statement given",
+            "pass a query, `-f FILE`, or pipe SQL on stdin",
+        )
+        .into());
     }
     let last = statements.len() - 1;
     for (i, statement) in statements.into_iter().enumerate() {
@@ -68,7 +85,7 @@ pub async fn run_script(session: &SluiceSession, sql: &str, settings: &Settings,
 }
 
 async fn print_result(df: DataFrame, settings: &Settings, started: Instant) -> anyhow::Result<()> {
-    let schema = df.schema().inner().clone();
+    let schema = std::sync::Arc::clone(df.schema().inner());
     let batches = df.collect().await?;
     if schema.fields().is_empty() {
         return Ok(());
@@ -78,7 +95,10 @@ async fn print_result(df: DataFrame, settings: &Settings, started: Instant) -> a
     let mut lock = stdout.lock();
     write_batches(settings.format, &schema, &batches, &mut lock)?;
     if settings.show_progress() {
-        output::status(false, &format!("{rows} row(s) in {:.3}s", started.elapsed().as_secs_f64()));
+        output::status(
+            false,
+            &format!("{rows} row(s) in {:.3}s", started.elapsed().as_secs_f64()),
+        );
     }
     Ok(())
 }
@@ -103,7 +123,12 @@ async fn write_output(df: DataFrame, path: &str, settings: &Settings) -> anyhow:
     };
     let rows = batches
         .first()
-        .and_then(|b| b.column(0).as_any().downcast_ref::<arrow::array::UInt64Array>().map(|a| a.value(0)))
+        .and_then(|b| {
+            b.column(0)
+                .as_any()
+                .downcast_ref::<arrow::array::UInt64Array>()
+                .map(|a| a.value(0))
+        })
         .unwrap_or(0);
     output::status(settings.quiet, &format!("wrote {rows} row(s) to {path}"));
     Ok(())

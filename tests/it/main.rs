@@ -1,1 +1,8 @@
+#![allow(missing_docs, clippy::unwrap_used, clippy::print_stderr)]
+//! End-to-end tests of the `sluice` binary: real files, a real S3-compatible server started by
+//! `scripts/test.sh`, and DuckDB/pyarrow as independent readers.
 
+mod cli;
+mod convert;
+mod s3;
+mod test_util;

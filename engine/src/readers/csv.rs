@@ -30,8 +30,14 @@ impl Default for CsvReadOptions {
     }
 }
 
-pub(super) fn format(options: &CsvReadOptions, tab_separated: bool, compression: FileCompressionType) -> Arc<dyn FileFormat> {
-    let delimiter = options.delimiter.unwrap_or(if tab_separated { b'\t' } else { b',' });
+pub(super) fn format(
+    options: &CsvReadOptions,
+    tab_separated: bool,
+    compression: FileCompressionType,
+) -> Arc<dyn FileFormat> {
+    let delimiter = options
+        .delimiter
+        .unwrap_or(if tab_separated { b'\t' } else { b',' });
     Arc::new(
         CsvFormat::default()
             .with_has_header(options.has_header)

@@ -16,11 +16,16 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::view::ViewTable;
 use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::Column;
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig};
+use datafusion::datasource::provider_as_source;
+use datafusion::functions::expr_fn::nullif;
+use datafusion::logical_expr::{Expr, LogicalPlanBuilder, cast, col, lit};
 use futures::TryStreamExt;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 
@@ -118,8 +123,17 @@ fn classify(name: &str, forced: Option<FileFormatKind>) -> Option<FileKind> {
         other => {
             let format = forced?;
             let ext = other.unwrap_or("");
-            let suffix = if ext.is_empty() { csuffix.to_string() } else { format!(".{ext}{csuffix}") };
-            return Some(FileKind { format, tab_separated: false, compression, suffix });
+            let suffix = if ext.is_empty() {
+                csuffix.to_string()
+            } else {
+                format!(".{ext}{csuffix}")
+            };
+            return Some(FileKind {
+                format,
+                tab_separated: false,
+                compression,
+                suffix,
+            });
         }
     };
     if compression != Compression::None && format == FileFormatKind::Parquet {
@@ -154,12 +168,21 @@ pub async fn list_data_files(store: &dyn ObjectStore, location: &Location) -> Re
     let path = location.store_path();
     if !location.is_folder() {
         match store.head(&path).await {
-            Ok(meta) => return Ok(vec![DataFile { meta, partition: vec![] }]),
+            Ok(meta) => {
+                return Ok(vec![DataFile {
+                    meta,
+                    partition: vec![],
+                }]);
+            }
             Err(object_store::Error::NotFound { .. }) => {}
             Err(source) => return Err(EngineError::store(location.original(), source)),
         }
     }
-    let prefix = if path.as_ref().is_empty() { None } else { Some(&path) };
+    let prefix = if path.as_ref().is_empty() {
+        None
+    } else {
+        Some(&path)
+    };
     let objects: Vec<ObjectMeta> = store
         .list(prefix)
         .try_collect()
@@ -167,7 +190,9 @@ pub async fn list_data_files(store: &dyn ObjectStore, location: &Location) -> Re
         .map_err(|source| EngineError::store(location.original(), source))?;
     let mut files = Vec::new();
     for meta in objects {
-        let Some(rel) = meta.location.prefix_match(&path) else { continue };
+        let Some(rel) = meta.location.prefix_match(&path) else {
+            continue;
+        };
         let parts: Vec<String> = rel.map(|p| p.as_ref().to_string()).collect();
         if parts.iter().any(|p| is_hidden(p)) {
             continue;
@@ -177,13 +202,18 @@ pub async fn list_data_files(store: &dyn ObjectStore, location: &Location) -> Re
             .filter_map(|seg| seg.split_once('='))
             .map(|(k, v)| {
                 let value = unescape_path_name(v);
-                (unescape_path_name(k), (value != HIVE_DEFAULT_PARTITION).then_some(value))
+                (
+                    unescape_path_name(k),
+                    (value != HIVE_DEFAULT_PARTITION).then_some(value),
+                )
             })
             .collect();
         files.push(DataFile { meta, partition });
     }
     if files.is_empty() {
-        return Err(EngineError::NotFound { location: location.original().to_string() });
+        return Err(EngineError::NotFound {
+            location: location.original().to_string(),
+        });
     }
     files.sort_by(|a, b| a.meta.location.cmp(&b.meta.location));
     Ok(files)
@@ -211,8 +241,12 @@ pub async fn open_table(
     }
     if groups.is_empty() {
         return Err(match files.as_slice() {
-            [one] if !location.is_folder() => EngineError::UnknownFormat { path: one.meta.location.to_string() },
-            _ => EngineError::NoDataFiles { location: location.original().to_string() },
+            [one] if !location.is_folder() => EngineError::UnknownFormat {
+                path: one.meta.location.to_string(),
+            },
+            _ => EngineError::NoDataFiles {
+                location: location.original().to_string(),
+            },
         });
     }
     for path in &skipped {
@@ -221,7 +255,11 @@ pub async fn open_table(
 
     let partition_cols = partition_columns(location, &files)?;
     // Only a folder can be partitioned; a single file's URL is used as is.
-    let table_url = if location.is_folder() || files.len() > 1 { location.as_folder() } else { location.clone() };
+    let table_url = if location.is_folder() || files.len() > 1 {
+        location.as_folder()
+    } else {
+        location.clone()
+    };
     let table_url = table_url.listing_url()?;
 
     let mut parts = Vec::new();
@@ -232,11 +270,12 @@ pub async fn open_table(
         file_schemas.push(schema);
         parts.push(format);
     }
-    let merged = Schema::try_merge(file_schemas.iter().map(|s| s.as_ref().clone()))
-        .map_err(|e| EngineError::InvalidOption {
+    let merged = Schema::try_merge(file_schemas.iter().map(|s| s.as_ref().clone())).map_err(|e| {
+        EngineError::InvalidOption {
             option: location.original().to_string(),
             reason: format!("its files have conflicting column types ({e}); read them separately or cast"),
-        })?;
+        }
+    })?;
     let merged: SchemaRef = Arc::new(merged);
 
     let mut tables: Vec<Arc<dyn TableProvider>> = Vec::new();
@@ -249,10 +288,49 @@ pub async fn open_table(
             .with_schema(Arc::clone(&merged));
         tables.push(Arc::new(ListingTable::try_new(config)?));
     }
-    if tables.len() == 1 {
-        return Ok(tables.remove(0));
+    let table: Arc<dyn TableProvider> = if tables.len() == 1 {
+        tables.remove(0)
+    } else {
+        Arc::new(union::UnionTable::try_new(tables)?)
+    };
+    default_partitions_as_null(table, &files, &partition_cols)
+}
+
+/// DataFusion reads the `__HIVE_DEFAULT_PARTITION__` folder name as text; Hive, Spark and Athena mean
+/// NULL by it. When a column has such a folder, the table becomes a view that maps it to NULL and
+/// casts the column to the type its other values have.
+fn default_partitions_as_null(
+    table: Arc<dyn TableProvider>,
+    files: &[DataFile],
+    partition_cols: &[(String, DataType)],
+) -> Result<Arc<dyn TableProvider>> {
+    let with_default: Vec<usize> = (0..partition_cols.len())
+        .filter(|&i| files.iter().any(|f| f.partition[i].1.is_none()))
+        .collect();
+    if with_default.is_empty() {
+        return Ok(table);
     }
-    Ok(Arc::new(union::UnionTable::try_new(tables)?))
+    let schema = table.schema();
+    let exprs: Vec<Expr> = schema
+        .fields()
+        .iter()
+        .map(|field| {
+            let column = col(Column::from_name(field.name()));
+            match partition_cols.iter().position(|(n, _)| n == field.name()) {
+                Some(i) if with_default.contains(&i) => {
+                    let target = infer_partition_type(
+                        files.iter().filter_map(|f| f.partition[i].1.as_deref()).map(Some),
+                    );
+                    cast(nullif(column, lit(HIVE_DEFAULT_PARTITION)), target).alias(field.name())
+                }
+                _ => column,
+            }
+        })
+        .collect();
+    let plan = LogicalPlanBuilder::scan("t", provider_as_source(table), None)?
+        .project(exprs)?
+        .build()?;
+    Ok(Arc::new(ViewTable::new(plan, None)))
 }
 
 fn file_format(kind: &FileKind, options: &ReadOptions) -> Arc<dyn FileFormat> {
@@ -293,17 +371,17 @@ fn partition_columns(location: &Location, files: &[DataFile]) -> Result<Vec<(Str
 
 /// `BIGINT` when every value is an integer, `DATE` when every value is `YYYY-MM-DD`, else `VARCHAR`.
 /// The default partition (NULL) keeps the column `VARCHAR`, since DataFusion reads it back as text.
-fn infer_partition_type<'a>(mut values: impl Iterator<Item = Option<&'a str>> + Clone) -> DataType {
+fn infer_partition_type<'a>(values: impl Iterator<Item = Option<&'a str>> + Clone) -> DataType {
     if values.clone().any(|v| v.is_none()) {
         return DataType::Utf8;
     }
     let all = |f: fn(&str) -> bool| values.clone().all(|v| v.is_some_and(f));
-    if all(|v| !v.is_empty() && v.len() < 19 && v.parse::<i64>().is_ok() && !(v.len() > 1 && v.starts_with('0'))) {
+    if all(|v| {
+        !v.is_empty() && v.len() < 19 && v.parse::<i64>().is_ok() && !(v.len() > 1 && v.starts_with('0'))
+    }) {
         DataType::Int64
     } else if all(|v| v.len() == 10 && chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").is_ok()) {
         DataType::Date32
-    } else if values.next().is_some() {
-        DataType::Utf8
     } else {
         DataType::Utf8
     }
@@ -311,7 +389,9 @@ fn infer_partition_type<'a>(mut values: impl Iterator<Item = Option<&'a str>> + 
 
 /// Fields of the partition columns, for callers that build schemas.
 pub fn partition_fields(cols: &[(String, DataType)]) -> Vec<Field> {
-    cols.iter().map(|(n, t)| Field::new(n, t.clone(), false)).collect()
+    cols.iter()
+        .map(|(n, t)| Field::new(n, t.clone(), false))
+        .collect()
 }
 
 #[cfg(test)]
@@ -327,7 +407,10 @@ mod tests {
     #[case("part-0.parquet", Some((FileFormatKind::Parquet, Compression::None, ".parquet")))]
     #[case("readme.md", None)]
     #[case("x.parquet.gz", None)]
-    fn classify_by_extension(#[case] name: &str, #[case] expected: Option<(FileFormatKind, Compression, &str)>) {
+    fn classify_by_extension(
+        #[case] name: &str,
+        #[case] expected: Option<(FileFormatKind, Compression, &str)>,
+    ) {
         let got = classify(name, None).map(|k| (k.format, k.compression, k.suffix));
         assert_eq!(got, expected.map(|(f, c, s)| (f, c, s.to_string())));
     }

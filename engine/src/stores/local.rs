@@ -120,12 +120,18 @@ impl Location {
     /// A child location: `self/relative`.
     pub fn join(&self, relative: &str) -> Result<Self> {
         let folder = self.as_folder();
-        let url = folder.url.join(relative).map_err(|e| EngineError::InvalidLocation {
-            location: format!("{}{relative}", folder.url),
-            reason: e.to_string(),
-        })?;
+        let url = folder
+            .url
+            .join(relative)
+            .map_err(|e| EngineError::InvalidLocation {
+                location: format!("{}{relative}", folder.url),
+                reason: e.to_string(),
+            })?;
         Ok(Self {
-            original: format!("{}{relative}", folder.original.trim_end_matches('/').to_string() + "/"),
+            original: format!(
+                "{}{relative}",
+                folder.original.trim_end_matches('/').to_string() + "/"
+            ),
             url,
         })
     }
@@ -207,7 +213,10 @@ mod tests {
 
     #[test]
     fn join_appends_under_folder() {
-        let loc = Location::parse("s3://lake/out").unwrap().join("_SUCCESS").unwrap();
+        let loc = Location::parse("s3://lake/out")
+            .unwrap()
+            .join("_SUCCESS")
+            .unwrap();
         assert_eq!(loc.url().as_str(), "s3://lake/out/_SUCCESS");
     }
 }

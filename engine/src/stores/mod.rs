@@ -63,12 +63,13 @@ impl StoreRegistry {
             "file" => Ok(Arc::new(object_store::local::LocalFileSystem::new())),
             "memory" => Ok(Arc::new(InMemory::new())),
             "s3" | "s3a" => {
-                let bucket = url.host_str().filter(|b| !b.is_empty()).ok_or_else(|| {
-                    EngineError::InvalidLocation {
-                        location: url.to_string(),
-                        reason: "an S3 URL needs a bucket: `s3://bucket/prefix/`".into(),
-                    }
-                })?;
+                let bucket =
+                    url.host_str()
+                        .filter(|b| !b.is_empty())
+                        .ok_or_else(|| EngineError::InvalidLocation {
+                            location: url.to_string(),
+                            reason: "an S3 URL needs a bucket: `s3://bucket/prefix/`".into(),
+                        })?;
                 tracing::debug!(bucket, "creating S3 store");
                 Ok(Arc::new(self.s3.build(bucket)?))
             }
@@ -89,11 +90,7 @@ fn store_key(url: &Url) -> String {
 }
 
 impl ObjectStoreRegistry for StoreRegistry {
-    fn register_store(
-        &self,
-        url: &Url,
-        store: Arc<dyn ObjectStore>,
-    ) -> Option<Arc<dyn ObjectStore>> {
+    fn register_store(&self, url: &Url, store: Arc<dyn ObjectStore>) -> Option<Arc<dyn ObjectStore>> {
         self.stores
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -109,7 +109,8 @@ impl S3Options {
             session_token: get(AWS_SESSION_TOKEN).map(Secret),
             region: get(AWS_REGION).or_else(|| get(AWS_DEFAULT_REGION)),
             endpoint: get(AWS_ENDPOINT_URL),
-            allow_http: get(AWS_ALLOW_HTTP).is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes")),
+            allow_http: get(AWS_ALLOW_HTTP)
+                .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes")),
             max_retries,
             retry_timeout,
         })
@@ -231,7 +232,8 @@ mod tests {
 
     #[test]
     fn bad_retry_setting_names_the_variable() {
-        let err = S3Options::from_lookup(|k| (k == SLUICE_S3_MAX_RETRIES).then(|| "many".into())).unwrap_err();
+        let err =
+            S3Options::from_lookup(|k| (k == SLUICE_S3_MAX_RETRIES).then(|| "many".into())).unwrap_err();
         assert!(err.to_string().contains(SLUICE_S3_MAX_RETRIES), "{err}");
     }
 }

@@ -77,12 +77,20 @@ impl Committer {
 
     fn child(&self, relative: &str) -> Result<Path> {
         let root = self.root();
-        let full = if root.as_ref().is_empty() { relative.to_string() } else { format!("{root}/{relative}") };
-        Path::parse(&full).map_err(|e| EngineError::InvalidLocation { location: full.clone(), reason: e.to_string() })
+        let full = if root.as_ref().is_empty() {
+            relative.to_string()
+        } else {
+            format!("{root}/{relative}")
+        };
+        Path::parse(&full).map_err(|e| EngineError::InvalidLocation {
+            location: full.clone(),
+            reason: e.to_string(),
+        })
     }
 
     pub(super) fn staging_path(&self) -> Path {
-        self.child(&format!("{STAGING_DIR}/{}", self.run_id)).expect("run ids are path-safe")
+        self.child(&format!("{STAGING_DIR}/{}", self.run_id))
+            .expect("run ids are path-safe")
     }
 
     /// Lists the data files already at the destination; fails for `error-if-exists` when there are any.
@@ -97,10 +105,15 @@ impl Committer {
         let existing: Vec<Path> = listed
             .into_iter()
             .map(|m| m.location)
-            .filter(|p| p.prefix_match(&root).is_some_and(|mut parts| !parts.any(|s| is_hidden(s.as_ref()))))
+            .filter(|p| {
+                p.prefix_match(&root)
+                    .is_some_and(|mut parts| !parts.any(|s| is_hidden(s.as_ref())))
+            })
             .collect();
         if mode == WriteMode::ErrorIfExists && !existing.is_empty() {
-            return Err(EngineError::DestinationNotEmpty { location: self.dest.original().to_string() });
+            return Err(EngineError::DestinationNotEmpty {
+                location: self.dest.original().to_string(),
+            });
         }
         Ok(existing)
     }
@@ -119,7 +132,10 @@ impl Committer {
             let to = self.child(&f.path);
             async move {
                 let (from, to) = (from?, to?);
-                self.store.rename(&from, &to).await.map_err(|source| EngineError::store(to.to_string(), source))
+                self.store
+                    .rename(&from, &to)
+                    .await
+                    .map_err(|source| EngineError::store(to.to_string(), source))
             }
         }))
         .buffer_unordered(16)
@@ -145,7 +161,12 @@ impl Committer {
             run_id: self.run_id.clone(),
             destination: self.dest.url().to_string(),
             mode,
-            partitions: files.iter().filter(|f| !f.partition_values.is_empty()).map(|f| parent(&f.path)).collect::<HashSet<_>>().len(),
+            partitions: files
+                .iter()
+                .filter(|f| !f.partition_values.is_empty())
+                .map(|f| parent(&f.path))
+                .collect::<HashSet<_>>()
+                .len(),
             rows: files.iter().map(|f| f.rows).sum(),
             bytes: files.iter().map(|f| f.bytes).sum(),
             files,
@@ -185,7 +206,13 @@ impl Committer {
     }
 
     async fn remove_staging(&self, staging: &Path) {
-        let listed: Vec<Path> = match self.store.list(Some(staging)).map_ok(|m| m.location).try_collect().await {
+        let listed: Vec<Path> = match self
+            .store
+            .list(Some(staging))
+            .map_ok(|m| m.location)
+            .try_collect()
+            .await
+        {
             Ok(listed) => listed,
             Err(e) => {
                 tracing::warn!(staging = %staging, error = %e, "could not list the staging folder for cleanup");
@@ -223,7 +250,10 @@ fn parent(relative: &str) -> &str {
 
 fn relative(root: &Path, path: &Path) -> String {
     match path.prefix_match(root) {
-        Some(parts) => parts.map(|p| p.as_ref().to_string()).collect::<Vec<_>>().join("/"),
+        Some(parts) => parts
+            .map(|p| p.as_ref().to_string())
+            .collect::<Vec<_>>()
+            .join("/"),
         None => path.to_string(),
     }
 }

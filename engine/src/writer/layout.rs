@@ -11,8 +11,25 @@
 pub const HIVE_DEFAULT_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
 
 fn needs_escape(c: char) -> bool {
-    matches!(c,
-        '\u{0}'..='\u{1f}' | '\u{7f}' | '"' | '#' | '%' | '\'' | '*' | '/' | ':' | '=' | '?' | '\\' | '{' | '[' | ']' | '^'
+    matches!(
+        c,
+        '\u{0}'
+            ..='\u{1f}'
+                | '\u{7f}'
+                | '"'
+                | '#'
+                | '%'
+                | '\''
+                | '*'
+                | '/'
+                | ':'
+                | '='
+                | '?'
+                | '\\'
+                | '{'
+                | '['
+                | ']'
+                | '^'
     )
 }
 
@@ -110,6 +127,9 @@ mod tests {
     fn null_and_empty_are_default_partition() {
         assert_eq!(partition_segment("p", None), "p=__HIVE_DEFAULT_PARTITION__");
         assert_eq!(partition_segment("p", Some("")), "p=__HIVE_DEFAULT_PARTITION__");
-        assert_eq!(partition_path([("a", Some("1")), ("b", Some("x/y"))]), "a=1/b=x%2Fy");
+        assert_eq!(
+            partition_path([("a", Some("1")), ("b", Some("x/y"))]),
+            "a=1/b=x%2Fy"
+        );
     }
 }

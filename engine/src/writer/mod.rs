@@ -24,9 +24,9 @@ use datafusion::execution::TaskContext;
 use datafusion::physical_plan::ExecutionPlan;
 use futures::StreamExt;
 use object_store::ObjectStore;
+use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use parquet::arrow::AsyncArrowWriter;
-use object_store::buffered::BufWriter;
 use parquet::basic::{Compression, GzipLevel, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use serde::Serialize;
@@ -66,7 +66,9 @@ impl std::str::FromStr for WriteMode {
             "overwrite-partitions" => Ok(Self::OverwritePartitions),
             other => Err(EngineError::InvalidOption {
                 option: "mode".into(),
-                reason: format!("`{other}` is not one of error-if-exists, append, overwrite, overwrite-partitions"),
+                reason: format!(
+                    "`{other}` is not one of error-if-exists, append, overwrite, overwrite-partitions"
+                ),
             }),
         }
     }
@@ -236,7 +238,12 @@ pub struct PartitionedWriter {
 
 impl PartitionedWriter {
     /// A writer to `dest` on `store`; `run_id` names the files and the staging folder.
-    pub fn new(store: Arc<dyn ObjectStore>, dest: Location, options: WriteOptions, run_id: impl Into<String>) -> Self {
+    pub fn new(
+        store: Arc<dyn ObjectStore>,
+        dest: Location,
+        options: WriteOptions,
+        run_id: impl Into<String>,
+    ) -> Self {
         Self {
             store,
             dest: dest.as_folder(),
@@ -246,10 +253,19 @@ impl PartitionedWriter {
     }
 
     /// Runs `plan`, writes its rows and commits them; on failure nothing new is visible.
-    pub async fn write(self, plan: Arc<dyn ExecutionPlan>, task_ctx: Arc<TaskContext>) -> Result<CommitReport> {
+    pub async fn write(
+        self,
+        plan: Arc<dyn ExecutionPlan>,
+        task_ctx: Arc<TaskContext>,
+    ) -> Result<CommitReport> {
         let schema = plan.schema();
-        let layout = partition::Layout::try_new(&schema, &self.options.partition_by, self.options.keep_partition_columns)?;
-        let committer = commit::Committer::new(Arc::clone(&self.store), self.dest.clone(), self.run_id.clone());
+        let layout = partition::Layout::try_new(
+            &schema,
+            &self.options.partition_by,
+            self.options.keep_partition_columns,
+        )?;
+        let committer =
+            commit::Committer::new(Arc::clone(&self.store), self.dest.clone(), self.run_id.clone());
         let existing = committer.preflight(self.options.mode).await?;
 
         let streams = plan.properties().output_partitioning().partition_count().max(1);
@@ -282,7 +298,9 @@ impl PartitionedWriter {
                 }
                 Err(e) if e.is_cancelled() => {}
                 Err(e) => {
-                    failure.get_or_insert(EngineError::DataFusion(datafusion::error::DataFusionError::ExecutionJoin(Box::new(e))));
+                    failure.get_or_insert(EngineError::DataFusion(
+                        datafusion::error::DataFusionError::ExecutionJoin(Box::new(e)),
+                    ));
                     tasks.abort_all();
                 }
             }
@@ -292,7 +310,9 @@ impl PartitionedWriter {
             return Err(e);
         }
         written.sort_by(|a, b| a.path.cmp(&b.path));
-        committer.commit(self.options.mode, written, existing, &schema).await
+        committer
+            .commit(self.options.mode, written, existing, &schema)
+            .await
     }
 }
 
@@ -333,26 +353,47 @@ async fn write_stream(
         if batch.num_rows() == 0 {
             continue;
         }
-        for (dir, values, rows) in shared.layout.split(&batch)? {
+        for partition::PartitionSlice { dir, values, rows } in shared.layout.split(&batch)? {
             tick += 1;
             if !open.contains_key(&dir) {
                 if open.len() >= shared.max_open_files {
                     close_least_recent(&mut open, &mut done).await?;
                 }
                 let relative = if dir.is_empty() {
-                    format!("part-{stream_no:05}-{seq:05}-{}.{}.parquet", shared.run_id, shared.codec_tag)
+                    format!(
+                        "part-{stream_no:05}-{seq:05}-{}.{}.parquet",
+                        shared.run_id, shared.codec_tag
+                    )
                 } else {
-                    format!("{dir}/part-{stream_no:05}-{seq:05}-{}.{}.parquet", shared.run_id, shared.codec_tag)
+                    format!(
+                        "{dir}/part-{stream_no:05}-{seq:05}-{}.{}.parquet",
+                        shared.run_id, shared.codec_tag
+                    )
                 };
                 seq += 1;
-                let path = Path::parse(format!("{}/{relative}", shared.staging)).map_err(|e| EngineError::InvalidLocation {
-                    location: relative.clone(),
-                    reason: e.to_string(),
+                let path = Path::parse(format!("{}/{relative}", shared.staging)).map_err(|e| {
+                    EngineError::InvalidLocation {
+                        location: relative.clone(),
+                        reason: e.to_string(),
+                    }
                 })?;
                 let sink = BufWriter::new(Arc::clone(&shared.store), path);
-                let writer = AsyncArrowWriter::try_new(sink, Arc::clone(&data_schema), Some(shared.props.clone()))
-                    .map_err(|source| EngineError::Parquet { path: relative.clone(), source })?;
-                open.insert(dir.clone(), OpenFile { writer, relative, partition_values: values, rows: 0, last_used: tick });
+                let writer =
+                    AsyncArrowWriter::try_new(sink, Arc::clone(&data_schema), Some(shared.props.clone()))
+                        .map_err(|source| EngineError::Parquet {
+                            path: relative.clone(),
+                            source,
+                        })?;
+                open.insert(
+                    dir.clone(),
+                    OpenFile {
+                        writer,
+                        relative,
+                        partition_values: values,
+                        rows: 0,
+                        last_used: tick,
+                    },
+                );
             }
             let file = open.get_mut(&dir).expect("inserted above");
             file.last_used = tick;
@@ -360,7 +401,10 @@ async fn write_stream(
             file.writer
                 .write(&rows)
                 .await
-                .map_err(|source| EngineError::Parquet { path: file.relative.clone(), source })?;
+                .map_err(|source| EngineError::Parquet {
+                    path: file.relative.clone(),
+                    source,
+                })?;
             if file.writer.bytes_written() + file.writer.in_progress_size() >= shared.target_file_size {
                 let file = open.remove(&dir).expect("present");
                 done.push(finish(file).await?);
@@ -378,7 +422,9 @@ async fn write_stream(
 async fn flush_over_budget(open: &mut HashMap<String, OpenFile>, budget: usize) -> Result<()> {
     let mut buffered: usize = open.values().map(|f| f.writer.in_progress_size()).sum();
     while buffered > budget {
-        let Some(biggest) = open.values_mut().max_by_key(|f| f.writer.in_progress_size()) else { break };
+        let Some(biggest) = open.values_mut().max_by_key(|f| f.writer.in_progress_size()) else {
+            break;
+        };
         let size = biggest.writer.in_progress_size();
         if size == 0 {
             break;
@@ -387,14 +433,21 @@ async fn flush_over_budget(open: &mut HashMap<String, OpenFile>, budget: usize) 
             .writer
             .flush()
             .await
-            .map_err(|source| EngineError::Parquet { path: biggest.relative.clone(), source })?;
+            .map_err(|source| EngineError::Parquet {
+                path: biggest.relative.clone(),
+                source,
+            })?;
         buffered -= size;
     }
     Ok(())
 }
 
 async fn close_least_recent(open: &mut HashMap<String, OpenFile>, done: &mut Vec<WrittenFile>) -> Result<()> {
-    let Some(key) = open.iter().min_by_key(|(_, f)| f.last_used).map(|(k, _)| k.clone()) else {
+    let Some(key) = open
+        .iter()
+        .min_by_key(|(_, f)| f.last_used)
+        .map(|(k, _)| k.clone())
+    else {
         return Ok(());
     };
     let file = open.remove(&key).expect("key taken from the map");
@@ -403,11 +456,22 @@ async fn close_least_recent(open: &mut HashMap<String, OpenFile>, done: &mut Vec
 }
 
 async fn finish(file: OpenFile) -> Result<WrittenFile> {
-    let OpenFile { mut writer, relative, partition_values, rows, .. } = file;
-    writer
-        .finish()
-        .await
-        .map_err(|source| EngineError::Parquet { path: relative.clone(), source })?;
+    let OpenFile {
+        mut writer,
+        relative,
+        partition_values,
+        rows,
+        ..
+    } = file;
+    writer.finish().await.map_err(|source| EngineError::Parquet {
+        path: relative.clone(),
+        source,
+    })?;
     let bytes = writer.bytes_written() as u64;
-    Ok(WrittenFile { path: relative, partition_values, rows, bytes })
+    Ok(WrittenFile {
+        path: relative,
+        partition_values,
+        rows,
+        bytes,
+    })
 }

@@ -11,6 +11,16 @@ use arrow::record_batch::RecordBatch;
 use super::layout::partition_segment;
 use crate::error::{EngineError, Result};
 
+/// The rows of one batch that belong to one partition folder.
+pub(super) struct PartitionSlice {
+    /// `key=value/...`, escaped; empty when unpartitioned.
+    pub(super) dir: String,
+    /// Unescaped values, `None` for NULL or empty.
+    pub(super) values: Vec<Option<String>>,
+    /// The rows, without partition columns unless they are kept.
+    pub(super) rows: RecordBatch,
+}
+
 /// Which columns are partition keys and which go into the files.
 #[derive(Debug)]
 pub(super) struct Layout {
@@ -20,20 +30,32 @@ pub(super) struct Layout {
 }
 
 impl Layout {
-    pub(super) fn try_new(schema: &Schema, partition_by: &[String], keep_partition_columns: bool) -> Result<Self> {
+    pub(super) fn try_new(
+        schema: &Schema,
+        partition_by: &[String],
+        keep_partition_columns: bool,
+    ) -> Result<Self> {
         let mut key_indices = Vec::with_capacity(partition_by.len());
         for name in partition_by {
             let idx = schema.index_of(name).map_err(|_| EngineError::InvalidOption {
                 option: "partition-by".into(),
                 reason: format!(
                     "column `{name}` is not in the output; it has: {}",
-                    schema.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ")
+                    schema
+                        .fields()
+                        .iter()
+                        .map(|f| f.name().as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             })?;
             if !is_partitionable(schema.field(idx).data_type()) {
                 return Err(EngineError::InvalidOption {
                     option: "partition-by".into(),
-                    reason: format!("column `{name}` has type {}, which cannot name a folder; partition by a string, number, boolean, date or timestamp", schema.field(idx).data_type()),
+                    reason: format!(
+                        "column `{name}` has type {}, which cannot name a folder; partition by a string, number, boolean, date or timestamp",
+                        schema.field(idx).data_type()
+                    ),
                 });
             }
             key_indices.push(idx);
@@ -47,19 +69,33 @@ impl Layout {
         let data_indices = (0..schema.fields().len())
             .filter(|i| keep_partition_columns || !key_indices.contains(i))
             .collect();
-        Ok(Self { names: partition_by.to_vec(), key_indices, data_indices })
+        Ok(Self {
+            names: partition_by.to_vec(),
+            key_indices,
+            data_indices,
+        })
     }
 
     /// The schema of the rows stored inside the files.
     pub(super) fn data_schema(&self, schema: &SchemaRef) -> SchemaRef {
-        Arc::new(schema.project(&self.data_indices).expect("indices come from the same schema"))
+        Arc::new(
+            schema
+                .project(&self.data_indices)
+                .expect("indices come from the same schema"),
+        )
     }
 
     /// Groups a batch's rows by partition folder, in order of first appearance.
-    pub(super) fn split(&self, batch: &RecordBatch) -> Result<Vec<(String, Vec<Option<String>>, RecordBatch)>> {
-        let data = batch.project(&self.data_indices).map_err(datafusion::error::DataFusionError::from)?;
+    pub(super) fn split(&self, batch: &RecordBatch) -> Result<Vec<PartitionSlice>> {
+        let data = batch
+            .project(&self.data_indices)
+            .map_err(datafusion::error::DataFusionError::from)?;
         if self.key_indices.is_empty() {
-            return Ok(vec![(String::new(), Vec::new(), data)]);
+            return Ok(vec![PartitionSlice {
+                dir: String::new(),
+                values: Vec::new(),
+                rows: data,
+            }]);
         }
         let keys: Vec<StringArray> = self
             .key_indices
@@ -83,7 +119,11 @@ impl Layout {
                 None => {
                     let values = keys
                         .iter()
-                        .map(|k| k.is_valid(row).then(|| k.value(row).to_string()).filter(|v| !v.is_empty()))
+                        .map(|k| {
+                            k.is_valid(row)
+                                .then(|| k.value(row).to_string())
+                                .filter(|v| !v.is_empty())
+                        })
                         .collect();
                     order.push(dir.clone());
                     groups.insert(dir.clone(), (values, vec![row as u32]));
@@ -97,9 +137,10 @@ impl Layout {
                 let rows = if rows.len() == batch.num_rows() {
                     data.clone()
                 } else {
-                    take_record_batch(&data, &UInt32Array::from(rows)).map_err(datafusion::error::DataFusionError::from)?
+                    take_record_batch(&data, &UInt32Array::from(rows))
+                        .map_err(datafusion::error::DataFusionError::from)?
                 };
-                Ok((dir, values, rows))
+                Ok(PartitionSlice { dir, values, rows })
             })
             .collect()
     }
@@ -108,12 +149,22 @@ impl Layout {
 fn is_partitionable(t: &DataType) -> bool {
     match t {
         DataType::Dictionary(_, v) => is_partitionable(v),
-        t => t.is_integer() || t.is_floating() || matches!(
-            t,
-            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Boolean
-                | DataType::Date32 | DataType::Date64 | DataType::Timestamp(_, _) | DataType::Decimal128(_, _)
-                | DataType::Decimal256(_, _)
-        ),
+        t => {
+            t.is_integer()
+                || t.is_floating()
+                || matches!(
+                    t,
+                    DataType::Utf8
+                        | DataType::LargeUtf8
+                        | DataType::Utf8View
+                        | DataType::Boolean
+                        | DataType::Date32
+                        | DataType::Date64
+                        | DataType::Timestamp(_, _)
+                        | DataType::Decimal128(_, _)
+                        | DataType::Decimal256(_, _)
+                )
+        }
     }
 }
 
@@ -142,7 +193,11 @@ fn spark_timestamp(iso: &str) -> String {
     match spaced.split_once('.') {
         Some((whole, frac)) => {
             let frac = frac.trim_end_matches('0');
-            if frac.is_empty() { whole.to_string() } else { format!("{whole}.{frac}") }
+            if frac.is_empty() {
+                whole.to_string()
+            } else {
+                format!("{whole}.{frac}")
+            }
         }
         None => spaced,
     }
@@ -170,25 +225,35 @@ mod tests {
         .unwrap();
         let layout = Layout::try_new(&schema, &["p".to_string()], false).unwrap();
         let parts = layout.split(&batch).unwrap();
-        let summary: Vec<(String, usize)> = parts.iter().map(|(d, _, b)| (d.clone(), b.num_rows())).collect();
+        let summary: Vec<(String, usize)> =
+            parts.iter().map(|p| (p.dir.clone(), p.rows.num_rows())).collect();
         assert_eq!(
             summary,
-            vec![("p=a%2Fb".to_string(), 2), ("p=__HIVE_DEFAULT_PARTITION__".to_string(), 2)]
+            vec![
+                ("p=a%2Fb".to_string(), 2),
+                ("p=__HIVE_DEFAULT_PARTITION__".to_string(), 2)
+            ]
         );
-        assert_eq!(parts[0].2.num_columns(), 1);
-        assert_eq!(parts[1].1, vec![None]);
+        assert_eq!(parts[0].rows.num_columns(), 1);
+        assert_eq!(parts[1].values, vec![None]);
     }
 
     #[test]
     fn unknown_partition_column_names_the_choices() {
         let schema = Schema::new(vec![Field::new("id", DataType::Int64, false)]);
         let err = Layout::try_new(&schema, &["nope".to_string()], false).unwrap_err();
-        assert!(err.to_string().contains("`nope`") && err.to_string().contains("id"), "{err}");
+        assert!(
+            err.to_string().contains("`nope`") && err.to_string().contains("id"),
+            "{err}"
+        );
     }
 
     #[test]
     fn timestamps_format_like_spark() {
-        let array: ArrayRef = Arc::new(TimestampMicrosecondArray::from(vec![1_700_000_000_000_000, 1_700_000_000_123_000]));
+        let array: ArrayRef = Arc::new(TimestampMicrosecondArray::from(vec![
+            1_700_000_000_000_000,
+            1_700_000_000_123_000,
+        ]));
         let s = as_strings(&array).unwrap();
         assert_eq!(s.value(0), "2023-11-14 22:13:20");
         assert_eq!(s.value(1), "2023-11-14 22:13:20.123");

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The one test command: installs what the tests need, starts an S3-compatible server on 127.0.0.1,
+# runs every test, and stops the server by PID.
+#
+#   scripts/test.sh            # all tests
+#   scripts/test.sh convert    # extra arguments go to `cargo test` (a name filter, say)
+#
+# Reuses a build cache outside the clone: $SLUICE_CACHE (default ~/.cache/sluice) holds the cargo
+# target dir, the s3s-fs binary and a Python venv with duckdb and pyarrow.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CACHE="${SLUICE_CACHE:-$HOME/.cache/sluice}"
+if mkdir -p "$CACHE" 2>/dev/null && [ -w "$CACHE" ]; then
+  export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE/target}"
+else
+  CACHE="$(mktemp -d)"
+fi
+
+# s3s-fs 0.14.1 is the newest release that builds on Rust 1.95.
+S3S="$CACHE/s3s/bin/s3s-fs"
+if [ ! -x "$S3S" ]; then
+  echo "== installing s3s-fs (S3-compatible test server) into $CACHE/s3s"
+  cargo install s3s-fs@0.14.1 --features binary --locked --root "$CACHE/s3s" --quiet
+fi
+
+VENV="$CACHE/venv"
+if ! "$VENV/bin/python" -c "import duckdb, pyarrow" 2>/dev/null; then
+  echo "== installing duckdb and pyarrow into $VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "duckdb>=1.4" "pyarrow>=18"
+fi
+export SLUICE_TEST_PYTHON="$VENV/bin/python"
+
+S3_DIR="$(mktemp -d)"
+BUCKET=sluice-test
+mkdir -p "$S3_DIR/$BUCKET"
+PORT="$("$SLUICE_TEST_PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+"$S3S" --host 127.0.0.1 --port "$PORT" --access-key sluice-test --secret-key sluice-test-secret "$S3_DIR" \
+  >"$S3_DIR.log" 2>&1 &
+S3_PID=$!
+cleanup() {
+  kill "$S3_PID" 2>/dev/null || true
+  wait "$S3_PID" 2>/dev/null || true
+  rm -rf "$S3_DIR" "$S3_DIR.log"
+}
+trap cleanup EXIT
+for _ in $(seq 1 100); do
+  if (echo >"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then break; fi
+  sleep 0.1
+done
+
+export AWS_ENDPOINT_URL="http://127.0.0.1:$PORT"
+export AWS_ACCESS_KEY_ID=sluice-test
+export AWS_SECRET_ACCESS_KEY=sluice-test-secret
+export AWS_REGION=us-east-1
+export AWS_ALLOW_HTTP=true
+export SLUICE_TEST_S3_BUCKET="$BUCKET"
+export SLUICE_TEST_S3_DIR="$S3_DIR"
+
+echo "== cargo test (S3 server pid $S3_PID on 127.0.0.1:$PORT)"
+if ! cargo test --workspace "$@"; then
+  echo "== last lines of the S3 server log"
+  grep -E -A3 "ERROR|WARN" "$S3_DIR.log" | grep -v "^ *at " | tail -24 || true
+  exit 1
+fi

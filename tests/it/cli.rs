@@ -1,0 +1,181 @@
+//! `sluice --help`, `sluice sql`: formats, inputs, statements, errors and exit codes.
+
+use crate::test_util::{lake, run, run_with_stdin};
+
+#[test]
+fn help_lists_the_commands() {
+    let out = run(&["--help"]).ok();
+    for command in ["sql", "convert"] {
+        assert!(out.contains(command), "{out}");
+    }
+}
+
+#[test]
+fn groups_the_partitioned_csv_lake() {
+    let sql = format!(
+        "SELECT order_date, count(*) AS n, round(sum(amount), 2) AS total FROM '{}' GROUP BY order_date ORDER BY order_date",
+        lake("orders")
+    );
+    let out = run(&["sql", "--format", "csv", &sql]).ok();
+    assert_eq!(
+        out,
+        "order_date,n,total\n2026-11-01,20,5824.95\n2026-11-02,20,5664.02\n2026-11-03,20,5500.77\n"
+    );
+}
+
+#[test]
+fn reads_plain_and_bzip2_ndjson_together() {
+    let sql = format!("SELECT id, name, region FROM '{}' ORDER BY id", lake("customers"));
+    let rows = run(&["sql", "--format", "json", &sql]).json();
+    assert_eq!(rows.len(), 8);
+    assert_eq!(rows[3]["name"], "Émilie du Châtelet");
+    assert_eq!(rows[5]["id"], 6);
+    assert!(rows[5].get("region").is_none_or(|v| v.is_null()), "{:?}", rows[5]);
+}
+
+#[test]
+fn every_output_format() {
+    let sql = "SELECT 1 AS a, 'x,y' AS b UNION ALL SELECT 2, NULL ORDER BY a";
+    assert_eq!(run(&["sql", "--format", "csv", sql]).ok(), "a,b\n1,\"x,y\"\n2,\n");
+    assert_eq!(
+        run(&["sql", "--format", "ndjson", sql]).ok(),
+        "{\"a\":1,\"b\":\"x,y\"}\n{\"a\":2}\n"
+    );
+    assert_eq!(
+        run(&["sql", "--format", "json", sql]).ok(),
+        "[{\"a\":1,\"b\":\"x,y\"},{\"a\":2}]\n"
+    );
+    let table = run(&["sql", "--format", "table", sql]).ok();
+    assert!(
+        table.contains("| a | b   |") && table.contains("| 1 | x,y |"),
+        "{table}"
+    );
+}
+
+#[test]
+fn sql_from_stdin_and_file() {
+    let out = run_with_stdin(&["sql", "--format", "csv"], "SELECT 40 + 2 AS answer;").ok();
+    assert_eq!(out, "answer\n42\n");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("q.sql");
+    std::fs::write(&file, "-- a comment\nSELECT 'from file' AS src;\n").unwrap();
+    let out = run(&["sql", "--format", "csv", "-f", file.to_str().unwrap()]).ok();
+    assert_eq!(out, "src\nfrom file\n");
+}
+
+#[test]
+fn several_statements_ddl_and_partitioned_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("by_status");
+    let orders = format!("{}order_date=2026-11-01/", lake("orders"));
+    let script = format!(
+        "CREATE EXTERNAL TABLE orders STORED AS CSV LOCATION '{orders}' OPTIONS ('format.has_header' 'true');
+         COPY (SELECT order_id, amount, status FROM orders) TO '{out}/' STORED AS PARQUET PARTITIONED BY (status);
+         SELECT status, count(*) AS n FROM '{out}/' GROUP BY status ORDER BY status;",
+        out = out_dir.display()
+    );
+    let out = run(&["sql", "--format", "csv", &script]).ok();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.first(), Some(&"count"), "{out}");
+    let idx = lines
+        .iter()
+        .position(|l| *l == "status,n")
+        .expect("the last statement's header");
+    let total: i64 = lines[idx + 1..]
+        .iter()
+        .map(|l| l.split(',').nth(1).unwrap().parse::<i64>().unwrap())
+        .sum();
+    assert_eq!(total, 20, "{out}");
+}
+
+#[test]
+fn information_schema_is_available() {
+    let out = run(&[
+        "sql",
+        "--format",
+        "csv",
+        "CREATE VIEW v AS SELECT 1 AS x; SELECT table_name FROM information_schema.tables WHERE table_name = 'v'",
+    ])
+    .ok();
+    assert_eq!(out, "table_name\nv\n");
+}
+
+#[test]
+fn output_file_by_extension() {
+    let dir = tempfile::tempdir().unwrap();
+    for ext in ["parquet", "csv", "json"] {
+        let path = dir.path().join(format!("result.{ext}"));
+        let sql = format!("SELECT * FROM '{}'", lake("orders"));
+        let r = run(&["sql", &sql, "--output", path.to_str().unwrap()]);
+        assert!(r.stderr.contains("wrote 60 row(s)"), "{}", r.stderr);
+        assert_eq!(r.code, 0);
+        let back = format!("SELECT count(*) AS n FROM '{}'", path.display());
+        assert_eq!(run(&["sql", "--format", "csv", &back]).ok(), "n\n60\n", "{ext}");
+    }
+}
+
+#[test]
+fn missing_path_exits_2_and_names_it() {
+    let r = run(&["sql", "SELECT * FROM 'no/such/folder/'"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("`no/such/folder/` does not exist"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+}
+
+#[test]
+fn bad_sql_exits_2_with_position() {
+    let r = run(&["sql", "SELEC 1"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("Line: 1, Column: 1"), "{}", r.stderr);
+    let r = run(&["sql", "SELECT nope FROM (SELECT 1 AS x)"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("nope"), "{}", r.stderr);
+}
+
+#[test]
+fn failing_query_exits_1() {
+    let r = run(&["sql", "SELECT 1 / 0"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.to_lowercase().contains("divide by zero"), "{}", r.stderr);
+}
+
+#[test]
+fn unreadable_sql_file_exits_2() {
+    let r = run(&["sql", "-f", "/no/such/query.sql"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("/no/such/query.sql"), "{}", r.stderr);
+}
+
+#[test]
+fn bad_memory_limit_exits_2() {
+    let r = run(&["--memory-limit", "lots", "sql", "SELECT 1"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("--memory-limit"), "{}", r.stderr);
+}
+
+#[test]
+fn small_memory_limit_spills_instead_of_failing() {
+    let dir = tempfile::tempdir().unwrap();
+    let spill = dir.path().join("spill");
+    let r = crate::test_util::sluice()
+        .args([
+            "--memory-limit",
+            "20MiB",
+            "--spill-dir",
+            spill.to_str().unwrap(),
+            "--target-partitions",
+            "2",
+            "sql",
+            "--format",
+            "csv",
+            "SELECT count(*) AS n, sum(x) AS s FROM (SELECT v % 1000003 AS x FROM generate_series(1, 3000000) AS t(v) ORDER BY x DESC)",
+        ])
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(String::from_utf8_lossy(&r.stdout).starts_with("n,s\n3000000,"));
+}

@@ -1,0 +1,186 @@
+//! The same commands against the S3-compatible server `scripts/test.sh` starts on 127.0.0.1.
+//!
+//! The server (s3s-fs) serves a folder: a bucket is a sub-folder, so tests place input files on
+//! disk and read sluice's S3 output back from disk with DuckDB.
+
+use std::path::{Path, PathBuf};
+
+use crate::test_util::{duckdb_rows, in_ci, lake, python, run, sluice};
+
+struct S3 {
+    bucket: String,
+    bucket_dir: PathBuf,
+}
+
+fn s3() -> Option<S3> {
+    let bucket = std::env::var("SLUICE_TEST_S3_BUCKET").ok();
+    let dir = std::env::var("SLUICE_TEST_S3_DIR").ok();
+    match (bucket, dir, std::env::var("AWS_ENDPOINT_URL").ok()) {
+        (Some(bucket), Some(dir), Some(_)) => Some(S3 {
+            bucket_dir: Path::new(&dir).join(&bucket),
+            bucket,
+        }),
+        _ => {
+            assert!(
+                !in_ci(),
+                "no S3 test server configured; run the tests through scripts/test.sh"
+            );
+            eprintln!("skipping: no S3 test server (scripts/test.sh starts one)");
+            None
+        }
+    }
+}
+
+/// A short unique prefix: s3s-fs keeps per-object metadata in files named after the whole key, so
+/// long keys hit the file-name length limit of the test server (real S3 allows 1,024 bytes).
+fn unique(name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{name}{:x}", nanos ^ std::process::id())
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// Regular files below `dir` (the test server leaves empty folders behind after deletes).
+fn files_under(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .map(|e| e.unwrap())
+        .map(|e| {
+            if e.file_type().unwrap().is_dir() {
+                files_under(&e.path())
+            } else {
+                1
+            }
+        })
+        .sum()
+}
+
+#[test]
+fn same_query_same_answer_on_local_and_s3() {
+    let Some(s3) = s3() else { return };
+    let prefix = unique("raw");
+    copy_tree(
+        Path::new(&lake("orders")),
+        &s3.bucket_dir.join(&prefix).join("orders"),
+    );
+    let query = |table: &str| {
+        format!(
+            "SELECT order_date, status, count(*) AS n, round(sum(amount), 2) AS total FROM '{table}' GROUP BY order_date, status ORDER BY order_date, status"
+        )
+    };
+    let local = run(&["sql", "--format", "csv", &query(&lake("orders"))]).ok();
+    let remote = run(&[
+        "sql",
+        "--format",
+        "csv",
+        &query(&format!("s3://{}/{prefix}/orders/", s3.bucket)),
+    ])
+    .ok();
+    assert_eq!(local, remote);
+    assert!(local.lines().count() > 3, "{local}");
+}
+
+#[test]
+fn convert_to_s3_and_read_back() {
+    let Some(s3) = s3() else { return };
+    let prefix = unique("curated");
+    let dst = format!("s3://{}/{prefix}/customers/", s3.bucket);
+    let summary = run(&[
+        "convert",
+        &lake("customers"),
+        &dst,
+        "--partition-by",
+        "region",
+        "--format",
+        "json",
+    ])
+    .json();
+    assert_eq!(summary[0]["rows"], 8);
+    let back = run(&[
+        "sql",
+        "--format",
+        "csv",
+        &format!("SELECT count(*) AS n, count(region) AS with_region FROM '{dst}'"),
+    ])
+    .ok();
+    assert_eq!(back, "n,with_region\n8,7\n");
+    let on_disk = s3.bucket_dir.join(&prefix).join("customers");
+    assert!(
+        on_disk.join("region=east%2Fwest").is_dir(),
+        "Hive escaping survives the S3 key round trip"
+    );
+    assert!(on_disk.join("_SUCCESS").is_file());
+    assert_eq!(
+        files_under(&on_disk.join("_sluice_staging")),
+        0,
+        "staged files were moved"
+    );
+    let Some(py) = python() else { return };
+    let rows = duckdb_rows(&py, &on_disk, "id");
+    assert_eq!(rows.as_array().unwrap().len(), 8);
+    assert_eq!(rows[2]["region"], "east/west");
+}
+
+#[test]
+fn s3_to_s3_convert() {
+    let Some(s3) = s3() else { return };
+    let prefix = unique("s2s");
+    copy_tree(
+        Path::new(&lake("orders")),
+        &s3.bucket_dir.join(&prefix).join("orders"),
+    );
+    let src = format!("s3://{}/{prefix}/orders/", s3.bucket);
+    let dst = format!("s3://{}/{prefix}/pq/", s3.bucket);
+    run(&["convert", &src, &dst, "--partition-by", "order_date", "-q"]).ok();
+    let n = run(&[
+        "sql",
+        "--format",
+        "csv",
+        &format!("SELECT count(*) AS n FROM '{dst}' WHERE order_date = DATE '2026-11-03'"),
+    ])
+    .ok();
+    assert_eq!(n, "n\n20\n");
+}
+
+#[test]
+fn missing_s3_prefix_exits_2() {
+    let Some(s3) = s3() else { return };
+    let r = run(&[
+        "sql",
+        &format!("SELECT * FROM 's3://{}/{}/'", s3.bucket, unique("absent")),
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("does not exist"), "{}", r.stderr);
+}
+
+#[test]
+fn wrong_credentials_fail_without_printing_them() {
+    let Some(s3) = s3() else { return };
+    let secret = "wrong-secret-do-not-print-7f3a";
+    let out = sluice()
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .env("SLUICE_S3_MAX_RETRIES", "0")
+        .args(["-vv", "sql", &format!("SELECT * FROM 's3://{}/x/'", s3.bucket)])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains(secret), "the secret leaked: {stderr}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(secret));
+}

@@ -1,0 +1,142 @@
+//! Helpers shared by the integration tests.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The repository root.
+pub(crate) fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A folder under the shipped sample lake.
+pub(crate) fn lake(table: &str) -> String {
+    format!("{}/testdata/lake/{table}/", repo().display())
+}
+
+/// The result of running the binary.
+pub(crate) struct Run {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+}
+
+impl Run {
+    fn from(out: Output) -> Self {
+        Self {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Asserts success and returns stdout.
+    pub(crate) fn ok(self) -> String {
+        assert_eq!(
+            self.code, 0,
+            "sluice failed\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self.stdout
+    }
+
+    /// Parses stdout as a JSON array of objects.
+    pub(crate) fn json(self) -> Vec<serde_json::Value> {
+        let out = self.ok();
+        match serde_json::from_str(&out) {
+            Ok(serde_json::Value::Array(rows)) => rows,
+            other => panic!("not a JSON array: {other:?}\n{out}"),
+        }
+    }
+}
+
+/// A `sluice` command with a quiet, predictable environment.
+pub(crate) fn sluice() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
+    cmd.env_remove("SLUICE_FORMAT")
+        .env("SLUICE_MEMORY_LIMIT", "1GiB")
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// Runs `sluice ARGS...`.
+pub(crate) fn run(args: &[&str]) -> Run {
+    Run::from(sluice().args(args).output().expect("the sluice binary runs"))
+}
+
+/// Runs `sluice ARGS...` with stdin.
+pub(crate) fn run_with_stdin(args: &[&str], stdin: &str) -> Run {
+    use std::io::Write;
+    let mut child = sluice()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the sluice binary runs");
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(stdin.as_bytes())
+        .expect("stdin accepts the SQL");
+    Run::from(child.wait_with_output().expect("sluice finishes"))
+}
+
+/// True under CI, where a missing test service is a failure, not a skip.
+pub(crate) fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false")
+}
+
+/// The Python with duckdb and pyarrow that `scripts/test.sh` prepared, or `None` (skip) locally.
+pub(crate) fn python() -> Option<String> {
+    match std::env::var("SLUICE_TEST_PYTHON") {
+        Ok(p) if !p.is_empty() => Some(p),
+        _ => {
+            assert!(
+                !in_ci(),
+                "SLUICE_TEST_PYTHON is not set; run the tests through scripts/test.sh"
+            );
+            eprintln!("skipping: SLUICE_TEST_PYTHON is not set (scripts/test.sh sets it)");
+            None
+        }
+    }
+}
+
+/// Runs a Python snippet (with `sys.argv[1:]` = `args`) and parses the JSON it prints.
+pub(crate) fn python_json(python: &str, script: &str, args: &[&str]) -> serde_json::Value {
+    let out = Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("python printed JSON")
+}
+
+/// Rows of a Hive-partitioned Parquet folder as read by DuckDB, sorted by `order_by`.
+pub(crate) fn duckdb_rows(python: &str, dir: &Path, order_by: &str) -> serde_json::Value {
+    let script = r#"
+import duckdb, json, sys
+con = duckdb.connect()
+rel = con.sql(f"SELECT * FROM read_parquet('{sys.argv[1]}/**/*.parquet', hive_partitioning=true) ORDER BY {sys.argv[2]}")
+cols = rel.columns
+print(json.dumps([dict(zip(cols, r)) for r in rel.fetchall()], default=str))
+"#;
+    python_json(python, script, &[dir.to_str().expect("utf-8 path"), order_by])
+}
+
+/// Rows of a Hive-partitioned Parquet folder as read by pyarrow, sorted by `order_by`.
+pub(crate) fn pyarrow_rows(python: &str, dir: &Path, order_by: &str) -> serde_json::Value {
+    let script = r#"
+import pyarrow.dataset as ds, json, sys
+t = ds.dataset(sys.argv[1], format="parquet", partitioning="hive").to_table()
+rows = sorted(t.to_pylist(), key=lambda r: r[sys.argv[2]])
+print(json.dumps(rows, default=str))
+"#;
+    python_json(python, script, &[dir.to_str().expect("utf-8 path"), order_by])
+}

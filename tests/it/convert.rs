@@ -280,8 +280,24 @@ fn sample_report_matches_duckdb_on_raw_files() {
     let dir = tempfile::tempdir().unwrap();
     let orders = dir.path().join("orders");
     let customers = dir.path().join("customers");
-    run(&["convert", &lake("orders"), orders.to_str().unwrap(), "--partition-by", "order_date", "-q"]).ok();
-    run(&["convert", &lake("customers"), customers.to_str().unwrap(), "--partition-by", "region", "-q"]).ok();
+    run(&[
+        "convert",
+        &lake("orders"),
+        orders.to_str().unwrap(),
+        "--partition-by",
+        "order_date",
+        "-q",
+    ])
+    .ok();
+    run(&[
+        "convert",
+        &lake("customers"),
+        customers.to_str().unwrap(),
+        "--partition-by",
+        "region",
+        "-q",
+    ])
+    .ok();
     let sql = format!(
         "SELECT coalesce(c.region, '(none)') AS region, CAST(o.order_date AS VARCHAR) AS day, count(*) AS n, \
          round(sum(o.amount), 2) AS revenue FROM '{}/' o JOIN '{}/' c ON o.customer_id = c.id \

@@ -59,8 +59,17 @@ export SLUICE_TEST_S3_BUCKET="$BUCKET"
 export SLUICE_TEST_S3_DIR="$S3_DIR"
 
 echo "== cargo test (S3 server pid $S3_PID on 127.0.0.1:$PORT)"
-if ! cargo test --workspace "$@"; then
+LOG="$(mktemp)"
+status=0
+cargo test --workspace "$@" 2>&1 | tee "$LOG" || status=$?
+# cargo prints one result line per test binary, the last often for an empty doc-test run; close
+# with the totals over all of them.
+passed=$(grep -Eo "test result: [a-zA-Z]+\. [0-9]+ passed" "$LOG" | awk '{s += $4} END {print s + 0}')
+failed=$(grep -Eo "[0-9]+ failed;" "$LOG" | awk '{s += $1} END {print s + 0}')
+rm -f "$LOG"
+if [ "$status" -ne 0 ]; then
   echo "== last lines of the S3 server log"
   grep -E -A3 "ERROR|WARN" "$S3_DIR.log" | grep -v "^ *at " | tail -24 || true
-  exit 1
 fi
+echo "tests: $passed passed, $failed failed"
+exit "$status"

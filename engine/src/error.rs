@@ -104,6 +104,32 @@ pub enum EngineError {
         source: parquet::errors::ParquetError,
     },
 
+    /// A commit record could not be read.
+    #[error(
+        "commit record `{path}` is damaged ({reason}); restore it from a backup or move it away and run `sluice vacuum`"
+    )]
+    CorruptLog {
+        /// The record.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// Other writers kept committing to the same destination.
+    #[error(
+        "gave up committing to `{location}` after {attempts} attempts: other writes kept committing first"
+    )]
+    CommitConflict {
+        /// The destination.
+        location: String,
+        /// Attempts made.
+        attempts: usize,
+    },
+
+    /// Work stopped because another part of the same write failed.
+    #[error("cancelled because another part of the write failed")]
+    Cancelled,
+
     /// A query failed in DataFusion.
     #[error(transparent)]
     DataFusion(#[from] DataFusionError),
@@ -127,7 +153,10 @@ impl EngineError {
             ),
             Self::Store { source, .. } => matches!(source, object_store::Error::NotFound { .. }),
             Self::DataFusion(e) => datafusion_is_bad_input(e),
-            Self::Parquet { .. } => false,
+            Self::Parquet { .. }
+            | Self::CorruptLog { .. }
+            | Self::CommitConflict { .. }
+            | Self::Cancelled => false,
         }
     }
 

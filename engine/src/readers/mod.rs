@@ -10,29 +10,28 @@
 
 mod csv;
 mod json;
-mod union;
+mod table;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::catalog::view::ViewTable;
+use arrow::datatypes::{DataType, Field, Schema};
 use datafusion::catalog::{Session, TableProvider};
-use datafusion::common::Column;
+use datafusion::common::ScalarValue;
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig};
-use datafusion::datasource::provider_as_source;
-use datafusion::functions::expr_fn::nullif;
-use datafusion::logical_expr::{Expr, LogicalPlanBuilder, cast, col, lit};
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::execution::object_store::ObjectStoreUrl;
 use futures::TryStreamExt;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 
 pub use self::csv::CsvReadOptions;
+pub use self::table::{FileGroupSpec, LakeTable};
 use crate::error::{EngineError, Result};
 use crate::stores::Location;
 use crate::writer::layout::{HIVE_DEFAULT_PARTITION, unescape_path_name};
+use crate::writer::log::{CommitLog, META_DIR};
 
 /// File formats sluice reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -164,7 +163,10 @@ pub struct DataFile {
 }
 
 /// Lists the data files under a location: a single file, or every non-hidden file below a folder.
-pub async fn list_data_files(store: &dyn ObjectStore, location: &Location) -> Result<Vec<DataFile>> {
+///
+/// A folder sluice writes to has a commit log (`_sluice/log/`): then only files that committed writes
+/// added are listed, never those of a failed, killed or still running write.
+pub async fn list_data_files(store: &Arc<dyn ObjectStore>, location: &Location) -> Result<Vec<DataFile>> {
     let path = location.store_path();
     if !location.is_folder() {
         match store.head(&path).await {
@@ -188,6 +190,20 @@ pub async fn list_data_files(store: &dyn ObjectStore, location: &Location) -> Re
         .try_collect()
         .await
         .map_err(|source| EngineError::store(location.original(), source))?;
+    let has_log = objects.iter().any(|m| {
+        m.location
+            .prefix_match(&path)
+            .is_some_and(|mut parts| parts.next().is_some_and(|p| p.as_ref() == META_DIR))
+    });
+    let snapshot = if has_log {
+        Some(
+            CommitLog::new(Arc::clone(store), path.clone(), location.original())
+                .load()
+                .await?,
+        )
+    } else {
+        None
+    };
     let mut files = Vec::new();
     for meta in objects {
         let Some(rel) = meta.location.prefix_match(&path) else {
@@ -196,6 +212,11 @@ pub async fn list_data_files(store: &dyn ObjectStore, location: &Location) -> Re
         let parts: Vec<String> = rel.map(|p| p.as_ref().to_string()).collect();
         if parts.iter().any(|p| is_hidden(p)) {
             continue;
+        }
+        if let Some(snapshot) = &snapshot {
+            if !snapshot.is_visible(&parts.join("/")) {
+                continue;
+            }
         }
         let partition = parts[..parts.len().saturating_sub(1)]
             .iter()
@@ -228,7 +249,7 @@ pub async fn open_table(
     options: &ReadOptions,
 ) -> Result<Arc<dyn TableProvider>> {
     let store = state.runtime_env().object_store(location.listing_url()?)?;
-    let files = list_data_files(store.as_ref(), location).await?;
+    let files = list_data_files(&store, location).await?;
 
     let mut groups: BTreeMap<FileKind, Vec<ObjectMeta>> = BTreeMap::new();
     let mut skipped = Vec::new();
@@ -254,21 +275,12 @@ pub async fn open_table(
     }
 
     let partition_cols = partition_columns(location, &files)?;
-    // Only a folder can be partitioned; a single file's URL is used as is.
-    let table_url = if location.is_folder() || files.len() > 1 {
-        location.as_folder()
-    } else {
-        location.clone()
-    };
-    let table_url = table_url.listing_url()?;
-
-    let mut parts = Vec::new();
     let mut file_schemas = Vec::new();
+    let mut specs = Vec::new();
     for (kind, metas) in &groups {
         let format = file_format(kind, options);
-        let schema = format.infer_schema(state, &store, metas).await?;
-        file_schemas.push(schema);
-        parts.push(format);
+        file_schemas.push(format.infer_schema(state, &store, metas).await?);
+        specs.push((format, metas));
     }
     let merged = Schema::try_merge(file_schemas.iter().map(|s| s.as_ref().clone())).map_err(|e| {
         EngineError::InvalidOption {
@@ -276,61 +288,41 @@ pub async fn open_table(
             reason: format!("its files have conflicting column types ({e}); read them separately or cast"),
         }
     })?;
-    let merged: SchemaRef = Arc::new(merged);
-
-    let mut tables: Vec<Arc<dyn TableProvider>> = Vec::new();
-    for (format, kind) in parts.into_iter().zip(groups.keys()) {
-        let listing = ListingOptions::new(format)
-            .with_file_extension(kind.suffix.clone())
-            .with_table_partition_cols(partition_cols.clone());
-        let config = ListingTableConfig::new(table_url.clone())
-            .with_listing_options(listing)
-            .with_schema(Arc::clone(&merged));
-        tables.push(Arc::new(ListingTable::try_new(config)?));
+    // A column that is both in the files and a partition key is read from the folder name.
+    let file_schema = Arc::new(Schema::new(
+        merged
+            .fields()
+            .iter()
+            .filter(|f| !partition_cols.iter().any(|(n, _)| n == f.name()))
+            .cloned()
+            .collect::<Vec<_>>(),
+    ));
+    let by_location: HashMap<&object_store::path::Path, &DataFile> =
+        files.iter().map(|f| (&f.meta.location, f)).collect();
+    let mut table_groups = Vec::new();
+    for (format, metas) in specs {
+        let mut parts = Vec::with_capacity(metas.len());
+        for meta in metas.iter() {
+            let file = by_location[&meta.location];
+            let values = partition_cols
+                .iter()
+                .zip(&file.partition)
+                .map(|((_, ty), (_, v))| match v {
+                    None => ScalarValue::try_from(ty),
+                    Some(v) => ScalarValue::try_from_string(v.clone(), ty),
+                })
+                .collect::<datafusion::error::Result<Vec<_>>>()?;
+            parts.push(PartitionedFile::from(meta.clone()).with_partition_values(values));
+        }
+        table_groups.push(table::FileGroupSpec { format, files: parts });
     }
-    let table: Arc<dyn TableProvider> = if tables.len() == 1 {
-        tables.remove(0)
-    } else {
-        Arc::new(union::UnionTable::try_new(tables)?)
-    };
-    default_partitions_as_null(table, &files, &partition_cols)
-}
-
-/// DataFusion reads the `__HIVE_DEFAULT_PARTITION__` folder name as text; Hive, Spark and Athena mean
-/// NULL by it. When a column has such a folder, the table becomes a view that maps it to NULL and
-/// casts the column to the type its other values have.
-fn default_partitions_as_null(
-    table: Arc<dyn TableProvider>,
-    files: &[DataFile],
-    partition_cols: &[(String, DataType)],
-) -> Result<Arc<dyn TableProvider>> {
-    let with_default: Vec<usize> = (0..partition_cols.len())
-        .filter(|&i| files.iter().any(|f| f.partition[i].1.is_none()))
-        .collect();
-    if with_default.is_empty() {
-        return Ok(table);
-    }
-    let schema = table.schema();
-    let exprs: Vec<Expr> = schema
-        .fields()
-        .iter()
-        .map(|field| {
-            let column = col(Column::from_name(field.name()));
-            match partition_cols.iter().position(|(n, _)| n == field.name()) {
-                Some(i) if with_default.contains(&i) => {
-                    let target = infer_partition_type(
-                        files.iter().filter_map(|f| f.partition[i].1.as_deref()).map(Some),
-                    );
-                    cast(nullif(column, lit(HIVE_DEFAULT_PARTITION)), target).alias(field.name())
-                }
-                _ => column,
-            }
-        })
-        .collect();
-    let plan = LogicalPlanBuilder::scan("t", provider_as_source(table), None)?
-        .project(exprs)?
-        .build()?;
-    Ok(Arc::new(ViewTable::new(plan, None)))
+    let store_url = ObjectStoreUrl::parse(location.store_url().as_str().trim_end_matches('/'))?;
+    Ok(Arc::new(table::LakeTable::new(
+        store_url,
+        file_schema,
+        partition_fields(&partition_cols),
+        table_groups,
+    )))
 }
 
 fn file_format(kind: &FileKind, options: &ReadOptions) -> Arc<dyn FileFormat> {
@@ -369,13 +361,13 @@ fn partition_columns(location: &Location, files: &[DataFile]) -> Result<Vec<(Str
         .collect())
 }
 
-/// `BIGINT` when every value is an integer, `DATE` when every value is `YYYY-MM-DD`, else `VARCHAR`.
-/// The default partition (NULL) keeps the column `VARCHAR`, since DataFusion reads it back as text.
+/// `BIGINT` when every value is an integer, `DATE` when every value is `YYYY-MM-DD`, else `VARCHAR`;
+/// NULLs (the default partition) do not count.
 fn infer_partition_type<'a>(values: impl Iterator<Item = Option<&'a str>> + Clone) -> DataType {
-    if values.clone().any(|v| v.is_none()) {
+    if values.clone().flatten().next().is_none() {
         return DataType::Utf8;
     }
-    let all = |f: fn(&str) -> bool| values.clone().all(|v| v.is_some_and(f));
+    let all = |f: fn(&str) -> bool| values.clone().flatten().all(f);
     if all(|v| {
         !v.is_empty() && v.len() < 19 && v.parse::<i64>().is_ok() && !(v.len() > 1 && v.starts_with('0'))
     }) {
@@ -389,9 +381,7 @@ fn infer_partition_type<'a>(values: impl Iterator<Item = Option<&'a str>> + Clon
 
 /// Fields of the partition columns, for callers that build schemas.
 pub fn partition_fields(cols: &[(String, DataType)]) -> Vec<Field> {
-    cols.iter()
-        .map(|(n, t)| Field::new(n, t.clone(), false))
-        .collect()
+    cols.iter().map(|(n, t)| Field::new(n, t.clone(), true)).collect()
 }
 
 #[cfg(test)]
@@ -437,7 +427,8 @@ mod tests {
     #[case(&[Some("2026-11-01"), Some("2026-11-02")], DataType::Date32)]
     #[case(&[Some("1"), Some("x")], DataType::Utf8)]
     #[case(&[Some("007")], DataType::Utf8)]
-    #[case(&[Some("1"), None], DataType::Utf8)]
+    #[case(&[Some("1"), None], DataType::Int64)]
+    #[case(&[None], DataType::Utf8)]
     fn partition_types(#[case] values: &[Option<&str>], #[case] expected: DataType) {
         assert_eq!(infer_partition_type(values.iter().copied()), expected);
     }

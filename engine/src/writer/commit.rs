@@ -1,33 +1,39 @@
-//! Moving a run's staged files into place.
+//! One write's way from "files on the store" to "part of the table".
 //!
 //! ```text
-//! preflight: list existing data files (fail early for error-if-exists)
-//! commit:    staged files ──rename──> final paths   (new data visible next to the old)
-//!            replaced files (overwrite modes) ──delete──> gone
-//!            `_SUCCESS` manifest (run id, files, rows, bytes) written last
-//!            staging folder removed
-//! abort:     staging folder removed; nothing outside it was touched
+//! start:  replay the log ── run id already committed? ──> its report (a retry converges)
+//!         list the destination ── error-if-exists and data visible? ──> refuse
+//!         in-flight marker; delete orphans of dead runs
+//! write:  data files go straight to their final `key=value/` folders under names with the run id
+//! commit: record N+1 with added + removed files, created only if absent ──> the commit point
+//!         (lost the race? replay and retry with N+2)
+//!         delete the removed files ──> `_SUCCESS` manifest ──> drop the in-flight marker
+//! abort:  delete this run's files (abort unfinished uploads) and its marker
 //! ```
 //!
-//! Limits: between the first rename and the last delete a reader listing the folder directly can see
-//! old and new files together; readers going through the catalog do not (see `docs/writing.md`).
+//! Nothing is removed before the commit record exists, and a killed run leaves only files that no
+//! record names; the next write or `sluice vacuum` deletes them.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use arrow::datatypes::Schema;
-use futures::{StreamExt, TryStreamExt};
+use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use super::{STAGING_DIR, WriteMode};
+use super::log::{ColumnRecord, CommitLog, CommitRecord, Snapshot};
+use super::{WriteMode, fault_point};
 use crate::error::{EngineError, Result};
 use crate::readers::is_hidden;
 use crate::stores::Location;
 
+/// Attempts at taking the next log number before giving up on a busy destination.
+const MAX_COMMIT_ATTEMPTS: usize = 20;
+
 /// One data file a run wrote, relative to the destination.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct WrittenFile {
     /// Path below the destination, `key=value/part-….parquet`.
     pub path: String,
@@ -48,6 +54,8 @@ pub struct CommitReport {
     pub destination: String,
     /// The write mode used.
     pub mode: WriteMode,
+    /// The log number of the commit.
+    pub commit: u64,
     /// Files written, sorted by path.
     pub files: Vec<WrittenFile>,
     /// Distinct partition folders written (0 when unpartitioned).
@@ -56,191 +64,237 @@ pub struct CommitReport {
     pub rows: u64,
     /// Bytes written.
     pub bytes: u64,
-    /// Older files removed by an overwrite mode.
+    /// Older files an overwrite mode removed.
     pub replaced_files: usize,
+    /// Files of failed or killed runs deleted before this write.
+    pub orphans_removed: usize,
+    /// True when the run id was already committed and nothing was written again.
+    pub already_committed: bool,
+}
+
+/// Lists the data files under `root` (hidden names such as `_sluice/`, `_SUCCESS`, `.crc` skipped).
+async fn list_data(store: &dyn ObjectStore, root: &Path, label: &str) -> Result<Vec<Path>> {
+    let prefix = (!root.as_ref().is_empty()).then_some(root);
+    let listed: Vec<_> = match store.list(prefix).try_collect().await {
+        Ok(listed) => listed,
+        Err(object_store::Error::NotFound { .. }) => Vec::new(),
+        Err(source) => return Err(EngineError::store(label, source)),
+    };
+    Ok(listed
+        .into_iter()
+        .map(|m| m.location)
+        .filter(|p| {
+            p.prefix_match(root)
+                .is_some_and(|mut parts| !parts.any(|s| is_hidden(s.as_ref())))
+        })
+        .collect())
+}
+
+pub(super) enum Start {
+    /// The run id is in the log already: nothing to write.
+    Done(CommitReport),
+    /// Go ahead and write.
+    Ready(Committer),
 }
 
 pub(super) struct Committer {
     store: Arc<dyn ObjectStore>,
+    log: CommitLog,
     dest: Location,
     run_id: String,
+    listed: Vec<Path>,
+    orphans_removed: usize,
 }
 
 impl Committer {
-    pub(super) fn new(store: Arc<dyn ObjectStore>, dest: Location, run_id: String) -> Self {
-        Self { store, dest, run_id }
-    }
-
-    fn root(&self) -> Path {
-        self.dest.store_path()
-    }
-
-    fn child(&self, relative: &str) -> Result<Path> {
-        let root = self.root();
-        let full = if root.as_ref().is_empty() {
-            relative.to_string()
-        } else {
-            format!("{root}/{relative}")
-        };
-        Path::parse(&full).map_err(|e| EngineError::InvalidLocation {
-            location: full.clone(),
-            reason: e.to_string(),
-        })
-    }
-
-    pub(super) fn staging_path(&self) -> Path {
-        self.child(&format!("{STAGING_DIR}/{}", self.run_id))
-            .expect("run ids are path-safe")
-    }
-
-    /// Lists the data files already at the destination; fails for `error-if-exists` when there are any.
-    pub(super) async fn preflight(&self, mode: WriteMode) -> Result<Vec<Path>> {
-        let root = self.root();
-        let prefix = (!root.as_ref().is_empty()).then_some(&root);
-        let listed: Vec<_> = match self.store.list(prefix).try_collect().await {
-            Ok(listed) => listed,
-            Err(object_store::Error::NotFound { .. }) => Vec::new(),
-            Err(source) => return Err(EngineError::store(self.dest.original(), source)),
-        };
-        let existing: Vec<Path> = listed
-            .into_iter()
-            .map(|m| m.location)
-            .filter(|p| {
-                p.prefix_match(&root)
-                    .is_some_and(|mut parts| !parts.any(|s| is_hidden(s.as_ref())))
-            })
-            .collect();
-        if mode == WriteMode::ErrorIfExists && !existing.is_empty() {
+    pub(super) async fn start(
+        store: Arc<dyn ObjectStore>,
+        dest: Location,
+        run_id: String,
+        mode: WriteMode,
+    ) -> Result<Start> {
+        let log = CommitLog::new(Arc::clone(&store), dest.store_path(), dest.original());
+        let snapshot = log.load().await?;
+        if let Some(record) = snapshot.committed.get(&run_id) {
+            tracing::info!(run_id, "run already committed; nothing to write");
+            let seq = snapshot.next_seq - 1;
+            return Ok(Start::Done(report(&dest, record, seq, 0, true)));
+        }
+        let listed = list_data(store.as_ref(), &dest.store_path(), dest.original()).await?;
+        if mode == WriteMode::ErrorIfExists && listed.iter().any(|p| snapshot.is_visible(&log.relative(p))) {
             return Err(EngineError::DestinationNotEmpty {
-                location: self.dest.original().to_string(),
+                location: dest.original().to_string(),
             });
         }
-        Ok(existing)
+        log.mark_running(&run_id).await?;
+        fault_point("after-marker");
+        let orphans = log.clean_orphans(&snapshot, &listed, false).await?;
+        if !orphans.is_empty() {
+            tracing::info!(count = orphans.len(), "deleted files of failed or killed runs");
+        }
+        let orphan_set: HashSet<&String> = orphans.iter().collect();
+        let listed = listed
+            .into_iter()
+            .filter(|p| !orphan_set.contains(&log.relative(p)))
+            .collect();
+        Ok(Start::Ready(Self {
+            store,
+            log,
+            dest,
+            run_id,
+            listed,
+            orphans_removed: orphans.len(),
+        }))
+    }
+
+    /// Where a file with this destination-relative name is written.
+    pub(super) fn path(&self, relative: &str) -> Result<Path> {
+        self.log.child(relative)
     }
 
     pub(super) async fn commit(
-        &self,
+        self,
         mode: WriteMode,
-        files: Vec<WrittenFile>,
-        existing: Vec<Path>,
+        mut files: Vec<WrittenFile>,
+        partition_by: &[String],
         schema: &Schema,
     ) -> Result<CommitReport> {
-        let staging = self.staging_path();
-        // Renames are independent; a handful at a time keeps S3 copies fast without throttling.
-        futures::stream::iter(files.iter().map(|f| {
-            let from = self.child(&format!("{STAGING_DIR}/{}/{}", self.run_id, f.path));
-            let to = self.child(&f.path);
-            async move {
-                let (from, to) = (from?, to?);
-                self.store
-                    .rename(&from, &to)
-                    .await
-                    .map_err(|source| EngineError::store(to.to_string(), source))
-            }
-        }))
-        .buffer_unordered(16)
-        .try_collect::<Vec<()>>()
-        .await?;
-
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        fault_point("before-commit");
         let written_dirs: HashSet<&str> = files.iter().map(|f| parent(&f.path)).collect();
-        let root = self.root();
-        let replaced: Vec<Path> = existing
-            .into_iter()
-            .filter(|p| match mode {
-                WriteMode::Overwrite => true,
-                WriteMode::OverwritePartitions => {
-                    let rel = relative(&root, p);
-                    written_dirs.contains(parent(&rel))
-                }
-                WriteMode::Append | WriteMode::ErrorIfExists => false,
-            })
-            .collect();
-        self.delete_all(replaced.clone()).await?;
-
-        let report = CommitReport {
-            run_id: self.run_id.clone(),
-            destination: self.dest.url().to_string(),
-            mode,
-            partitions: files
-                .iter()
-                .filter(|f| !f.partition_values.is_empty())
-                .map(|f| parent(&f.path))
-                .collect::<HashSet<_>>()
-                .len(),
-            rows: files.iter().map(|f| f.rows).sum(),
-            bytes: files.iter().map(|f| f.bytes).sum(),
-            files,
-            replaced_files: replaced.len(),
+        let mut attempt = 0;
+        let (seq, record) = loop {
+            attempt += 1;
+            let snapshot = self.log.load().await?;
+            let removed = self.replaced(&snapshot, mode, &written_dirs);
+            let record = CommitRecord {
+                version: 1,
+                run_id: self.run_id.clone(),
+                committed_at: chrono::Utc::now().to_rfc3339(),
+                mode,
+                added: files.clone(),
+                removed,
+                partition_by: partition_by.to_vec(),
+                schema: schema
+                    .fields()
+                    .iter()
+                    .map(|f| ColumnRecord {
+                        name: f.name().clone(),
+                        data_type: f.data_type().to_string(),
+                    })
+                    .collect(),
+                writer: format!("sluice {}", env!("CARGO_PKG_VERSION")),
+            };
+            if self.log.try_append(snapshot.next_seq, &record).await? {
+                break (snapshot.next_seq, record);
+            }
+            if attempt >= MAX_COMMIT_ATTEMPTS {
+                return Err(EngineError::CommitConflict {
+                    location: self.dest.original().to_string(),
+                    attempts: attempt,
+                });
+            }
+            tracing::debug!(attempt, "another write committed first; replaying the log");
         };
-        self.write_manifest(&report, schema).await?;
-        self.remove_staging(&staging).await;
+        fault_point("after-commit");
+        let removed: Vec<Path> = record
+            .removed
+            .iter()
+            .filter_map(|r| self.log.child(r).ok())
+            .collect();
+        if let Err(e) = self.log.delete_all(removed).await {
+            tracing::warn!(error = %e, "replaced files stay until the next write or `sluice vacuum`");
+        }
+        fault_point("after-delete");
+        let report = report(&self.dest, &record, seq, self.orphans_removed, false);
+        self.write_manifest(&report, &record).await?;
+        fault_point("after-success");
+        self.log.unmark_running(&self.run_id).await;
         Ok(report)
     }
 
-    async fn write_manifest(&self, report: &CommitReport, schema: &Schema) -> Result<()> {
+    /// Files the commit removes: everything visible for `overwrite`, the visible files in the
+    /// written partitions for `overwrite-partitions`, nothing otherwise.
+    fn replaced(&self, snapshot: &Snapshot, mode: WriteMode, written_dirs: &HashSet<&str>) -> Vec<String> {
+        if !matches!(mode, WriteMode::Overwrite | WriteMode::OverwritePartitions) {
+            return Vec::new();
+        }
+        let mut candidates: Vec<String> = self
+            .listed
+            .iter()
+            .map(|p| self.log.relative(p))
+            .filter(|r| snapshot.is_visible(r))
+            .collect();
+        // Files another run committed after this one listed the destination.
+        candidates.extend(snapshot.live.iter().cloned());
+        candidates.sort();
+        candidates.dedup();
+        candidates
+            .into_iter()
+            .filter(|r| mode == WriteMode::Overwrite || written_dirs.contains(parent(r)))
+            .collect()
+    }
+
+    async fn write_manifest(&self, report: &CommitReport, record: &CommitRecord) -> Result<()> {
         let manifest = serde_json::json!({
             "run_id": report.run_id,
-            "committed_at": chrono::Utc::now().to_rfc3339(),
-            "writer": format!("sluice {}", env!("CARGO_PKG_VERSION")),
+            "commit": report.commit,
+            "committed_at": record.committed_at,
+            "writer": record.writer,
             "mode": report.mode,
             "rows": report.rows,
             "bytes": report.bytes,
             "partitions": report.partitions,
-            "schema": schema.fields().iter().map(|f| serde_json::json!({"name": f.name(), "type": f.data_type().to_string()})).collect::<Vec<_>>(),
+            "schema": record.schema,
             "files": report.files,
         });
         let body = serde_json::to_vec_pretty(&manifest).expect("a JSON value serializes");
-        let path = self.child("_SUCCESS")?;
+        let path = self.log.child("_SUCCESS")?;
         self.store
             .put(&path, PutPayload::from(body))
             .await
-            .map_err(|source| EngineError::store(path.to_string(), source))?;
+            .map_err(|source| {
+                EngineError::store(format!("{}_SUCCESS", self.dest.as_folder().original()), source)
+            })?;
         Ok(())
     }
 
-    /// Removes whatever this run staged. Best effort: a failure here is logged, not raised, because
-    /// the run has already failed for another reason.
-    pub(super) async fn abort(&self) {
-        let staging = self.staging_path();
-        self.remove_staging(&staging).await;
+    /// Deletes what this run wrote and its marker. Best effort: the run has failed already, and what
+    /// stays behind is an orphan the next write removes.
+    pub(super) async fn abort(self, written: Vec<String>) {
+        let paths: Vec<Path> = written.iter().filter_map(|r| self.log.child(r).ok()).collect();
+        if let Err(e) = self.log.delete_all(paths).await {
+            tracing::warn!(error = %e, "files of the failed run stay until the next write or `sluice vacuum`");
+        }
+        self.log.unmark_running(&self.run_id).await;
     }
+}
 
-    async fn remove_staging(&self, staging: &Path) {
-        let listed: Vec<Path> = match self
-            .store
-            .list(Some(staging))
-            .map_ok(|m| m.location)
-            .try_collect()
-            .await
-        {
-            Ok(listed) => listed,
-            Err(e) => {
-                tracing::warn!(staging = %staging, error = %e, "could not list the staging folder for cleanup");
-                return;
-            }
-        };
-        if let Err(e) = self.delete_all(listed).await {
-            tracing::warn!(staging = %staging, error = %e, "could not remove staged files");
-        }
-        if let Some(local) = self.dest.local_path() {
-            // Object stores have no folders; on disk the empty staging folders would linger.
-            let dir = local.join(STAGING_DIR);
-            let _ = std::fs::remove_dir_all(dir.join(&self.run_id));
-            let _ = std::fs::remove_dir(dir);
-        }
-    }
-
-    async fn delete_all(&self, paths: Vec<Path>) -> Result<()> {
-        if paths.is_empty() {
-            return Ok(());
-        }
-        let locations = futures::stream::iter(paths.into_iter().map(Ok)).boxed();
-        self.store
-            .delete_stream(locations)
-            .try_collect::<Vec<_>>()
-            .await
-            .map_err(|source| EngineError::store(self.dest.original(), source))?;
-        Ok(())
+fn report(
+    dest: &Location,
+    record: &CommitRecord,
+    seq: u64,
+    orphans_removed: usize,
+    already: bool,
+) -> CommitReport {
+    let files = record.added.clone();
+    CommitReport {
+        run_id: record.run_id.clone(),
+        destination: dest.url().to_string(),
+        mode: record.mode,
+        commit: seq,
+        partitions: files
+            .iter()
+            .filter(|f| !f.partition_values.is_empty())
+            .map(|f| parent(&f.path))
+            .collect::<HashSet<_>>()
+            .len(),
+        rows: files.iter().map(|f| f.rows).sum(),
+        bytes: files.iter().map(|f| f.bytes).sum(),
+        replaced_files: record.removed.len(),
+        orphans_removed,
+        already_committed: already,
+        files,
     }
 }
 
@@ -248,12 +302,13 @@ fn parent(relative: &str) -> &str {
     relative.rsplit_once('/').map(|(dir, _)| dir).unwrap_or("")
 }
 
-fn relative(root: &Path, path: &Path) -> String {
-    match path.prefix_match(root) {
-        Some(parts) => parts
-            .map(|p| p.as_ref().to_string())
-            .collect::<Vec<_>>()
-            .join("/"),
-        None => path.to_string(),
-    }
+/// Deletes orphaned files at a destination: files of failed or killed runs and files an overwrite
+/// removed but did not get to delete. Returns their paths relative to the destination.
+pub async fn vacuum(store: Arc<dyn ObjectStore>, dest: &Location, dry_run: bool) -> Result<Vec<String>> {
+    let log = CommitLog::new(Arc::clone(&store), dest.store_path(), dest.original());
+    let snapshot = log.load().await?;
+    let listed = list_data(store.as_ref(), &dest.store_path(), dest.original()).await?;
+    let mut removed = log.clean_orphans(&snapshot, &listed, dry_run).await?;
+    removed.sort();
+    Ok(removed)
 }

@@ -5,8 +5,8 @@
 //!      ──split rows by Hive partition values──> one open Parquet file per partition value
 //!           (at most `max_open_files` per stream: the least recently used is closed; files roll at
 //!            `target_file_size`; buffered row groups flush when a stream passes its memory share)
-//!      ──> files under `<dest>/_sluice_staging/<run_id>/` ──commit──> final `key=value/` folders
-//!      ──> `_SUCCESS` manifest ──> CommitReport
+//!      ──> files in their final `key=value/` folders ──commit record in `_sluice/log/`──>
+//!      replaced files deleted ──> `_SUCCESS` manifest ──> CommitReport
 //! ```
 //!
 //! File names carry the run id (`part-<stream>-<seq>-<run_id>.<codec>.parquet`), so files of two runs
@@ -14,34 +14,32 @@
 
 mod commit;
 pub mod layout;
+pub mod log;
 mod partition;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use arrow::datatypes::SchemaRef;
-use datafusion::execution::TaskContext;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_plan::ExecutionPlan;
 use futures::StreamExt;
 use object_store::ObjectStore;
 use object_store::buffered::BufWriter;
-use object_store::path::Path;
 use parquet::arrow::AsyncArrowWriter;
 use parquet::basic::{Compression, GzipLevel, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 
-pub use commit::{CommitReport, WrittenFile};
+pub use commit::{CommitReport, WrittenFile, vacuum};
 
 use crate::error::{EngineError, Result};
 use crate::stores::Location;
 
-/// The prefix under the destination where a run's files wait for their commit.
-pub const STAGING_DIR: &str = "_sluice_staging";
-
 /// How a write treats data already at the destination.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum WriteMode {
     /// Fail when the destination already holds data files.
@@ -227,6 +225,21 @@ impl WriteOptions {
     }
 }
 
+/// Environment variable naming a point where the writer aborts the process, for crash tests:
+/// `after-marker`, `mid-data`, `after-data`, `before-commit`, `after-commit`, `after-delete`,
+/// `after-success`.
+pub const SLUICE_FAULT_POINT: &str = "SLUICE_FAULT_POINT";
+
+/// Aborts the process when `SLUICE_FAULT_POINT` names `point` (crash tests only).
+pub(crate) fn fault_point(point: &str) {
+    static CONFIGURED: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let configured = CONFIGURED.get_or_init(|| std::env::var(SLUICE_FAULT_POINT).ok());
+    if configured.as_deref() == Some(point) {
+        tracing::error!(point, "fault point reached; aborting");
+        std::process::abort();
+    }
+}
+
 /// Writes a plan's output as (optionally Hive-partitioned) Parquet and commits it.
 #[derive(Debug)]
 pub struct PartitionedWriter {
@@ -237,7 +250,7 @@ pub struct PartitionedWriter {
 }
 
 impl PartitionedWriter {
-    /// A writer to `dest` on `store`; `run_id` names the files and the staging folder.
+    /// A writer to `dest` on `store`; `run_id` names the files and the commit.
     pub fn new(
         store: Arc<dyn ObjectStore>,
         dest: Location,
@@ -252,7 +265,8 @@ impl PartitionedWriter {
         }
     }
 
-    /// Runs `plan`, writes its rows and commits them; on failure nothing new is visible.
+    /// Runs `plan`, writes its rows and commits them. On failure nothing new is part of the table
+    /// and this run's files are deleted; a run id committed before returns its report again.
     pub async fn write(
         self,
         plan: Arc<dyn ExecutionPlan>,
@@ -264,14 +278,22 @@ impl PartitionedWriter {
             &self.options.partition_by,
             self.options.keep_partition_columns,
         )?;
-        let committer =
-            commit::Committer::new(Arc::clone(&self.store), self.dest.clone(), self.run_id.clone());
-        let existing = committer.preflight(self.options.mode).await?;
-
+        let committer = match commit::Committer::start(
+            Arc::clone(&self.store),
+            self.dest.clone(),
+            self.run_id.clone(),
+            self.options.mode,
+        )
+        .await?
+        {
+            commit::Start::Done(report) => return Ok(report),
+            commit::Start::Ready(committer) => committer,
+        };
+        let committer = Arc::new(committer);
         let streams = plan.properties().output_partitioning().partition_count().max(1);
         let shared = Arc::new(StreamShared {
             store: Arc::clone(&self.store),
-            staging: committer.staging_path(),
+            committer: Arc::clone(&committer),
             run_id: self.run_id.clone(),
             props: self.options.properties(),
             layout,
@@ -280,45 +302,62 @@ impl PartitionedWriter {
             max_open_files: self.options.max_open_files,
             buffer_bytes: (self.options.buffer_bytes / streams).max(1024 * 1024),
             codec_tag: self.options.codec.file_tag(),
+            cancelled: AtomicBool::new(false),
         });
         let mut tasks = JoinSet::new();
-        for i in 0..streams {
-            let stream = plan.execute(i, Arc::clone(&task_ctx))?;
-            let shared = Arc::clone(&shared);
-            tasks.spawn(async move { write_stream(shared, i, stream).await });
-        }
-        let mut written = Vec::new();
         let mut failure = None;
-        while let Some(joined) = tasks.join_next().await {
-            match joined {
-                Ok(Ok(files)) => written.extend(files),
-                Ok(Err(e)) => {
-                    failure.get_or_insert(e);
-                    tasks.abort_all();
+        for i in 0..streams {
+            match plan.execute(i, Arc::clone(&task_ctx)) {
+                Ok(stream) => {
+                    let shared = Arc::clone(&shared);
+                    tasks.spawn(async move { write_stream(shared, i, stream).await });
                 }
-                Err(e) if e.is_cancelled() => {}
                 Err(e) => {
-                    failure.get_or_insert(EngineError::DataFusion(
-                        datafusion::error::DataFusionError::ExecutionJoin(Box::new(e)),
-                    ));
-                    tasks.abort_all();
+                    failure = Some(EngineError::from(e));
+                    break;
                 }
             }
         }
+        if failure.is_some() {
+            shared.cancelled.store(true, Ordering::Relaxed);
+        }
+        let mut written = Vec::new();
+        while let Some(joined) = tasks.join_next().await {
+            let outcome = match joined {
+                Ok(outcome) => outcome,
+                Err(e) => StreamOutcome {
+                    files: Vec::new(),
+                    error: Some(EngineError::DataFusion(
+                        datafusion::error::DataFusionError::ExecutionJoin(Box::new(e)),
+                    )),
+                },
+            };
+            written.extend(outcome.files);
+            if let Some(e) = outcome.error {
+                shared.cancelled.store(true, Ordering::Relaxed);
+                if !matches!(e, EngineError::Cancelled) {
+                    failure.get_or_insert(e);
+                }
+            }
+        }
+        drop(shared);
+        let committer = Arc::into_inner(committer).expect("every stream task has finished");
         if let Some(e) = failure {
-            committer.abort().await;
+            committer
+                .abort(written.into_iter().map(|f| f.path).collect())
+                .await;
             return Err(e);
         }
-        written.sort_by(|a, b| a.path.cmp(&b.path));
+        fault_point("after-data");
         committer
-            .commit(self.options.mode, written, existing, &schema)
+            .commit(self.options.mode, written, &self.options.partition_by, &schema)
             .await
     }
 }
 
 struct StreamShared {
     store: Arc<dyn ObjectStore>,
-    staging: Path,
+    committer: Arc<commit::Committer>,
     run_id: String,
     props: WriterProperties,
     layout: partition::Layout,
@@ -327,6 +366,7 @@ struct StreamShared {
     max_open_files: usize,
     buffer_bytes: usize,
     codec_tag: &'static str,
+    cancelled: AtomicBool,
 }
 
 struct OpenFile {
@@ -337,141 +377,190 @@ struct OpenFile {
     last_used: u64,
 }
 
+/// What one stream produced: its finished files, and the error that stopped it, if any.
+struct StreamOutcome {
+    files: Vec<WrittenFile>,
+    error: Option<EngineError>,
+}
+
+/// Bytes an object-store writer buffers before it starts a multipart upload (S3's minimum part is
+/// 5 MiB); files below it are written with one PUT.
+const UPLOAD_BUFFER: usize = 8 * 1024 * 1024;
+
 /// Writes one input stream into its own set of files.
 async fn write_stream(
     shared: Arc<StreamShared>,
     stream_no: usize,
-    mut stream: datafusion::execution::SendableRecordBatchStream,
-) -> Result<Vec<WrittenFile>> {
-    let data_schema: SchemaRef = shared.layout.data_schema(&shared.file_schema);
-    let mut open: HashMap<String, OpenFile> = HashMap::new();
-    let mut done = Vec::new();
-    let mut seq = 0usize;
-    let mut tick = 0u64;
-    while let Some(batch) = stream.next().await {
-        let batch = batch?;
-        if batch.num_rows() == 0 {
-            continue;
-        }
-        for partition::PartitionSlice { dir, values, rows } in shared.layout.split(&batch)? {
-            tick += 1;
-            if !open.contains_key(&dir) {
-                if open.len() >= shared.max_open_files {
-                    close_least_recent(&mut open, &mut done).await?;
+    stream: SendableRecordBatchStream,
+) -> StreamOutcome {
+    let mut state = StreamState {
+        open: HashMap::new(),
+        done: Vec::new(),
+        seq: 0,
+        tick: 0,
+    };
+    let result = state.run(&shared, stream_no, stream).await;
+    match result {
+        Ok(()) => StreamOutcome {
+            files: state.done,
+            error: None,
+        },
+        Err(e) => {
+            for (_, file) in state.open.drain() {
+                let mut sink = file.writer.into_inner();
+                if let Err(abort) = sink.abort().await {
+                    tracing::warn!(file = %file.relative, error = %abort, "could not abort an unfinished upload");
                 }
-                let relative = if dir.is_empty() {
-                    format!(
-                        "part-{stream_no:05}-{seq:05}-{}.{}.parquet",
-                        shared.run_id, shared.codec_tag
-                    )
-                } else {
-                    format!(
-                        "{dir}/part-{stream_no:05}-{seq:05}-{}.{}.parquet",
-                        shared.run_id, shared.codec_tag
-                    )
-                };
-                seq += 1;
-                let path = Path::parse(format!("{}/{relative}", shared.staging)).map_err(|e| {
-                    EngineError::InvalidLocation {
-                        location: relative.clone(),
-                        reason: e.to_string(),
-                    }
-                })?;
-                let sink = BufWriter::new(Arc::clone(&shared.store), path);
-                let writer =
-                    AsyncArrowWriter::try_new(sink, Arc::clone(&data_schema), Some(shared.props.clone()))
-                        .map_err(|source| EngineError::Parquet {
-                            path: relative.clone(),
-                            source,
-                        })?;
-                open.insert(
-                    dir.clone(),
-                    OpenFile {
-                        writer,
-                        relative,
-                        partition_values: values,
-                        rows: 0,
-                        last_used: tick,
-                    },
-                );
             }
-            let file = open.get_mut(&dir).expect("inserted above");
-            file.last_used = tick;
-            file.rows += rows.num_rows() as u64;
-            file.writer
-                .write(&rows)
+            StreamOutcome {
+                files: state.done,
+                error: Some(e),
+            }
+        }
+    }
+}
+
+struct StreamState {
+    open: HashMap<String, OpenFile>,
+    done: Vec<WrittenFile>,
+    seq: usize,
+    tick: u64,
+}
+
+impl StreamState {
+    async fn run(
+        &mut self,
+        shared: &StreamShared,
+        stream_no: usize,
+        mut stream: SendableRecordBatchStream,
+    ) -> Result<()> {
+        let data_schema: SchemaRef = shared.layout.data_schema(&shared.file_schema);
+        while let Some(batch) = stream.next().await {
+            if shared.cancelled.load(Ordering::Relaxed) {
+                return Err(EngineError::Cancelled);
+            }
+            let batch = batch?;
+            if batch.num_rows() == 0 {
+                continue;
+            }
+            for partition::PartitionSlice { dir, values, rows } in shared.layout.split(&batch)? {
+                self.tick += 1;
+                if !self.open.contains_key(&dir) {
+                    if self.open.len() >= shared.max_open_files {
+                        self.close_least_recent().await?;
+                    }
+                    let name = format!(
+                        "part-{stream_no:05}-{:05}-{}.{}.parquet",
+                        self.seq, shared.run_id, shared.codec_tag
+                    );
+                    let relative = if dir.is_empty() {
+                        name
+                    } else {
+                        format!("{dir}/{name}")
+                    };
+                    self.seq += 1;
+                    let path = shared.committer.path(&relative)?;
+                    let sink = BufWriter::with_capacity(Arc::clone(&shared.store), path, UPLOAD_BUFFER);
+                    let writer =
+                        AsyncArrowWriter::try_new(sink, Arc::clone(&data_schema), Some(shared.props.clone()))
+                            .map_err(|source| EngineError::Parquet {
+                                path: relative.clone(),
+                                source,
+                            })?;
+                    self.open.insert(
+                        dir.clone(),
+                        OpenFile {
+                            writer,
+                            relative,
+                            partition_values: values,
+                            rows: 0,
+                            last_used: self.tick,
+                        },
+                    );
+                }
+                let file = self.open.get_mut(&dir).expect("inserted above");
+                file.last_used = self.tick;
+                file.rows += rows.num_rows() as u64;
+                file.writer
+                    .write(&rows)
+                    .await
+                    .map_err(|source| EngineError::Parquet {
+                        path: file.relative.clone(),
+                        source,
+                    })?;
+                if file.writer.bytes_written() + file.writer.in_progress_size() >= shared.target_file_size {
+                    let file = self.open.remove(&dir).expect("present");
+                    self.finish(file).await?;
+                }
+            }
+            self.flush_over_budget(shared.buffer_bytes).await?;
+        }
+        let open: Vec<OpenFile> = self.open.drain().map(|(_, f)| f).collect();
+        for file in open {
+            self.finish(file).await?;
+        }
+        Ok(())
+    }
+
+    /// Flushes the largest buffered row groups until the stream is within its memory share.
+    async fn flush_over_budget(&mut self, budget: usize) -> Result<()> {
+        let mut buffered: usize = self.open.values().map(|f| f.writer.in_progress_size()).sum();
+        while buffered > budget {
+            let Some(biggest) = self.open.values_mut().max_by_key(|f| f.writer.in_progress_size()) else {
+                break;
+            };
+            let size = biggest.writer.in_progress_size();
+            if size == 0 {
+                break;
+            }
+            biggest
+                .writer
+                .flush()
                 .await
                 .map_err(|source| EngineError::Parquet {
-                    path: file.relative.clone(),
+                    path: biggest.relative.clone(),
                     source,
                 })?;
-            if file.writer.bytes_written() + file.writer.in_progress_size() >= shared.target_file_size {
-                let file = open.remove(&dir).expect("present");
-                done.push(finish(file).await?);
-            }
+            buffered -= size;
         }
-        flush_over_budget(&mut open, shared.buffer_bytes).await?;
+        Ok(())
     }
-    for (_, file) in open.drain() {
-        done.push(finish(file).await?);
-    }
-    Ok(done)
-}
 
-/// Flushes the largest buffered row groups until the stream is within its memory share.
-async fn flush_over_budget(open: &mut HashMap<String, OpenFile>, budget: usize) -> Result<()> {
-    let mut buffered: usize = open.values().map(|f| f.writer.in_progress_size()).sum();
-    while buffered > budget {
-        let Some(biggest) = open.values_mut().max_by_key(|f| f.writer.in_progress_size()) else {
-            break;
+    async fn close_least_recent(&mut self) -> Result<()> {
+        let Some(key) = self
+            .open
+            .iter()
+            .min_by_key(|(_, f)| f.last_used)
+            .map(|(k, _)| k.clone())
+        else {
+            return Ok(());
         };
-        let size = biggest.writer.in_progress_size();
-        if size == 0 {
-            break;
-        }
-        biggest
-            .writer
-            .flush()
-            .await
-            .map_err(|source| EngineError::Parquet {
-                path: biggest.relative.clone(),
-                source,
-            })?;
-        buffered -= size;
+        let file = self.open.remove(&key).expect("key taken from the map");
+        self.finish(file).await
     }
-    Ok(())
-}
 
-async fn close_least_recent(open: &mut HashMap<String, OpenFile>, done: &mut Vec<WrittenFile>) -> Result<()> {
-    let Some(key) = open
-        .iter()
-        .min_by_key(|(_, f)| f.last_used)
-        .map(|(k, _)| k.clone())
-    else {
-        return Ok(());
-    };
-    let file = open.remove(&key).expect("key taken from the map");
-    done.push(finish(file).await?);
-    Ok(())
-}
-
-async fn finish(file: OpenFile) -> Result<WrittenFile> {
-    let OpenFile {
-        mut writer,
-        relative,
-        partition_values,
-        rows,
-        ..
-    } = file;
-    writer.finish().await.map_err(|source| EngineError::Parquet {
-        path: relative.clone(),
-        source,
-    })?;
-    let bytes = writer.bytes_written() as u64;
-    Ok(WrittenFile {
-        path: relative,
-        partition_values,
-        rows,
-        bytes,
-    })
+    async fn finish(&mut self, file: OpenFile) -> Result<()> {
+        let OpenFile {
+            mut writer,
+            relative,
+            partition_values,
+            rows,
+            ..
+        } = file;
+        writer.finish().await.map_err(|source| EngineError::Parquet {
+            path: relative.clone(),
+            source,
+        })?;
+        let bytes = writer.bytes_written() as u64;
+        self.done.push(WrittenFile {
+            path: relative,
+            partition_values,
+            rows,
+            bytes,
+        });
+        if self.done.len() == 1 {
+            fault_point("mid-data");
+        }
+        Ok(())
+    }
 }

@@ -1,0 +1,195 @@
+//! A table over an explicit list of files: the files a listing found (or, later, the catalog holds),
+//! grouped by format, with Hive partition values already parsed.
+//!
+//! Unlike DataFusion's `ListingTable` it never lists the store again at query time, so it reads
+//! exactly the committed files, turns `__HIVE_DEFAULT_PARTITION__` into NULL, types partition
+//! columns, and mixes compressions in one table.
+//!
+//! ```text
+//! scan(filters) ──partition-only filters──> evaluated on each file's partition values (pruning)
+//!               ──per format group──> FileScanConfig ──> format's plan ──> union
+//! ```
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch};
+use arrow::datatypes::{Field, FieldRef, Schema, SchemaRef};
+use async_trait::async_trait;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::datasource::TableType;
+use datafusion::datasource::file_format::FileFormat;
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::listing::helpers::expr_applicable_for_cols;
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
+use datafusion::datasource::table_schema::TableSchema;
+use datafusion::error::Result;
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::logical_expr::utils::conjunction;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_plan::union::UnionExec;
+
+/// Files of one format (and compression) within a table.
+#[derive(Debug)]
+pub struct FileGroupSpec {
+    /// How to read them.
+    pub format: Arc<dyn FileFormat>,
+    /// The files with their partition values (in partition column order).
+    pub files: Vec<PartitionedFile>,
+}
+
+/// A table made of known files.
+#[derive(Debug)]
+pub struct LakeTable {
+    store_url: ObjectStoreUrl,
+    file_schema: SchemaRef,
+    partition_fields: Vec<FieldRef>,
+    schema: SchemaRef,
+    groups: Vec<FileGroupSpec>,
+}
+
+impl LakeTable {
+    /// A table whose rows have `file_schema` columns followed by the partition columns.
+    pub fn new(
+        store_url: ObjectStoreUrl,
+        file_schema: SchemaRef,
+        partition_fields: Vec<Field>,
+        groups: Vec<FileGroupSpec>,
+    ) -> Self {
+        let partition_fields: Vec<FieldRef> = partition_fields.into_iter().map(Arc::new).collect();
+        let mut fields: Vec<FieldRef> = file_schema.fields().iter().cloned().collect();
+        fields.extend(partition_fields.iter().cloned());
+        let schema = Arc::new(Schema::new(fields));
+        Self {
+            store_url,
+            file_schema,
+            partition_fields,
+            schema,
+            groups,
+        }
+    }
+
+    fn partition_names(&self) -> Vec<&str> {
+        self.partition_fields.iter().map(|f| f.name().as_str()).collect()
+    }
+
+    /// Which files of a group pass the partition-only filters.
+    fn prune(
+        &self,
+        state: &dyn Session,
+        files: &[PartitionedFile],
+        filters: &[Expr],
+    ) -> Result<Vec<PartitionedFile>> {
+        let names = self.partition_names();
+        let partition_filters: Vec<Expr> = filters
+            .iter()
+            .filter(|f| !names.is_empty() && expr_applicable_for_cols(&names, f))
+            .cloned()
+            .collect();
+        let Some(predicate) = conjunction(partition_filters) else {
+            return Ok(files.to_vec());
+        };
+        if files.is_empty() {
+            return Ok(Vec::new());
+        }
+        let schema = Arc::new(Schema::new(self.partition_fields.clone()));
+        let columns: Vec<ArrayRef> = (0..self.partition_fields.len())
+            .map(|i| ScalarValue::iter_to_array(files.iter().map(|f| f.partition_values[i].clone())))
+            .collect::<Result<_>>()?;
+        let batch = RecordBatch::try_new(Arc::clone(&schema), columns)?;
+        let df_schema = DFSchema::try_from(Arc::clone(&schema))?;
+        let physical = state.create_physical_expr(predicate, &df_schema)?;
+        let mask = physical.evaluate(&batch)?.into_array(files.len())?;
+        let mask = mask.as_any().downcast_ref::<BooleanArray>().ok_or_else(|| {
+            datafusion::error::DataFusionError::Internal("partition filter is not boolean".into())
+        })?;
+        Ok(files
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| mask.is_valid(*i) && mask.value(*i))
+            .map(|(_, f)| f.clone())
+            .collect())
+    }
+}
+
+/// Splits files into at most `n` groups of similar total size.
+fn balance(mut files: Vec<PartitionedFile>, n: usize) -> Vec<FileGroup> {
+    files.sort_by(|a, b| b.object_meta.size.cmp(&a.object_meta.size));
+    let n = n.max(1).min(files.len().max(1));
+    let mut groups: Vec<(u64, Vec<PartitionedFile>)> = (0..n).map(|_| (0, Vec::new())).collect();
+    for file in files {
+        let smallest = groups
+            .iter_mut()
+            .min_by_key(|(size, _)| *size)
+            .expect("at least one group");
+        smallest.0 += file.object_meta.size;
+        smallest.1.push(file);
+    }
+    groups
+        .into_iter()
+        .filter(|(_, f)| !f.is_empty())
+        .map(|(_, f)| FileGroup::new(f))
+        .collect()
+}
+
+#[async_trait]
+impl TableProvider for LakeTable {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
+        let names = self.partition_names();
+        Ok(filters
+            .iter()
+            .map(|f| {
+                if !names.is_empty() && expr_applicable_for_cols(&names, f) {
+                    TableProviderFilterPushDown::Exact
+                } else {
+                    TableProviderFilterPushDown::Inexact
+                }
+            })
+            .collect())
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let target = state.config().target_partitions();
+        let mut plans = Vec::new();
+        for group in &self.groups {
+            let files = self.prune(state, &group.files, filters)?;
+            if files.is_empty() {
+                continue;
+            }
+            let table_schema = TableSchema::builder(Arc::clone(&self.file_schema))
+                .with_table_partition_cols(self.partition_fields.clone())
+                .build();
+            let source = group.format.file_source(table_schema);
+            let config = FileScanConfigBuilder::new(self.store_url.clone(), source)
+                .with_file_groups(balance(files, target))
+                .with_projection_indices(projection.cloned())?
+                .with_limit(limit)
+                .build();
+            plans.push(group.format.create_physical_plan(state, config).await?);
+        }
+        if plans.is_empty() {
+            let projected = match projection {
+                Some(p) => Arc::new(self.schema.project(p)?),
+                None => Arc::clone(&self.schema),
+            };
+            return Ok(Arc::new(EmptyExec::new(projected)));
+        }
+        UnionExec::try_new(plans)
+    }
+}

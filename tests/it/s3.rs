@@ -126,10 +126,11 @@ fn convert_to_s3_and_read_back() {
         "Hive escaping survives the S3 key round trip"
     );
     assert!(on_disk.join("_SUCCESS").is_file());
+    assert_eq!(files_under(&on_disk.join("_sluice/log")), 1, "one commit record");
     assert_eq!(
-        files_under(&on_disk.join("_sluice_staging")),
+        files_under(&on_disk.join("_sluice/runs")),
         0,
-        "staged files were moved"
+        "no run left in flight"
     );
     let Some(py) = python() else { return };
     let rows = duckdb_rows(&py, &on_disk, "id");

@@ -62,6 +62,19 @@ pub enum Command {
     Sql(SqlArgs),
     /// Convert CSV or NDJSON (plain or compressed) into Parquet, optionally Hive-partitioned.
     Convert(ConvertArgs),
+    /// Delete files that no commit made part of a table: leftovers of failed or killed writes and
+    /// files an overwrite replaced.
+    Vacuum(VacuumArgs),
+}
+
+/// `sluice vacuum`
+#[derive(Debug, Args)]
+pub struct VacuumArgs {
+    /// The folder or URL sluice writes to.
+    pub dest: String,
+    /// Only list what would be deleted.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `sluice sql`

@@ -42,6 +42,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Sql(args) => commands::sql::run(args, &settings).await,
         Command::Convert(args) => commands::convert::run(args, &settings).await,
+        Command::Vacuum(args) => commands::vacuum::run(args, &settings).await,
     }
 }
 

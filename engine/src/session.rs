@@ -202,6 +202,15 @@ impl SluiceSession {
     }
 }
 
+impl SluiceSession {
+    /// Deletes files at `dest` that no commit made part of the table (from failed or killed runs, or
+    /// replaced by an overwrite that did not get to delete them). Returns their relative paths.
+    pub async fn vacuum(&self, dest: &Location, dry_run: bool) -> Result<Vec<String>> {
+        let store = self.store_for(dest)?;
+        crate::writer::vacuum(store, &dest.as_folder(), dry_run).await
+    }
+}
+
 /// A new run id: UTC time plus random bits, sortable and safe in paths.
 pub fn new_run_id() -> String {
     let random = uuid::Uuid::now_v7().simple().to_string();

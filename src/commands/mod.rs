@@ -3,3 +3,4 @@
 pub mod convert;
 pub mod shell;
 pub mod sql;
+pub mod vacuum;

@@ -4,5 +4,6 @@
 
 mod cli;
 mod convert;
+mod crash;
 mod s3;
 mod test_util;

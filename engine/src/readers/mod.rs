@@ -213,10 +213,10 @@ pub async fn list_data_files(store: &Arc<dyn ObjectStore>, location: &Location) 
         if parts.iter().any(|p| is_hidden(p)) {
             continue;
         }
-        if let Some(snapshot) = &snapshot {
-            if !snapshot.is_visible(&parts.join("/")) {
-                continue;
-            }
+        if let Some(snapshot) = &snapshot
+            && !snapshot.is_visible(&parts.join("/"))
+        {
+            continue;
         }
         let partition = parts[..parts.len().saturating_sub(1)]
             .iter()

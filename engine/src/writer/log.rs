@@ -255,12 +255,11 @@ impl CommitLog {
 
     /// Removes the in-flight marker of `run_id` (best effort).
     pub async fn unmark_running(&self, run_id: &str) {
-        if let Ok(path) = self.child(&format!("{RUNS_DIR}/{run_id}.json")) {
-            if let Err(e) = self.store.delete(&path).await {
-                if !matches!(e, object_store::Error::NotFound { .. }) {
-                    tracing::warn!(run_id, error = %e, "could not remove the in-flight marker");
-                }
-            }
+        if let Ok(path) = self.child(&format!("{RUNS_DIR}/{run_id}.json"))
+            && let Err(e) = self.store.delete(&path).await
+            && !matches!(e, object_store::Error::NotFound { .. })
+        {
+            tracing::warn!(run_id, error = %e, "could not remove the in-flight marker");
         }
     }
 

@@ -564,3 +564,108 @@ impl StreamState {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::prelude::SessionContext;
+    use futures::TryStreamExt;
+    use object_store::memory::InMemory;
+
+    async fn plan(ctx: &SessionContext) -> Arc<dyn ExecutionPlan> {
+        let df = ctx
+            .sql("SELECT * FROM (VALUES (1, 'a'), (2, 'b'), (3, NULL)) AS t(id, p)")
+            .await
+            .unwrap();
+        df.create_physical_plan().await.unwrap()
+    }
+
+    async fn data_files(store: &Arc<dyn ObjectStore>) -> usize {
+        let listed: Vec<_> = store.list(None).try_collect().await.unwrap();
+        listed
+            .iter()
+            .filter(|m| m.location.as_ref().ends_with(".parquet"))
+            .count()
+    }
+
+    #[tokio::test]
+    async fn a_committed_run_id_is_never_committed_twice() {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let ctx = SessionContext::new();
+        let dest = Location::parse("memory:///t/").unwrap();
+        let options = WriteOptions::new()
+            .with_partition_by(vec!["p".into()])
+            .with_mode(WriteMode::Append);
+        let write =
+            |run: &str| PartitionedWriter::new(Arc::clone(&store), dest.clone(), options.clone(), run);
+        let first = write("run-1")
+            .write(plan(&ctx).await, ctx.task_ctx())
+            .await
+            .unwrap();
+        assert!(!first.already_committed);
+        assert_eq!((first.rows, first.partitions, first.commit), (3, 3, 1));
+        let again = write("run-1")
+            .write(plan(&ctx).await, ctx.task_ctx())
+            .await
+            .unwrap();
+        assert!(again.already_committed);
+        assert_eq!(again.files, first.files);
+        assert_eq!(
+            data_files(&store).await,
+            first.files.len(),
+            "the retry wrote nothing"
+        );
+    }
+
+    #[tokio::test]
+    async fn concurrent_appends_each_get_their_own_commit() {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let ctx = SessionContext::new();
+        let dest = Location::parse("memory:///t/").unwrap();
+        let options = WriteOptions::new().with_mode(WriteMode::Append);
+        let (p1, p2, p3) = (plan(&ctx).await, plan(&ctx).await, plan(&ctx).await);
+        let w = |run: &str| PartitionedWriter::new(Arc::clone(&store), dest.clone(), options.clone(), run);
+        let (a, b, c) = tokio::join!(
+            w("a").write(p1, ctx.task_ctx()),
+            w("b").write(p2, ctx.task_ctx()),
+            w("c").write(p3, ctx.task_ctx())
+        );
+        let mut commits = vec![a.unwrap().commit, b.unwrap().commit, c.unwrap().commit];
+        commits.sort();
+        assert_eq!(commits, vec![1, 2, 3]);
+        let log = log::CommitLog::new(Arc::clone(&store), dest.store_path(), "t");
+        assert_eq!(log.load().await.unwrap().live.len(), data_files(&store).await);
+    }
+
+    #[tokio::test]
+    async fn overwrite_removes_old_files_only_after_commit() {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let ctx = SessionContext::new();
+        let dest = Location::parse("memory:///t/").unwrap();
+        let w = |run: &str, mode| {
+            PartitionedWriter::new(
+                Arc::clone(&store),
+                dest.clone(),
+                WriteOptions::new().with_mode(mode),
+                run,
+            )
+        };
+        let first = w("one", WriteMode::Overwrite)
+            .write(plan(&ctx).await, ctx.task_ctx())
+            .await
+            .unwrap();
+        let second = w("two", WriteMode::Overwrite)
+            .write(plan(&ctx).await, ctx.task_ctx())
+            .await
+            .unwrap();
+        assert_eq!(second.replaced_files, first.files.len());
+        let snapshot = log::CommitLog::new(Arc::clone(&store), dest.store_path(), "t")
+            .load()
+            .await
+            .unwrap();
+        let live: Vec<&String> = snapshot.live.iter().collect();
+        let new: Vec<&String> = second.files.iter().map(|f| &f.path).collect();
+        assert_eq!(live, new);
+        assert_eq!(data_files(&store).await, second.files.len());
+    }
+}

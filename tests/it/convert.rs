@@ -328,3 +328,59 @@ print(json.dumps([{"region": r, "day": d, "n": n, "revenue": v} for r, d, n, v i
     let theirs = crate::test_util::python_json(&py, script, &[&lake_root]);
     assert_eq!(Value::Array(ours), theirs);
 }
+
+/// Ten thousand partitions under a 64 MiB memory limit: the writer sorts (spilling if needed) and
+/// keeps one file open per stream, so this succeeds where one open writer per partition would not.
+#[test]
+fn ten_thousand_partitions_under_a_small_memory_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    let mut csv = String::from("id,k,payload\n");
+    for i in 0..50_000u32 {
+        // Keys interleave, so every batch touches thousands of partitions.
+        csv.push_str(&format!("{i},{},row-{i}-{}\n", i % 10_000, "x".repeat(20)));
+    }
+    std::fs::write(src.join("data.csv"), csv).unwrap();
+    let dst = dir.path().join("out");
+    let summary = crate::test_util::sluice()
+        .env("SLUICE_MEMORY_LIMIT", "64MiB")
+        .args([
+            "convert",
+            src.to_str().unwrap(),
+            dst.to_str().unwrap(),
+            "--partition-by",
+            "k",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        summary.status.success(),
+        "{}",
+        String::from_utf8_lossy(&summary.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&summary.stdout).unwrap();
+    assert_eq!(summary[0]["partitions"], 10_000);
+    assert_eq!(summary[0]["files"], 10_000, "one file per partition");
+    let folders = std::fs::read_dir(&dst)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("k=")
+        })
+        .count();
+    assert_eq!(folders, 10_000);
+    let check = format!(
+        "SELECT count(*) AS n, count(DISTINCT k) AS keys, sum(id) AS s FROM '{}/'",
+        dst.display()
+    );
+    assert_eq!(
+        run(&["sql", "--format", "csv", &check]).ok(),
+        "n,keys,s\n50000,10000,1249975000\n"
+    );
+}

@@ -21,9 +21,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use arrow::compute::SortOptions;
 use arrow::datatypes::SchemaRef;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_expr::expressions::col as physical_col;
+use datafusion::physical_expr::{LexOrdering, PhysicalExpr, PhysicalSortExpr};
+use datafusion::physical_plan::repartition::RepartitionExec;
+use datafusion::physical_plan::sorts::sort::SortExec;
+use datafusion::physical_plan::{ExecutionPlan, Partitioning};
 use futures::StreamExt;
 use object_store::ObjectStore;
 use object_store::buffered::BufWriter;
@@ -139,6 +144,7 @@ pub struct WriteOptions {
     max_open_files: usize,
     buffer_bytes: usize,
     keep_partition_columns: bool,
+    cluster: bool,
 }
 
 impl Default for WriteOptions {
@@ -152,6 +158,7 @@ impl Default for WriteOptions {
             max_open_files: 64,
             buffer_bytes: 512 * 1024 * 1024,
             keep_partition_columns: false,
+            cluster: true,
         }
     }
 }
@@ -210,6 +217,13 @@ impl WriteOptions {
         self
     }
 
+    /// Hash-partition and sort rows by the partition columns before writing (default on). Off, each
+    /// stream keeps up to `max_open_files` files open and rolls files more often on many partitions.
+    pub fn with_cluster_by_partition(mut self, cluster: bool) -> Self {
+        self.cluster = cluster;
+        self
+    }
+
     /// The write mode.
     pub fn mode(&self) -> WriteMode {
         self.mode
@@ -223,6 +237,34 @@ impl WriteOptions {
             .set_created_by(format!("sluice {}", env!("CARGO_PKG_VERSION")))
             .build()
     }
+}
+
+/// Sends each partition value to one stream and sorts every stream by the partition columns, so a
+/// stream has one file open at a time and each partition gets files from one stream only. The sort
+/// spills to disk under the session's memory limit, which is what bounds memory for any number of
+/// partitions.
+fn cluster_by_partition(
+    plan: Arc<dyn ExecutionPlan>,
+    columns: &[String],
+    streams: usize,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    let schema = plan.schema();
+    let keys: Vec<Arc<dyn PhysicalExpr>> = columns
+        .iter()
+        .map(|c| physical_col(c, &schema))
+        .collect::<datafusion::error::Result<_>>()?;
+    let repartitioned = Arc::new(RepartitionExec::try_new(
+        plan,
+        Partitioning::Hash(keys.clone(), streams.max(1)),
+    )?);
+    let ordering = LexOrdering::new(
+        keys.into_iter()
+            .map(|k| PhysicalSortExpr::new(k, SortOptions::default())),
+    )
+    .expect("partition_by is not empty");
+    Ok(Arc::new(
+        SortExec::new(ordering, repartitioned).with_preserve_partitioning(true),
+    ))
 }
 
 /// Environment variable naming a point where the writer aborts the process, for crash tests:
@@ -278,6 +320,13 @@ impl PartitionedWriter {
             &self.options.partition_by,
             self.options.keep_partition_columns,
         )?;
+        let sorted = !self.options.partition_by.is_empty() && self.options.cluster;
+        let plan = if sorted {
+            let streams = task_ctx.session_config().target_partitions();
+            cluster_by_partition(plan, &self.options.partition_by, streams)?
+        } else {
+            plan
+        };
         let committer = match commit::Committer::start(
             Arc::clone(&self.store),
             self.dest.clone(),
@@ -303,6 +352,7 @@ impl PartitionedWriter {
             buffer_bytes: (self.options.buffer_bytes / streams).max(1024 * 1024),
             codec_tag: self.options.codec.file_tag(),
             cancelled: AtomicBool::new(false),
+            sorted,
         });
         let mut tasks = JoinSet::new();
         let mut failure = None;
@@ -367,6 +417,8 @@ struct StreamShared {
     buffer_bytes: usize,
     codec_tag: &'static str,
     cancelled: AtomicBool,
+    /// Rows arrive sorted by partition: a partition never comes back once another starts.
+    sorted: bool,
 }
 
 struct OpenFile {
@@ -446,6 +498,12 @@ impl StreamState {
             for partition::PartitionSlice { dir, values, rows } in shared.layout.split(&batch)? {
                 self.tick += 1;
                 if !self.open.contains_key(&dir) {
+                    if shared.sorted {
+                        let done: Vec<OpenFile> = self.open.drain().map(|(_, f)| f).collect();
+                        for file in done {
+                            self.finish(file).await?;
+                        }
+                    }
                     if self.open.len() >= shared.max_open_files {
                         self.close_least_recent().await?;
                     }

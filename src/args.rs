@@ -114,6 +114,18 @@ pub struct ConvertArgs {
     /// Roll to a new file after about this size.
     #[arg(long, default_value = "128MiB", value_name = "SIZE")]
     pub target_file_size: String,
+    /// Sort rows within each file by these columns (recorded in the Parquet metadata).
+    #[arg(long, value_delimiter = ',', value_name = "COLS")]
+    pub sort_by: Vec<String>,
+    /// Write Parquet bloom filters for these columns.
+    #[arg(long, value_delimiter = ',', value_name = "COLS")]
+    pub bloom_filter: Vec<String>,
+    /// Rows per Parquet row group.
+    #[arg(long, default_value_t = 1024 * 1024, value_name = "N")]
+    pub row_group_rows: usize,
+    /// Also store the partition columns inside the files (Hive and Spark leave them out).
+    #[arg(long)]
+    pub keep_partition_columns: bool,
     /// CSV field delimiter (a single character; `\t` for tab).
     #[arg(long, value_name = "CHAR")]
     pub delimiter: Option<String>,

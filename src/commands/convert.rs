@@ -43,7 +43,11 @@ pub async fn run(args: ConvertArgs, settings: &Settings) -> anyhow::Result<()> {
             ModeArg::Overwrite => WriteMode::Overwrite,
             ModeArg::OverwritePartitions => WriteMode::OverwritePartitions,
         })
-        .with_target_file_size(target);
+        .with_target_file_size(target)
+        .with_sort_by(args.sort_by.clone())
+        .with_bloom_filters(args.bloom_filter.clone())
+        .with_row_group_rows(args.row_group_rows)
+        .with_keep_partition_columns(args.keep_partition_columns);
 
     let session = settings.session()?;
     let progress = Progress::spinner(format!("converting {src} to {dst}"), settings.show_progress());

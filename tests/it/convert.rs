@@ -384,3 +384,56 @@ fn ten_thousand_partitions_under_a_small_memory_limit() {
         "n,keys,s\n50000,10000,1249975000\n"
     );
 }
+
+#[test]
+fn file_options_reach_the_parquet_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let dst = dir.path().join("opts");
+    run(&[
+        "convert",
+        &lake("orders"),
+        dst.to_str().unwrap(),
+        "--partition-by",
+        "order_date",
+        "--sort-by",
+        "amount",
+        "--bloom-filter",
+        "order_id",
+        "--row-group-rows",
+        "8",
+        "--keep-partition-columns",
+        "-q",
+    ])
+    .ok();
+    let Some(py) = python() else { return };
+    let script = r#"
+import pyarrow.parquet as pq, glob, json, sys
+f = sorted(glob.glob(sys.argv[1] + '/order_date=2026-11-02/*.parquet'))[0]
+pf = pq.ParquetFile(f)
+md = pf.metadata
+rg = md.row_group(0)
+names = [md.schema.column(i).name for i in range(md.num_columns)]
+amounts = pf.read().column('amount').to_pylist()
+sc = rg.sorting_columns
+print(json.dumps({
+  "row_groups": md.num_row_groups,
+  "columns": names,
+  "sorted": amounts == sorted(amounts),
+  "sorting": [names[c.column_index] for c in sc] if sc else [],
+  "bloom": [names[i] for i in range(md.num_columns) if rg.column(i).bloom_filter_offset is not None],
+}))
+"#;
+    let got = crate::test_util::python_json(&py, script, &[dst.to_str().unwrap()]);
+    assert_eq!(got["row_groups"], 3, "20 rows in row groups of 8: {got}");
+    assert!(
+        got["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c == "order_date"),
+        "{got}"
+    );
+    assert_eq!(got["sorted"], true, "{got}");
+    assert_eq!(got["sorting"], json!(["amount"]), "{got}");
+    assert_eq!(got["bloom"], json!(["order_id"]), "{got}");
+}

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use arrow::compute::SortOptions;
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{Schema, SchemaRef};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::expressions::col as physical_col;
 use datafusion::physical_expr::{LexOrdering, PhysicalExpr, PhysicalSortExpr};
@@ -34,7 +34,9 @@ use object_store::ObjectStore;
 use object_store::buffered::BufWriter;
 use parquet::arrow::AsyncArrowWriter;
 use parquet::basic::{Compression, GzipLevel, ZstdLevel};
+use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 
@@ -145,6 +147,8 @@ pub struct WriteOptions {
     buffer_bytes: usize,
     keep_partition_columns: bool,
     cluster: bool,
+    sort_by: Vec<String>,
+    bloom_filter_columns: Vec<String>,
 }
 
 impl Default for WriteOptions {
@@ -159,6 +163,8 @@ impl Default for WriteOptions {
             buffer_bytes: 512 * 1024 * 1024,
             keep_partition_columns: false,
             cluster: true,
+            sort_by: Vec::new(),
+            bloom_filter_columns: Vec::new(),
         }
     }
 }
@@ -224,18 +230,65 @@ impl WriteOptions {
         self
     }
 
+    /// Sort rows within each file by these columns (ascending, nulls first), recorded in the files'
+    /// metadata so readers can rely on it.
+    pub fn with_sort_by(mut self, columns: Vec<String>) -> Self {
+        self.sort_by = columns;
+        self
+    }
+
+    /// Write Parquet bloom filters for these columns (fast point lookups on high-cardinality keys).
+    pub fn with_bloom_filters(mut self, columns: Vec<String>) -> Self {
+        self.bloom_filter_columns = columns;
+        self
+    }
+
     /// The write mode.
     pub fn mode(&self) -> WriteMode {
         self.mode
     }
 
-    fn properties(&self) -> WriterProperties {
-        WriterProperties::builder()
+    fn properties(&self, data_schema: &Schema) -> Result<WriterProperties> {
+        let index = |option: &str, name: &String| {
+            data_schema
+                .index_of(name)
+                .map_err(|_| EngineError::InvalidOption {
+                    option: option.into(),
+                    reason: format!(
+                        "column `{name}` is not among the written columns ({})",
+                        data_schema
+                            .fields()
+                            .iter()
+                            .map(|f| f.name().as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                })
+        };
+        let mut builder = WriterProperties::builder()
             .set_compression(self.codec.parquet())
             .set_max_row_group_row_count(Some(self.row_group_rows))
             .set_statistics_enabled(EnabledStatistics::Page)
-            .set_created_by(format!("sluice {}", env!("CARGO_PKG_VERSION")))
-            .build()
+            .set_created_by(format!("sluice {}", env!("CARGO_PKG_VERSION")));
+        for name in &self.bloom_filter_columns {
+            index("bloom-filter", name)?;
+            builder = builder.set_column_bloom_filter_enabled(ColumnPath::from(name.as_str()), true);
+        }
+        if !self.sort_by.is_empty() {
+            let sorting = self
+                .sort_by
+                .iter()
+                .map(|name| {
+                    Ok(SortingColumn {
+                        column_idx: index("sort-by", name)? as i32,
+                        descending: false,
+                        nulls_first: true,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            builder = builder.set_sorting_columns(Some(sorting));
+        }
+        Ok(builder.build())
     }
 }
 
@@ -246,25 +299,54 @@ impl WriteOptions {
 fn cluster_by_partition(
     plan: Arc<dyn ExecutionPlan>,
     columns: &[String],
+    sort_by: &[String],
     streams: usize,
 ) -> Result<Arc<dyn ExecutionPlan>> {
-    let schema = plan.schema();
-    let keys: Vec<Arc<dyn PhysicalExpr>> = columns
-        .iter()
-        .map(|c| physical_col(c, &schema))
-        .collect::<datafusion::error::Result<_>>()?;
+    let keys = physical_columns(&plan, columns, "partition-by")?;
     let repartitioned = Arc::new(RepartitionExec::try_new(
         plan,
-        Partitioning::Hash(keys.clone(), streams.max(1)),
+        Partitioning::Hash(keys, streams.max(1)),
     )?);
+    let all: Vec<String> = columns.iter().chain(sort_by).cloned().collect();
+    sort_streams(repartitioned, &all)
+}
+
+/// Sorts every stream of `plan` by `columns` (ascending, nulls first), spilling under the memory limit.
+fn sort_streams(plan: Arc<dyn ExecutionPlan>, columns: &[String]) -> Result<Arc<dyn ExecutionPlan>> {
+    let keys = physical_columns(&plan, columns, "sort-by")?;
     let ordering = LexOrdering::new(
         keys.into_iter()
             .map(|k| PhysicalSortExpr::new(k, SortOptions::default())),
     )
-    .expect("partition_by is not empty");
+    .expect("sort columns are not empty");
     Ok(Arc::new(
-        SortExec::new(ordering, repartitioned).with_preserve_partitioning(true),
+        SortExec::new(ordering, plan).with_preserve_partitioning(true),
     ))
+}
+
+fn physical_columns(
+    plan: &Arc<dyn ExecutionPlan>,
+    columns: &[String],
+    option: &str,
+) -> Result<Vec<Arc<dyn PhysicalExpr>>> {
+    let schema = plan.schema();
+    columns
+        .iter()
+        .map(|c| {
+            physical_col(c, &schema).map_err(|_| EngineError::InvalidOption {
+                option: option.into(),
+                reason: format!(
+                    "column `{c}` is not in the output; it has: {}",
+                    schema
+                        .fields()
+                        .iter()
+                        .map(|f| f.name().as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            })
+        })
+        .collect()
 }
 
 /// Environment variable naming a point where the writer aborts the process, for crash tests:
@@ -323,7 +405,9 @@ impl PartitionedWriter {
         let sorted = !self.options.partition_by.is_empty() && self.options.cluster;
         let plan = if sorted {
             let streams = task_ctx.session_config().target_partitions();
-            cluster_by_partition(plan, &self.options.partition_by, streams)?
+            cluster_by_partition(plan, &self.options.partition_by, &self.options.sort_by, streams)?
+        } else if !self.options.sort_by.is_empty() {
+            sort_streams(plan, &self.options.sort_by)?
         } else {
             plan
         };
@@ -344,7 +428,7 @@ impl PartitionedWriter {
             store: Arc::clone(&self.store),
             committer: Arc::clone(&committer),
             run_id: self.run_id.clone(),
-            props: self.options.properties(),
+            props: self.options.properties(&layout.data_schema(&schema))?,
             layout,
             file_schema: Arc::clone(&schema),
             target_file_size: self.options.target_file_size,

@@ -1,0 +1,68 @@
+//! Writer throughput: the same rows into 10 or 1,000 Hive partitions (per-row cost should barely
+//! change), and Hive path escaping.
+//!
+//! `cargo bench -p sluice-benches --bench writer`
+
+#![allow(missing_docs, clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use datafusion::datasource::MemTable;
+use datafusion::prelude::SessionContext;
+use object_store::ObjectStore;
+use object_store::memory::InMemory;
+use sluice_benches::order_batches;
+use sluice_engine::writer::PartitionedWriter;
+use sluice_engine::writer::layout::escape_path_name;
+use sluice_engine::{Location, WriteMode, WriteOptions};
+
+const ROWS: usize = 200_000;
+
+fn partitioned_write(c: &mut Criterion) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut group = c.benchmark_group("partitioned_write");
+    group.throughput(Throughput::Elements(ROWS as u64));
+    group.sample_size(10);
+    for partitions in [10usize, 1_000] {
+        let batches = order_batches(ROWS, partitions, 8192);
+        let schema = batches[0].schema();
+        let table = Arc::new(MemTable::try_new(schema, vec![batches]).unwrap());
+        group.bench_with_input(BenchmarkId::from_parameter(partitions), &partitions, |b, _| {
+            b.to_async(&runtime).iter(|| {
+                let table = Arc::clone(&table);
+                async move {
+                    let ctx = SessionContext::new();
+                    let plan = ctx
+                        .read_table(table)
+                        .unwrap()
+                        .create_physical_plan()
+                        .await
+                        .unwrap();
+                    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+                    let options = WriteOptions::new()
+                        .with_partition_by(vec!["k".into()])
+                        .with_mode(WriteMode::Overwrite);
+                    let dest = Location::parse("memory:///bench/").unwrap();
+                    PartitionedWriter::new(store, dest, options, "bench")
+                        .write(plan, ctx.task_ctx())
+                        .await
+                        .unwrap()
+                }
+            })
+        });
+    }
+    group.finish();
+}
+
+fn escaping(c: &mut Criterion) {
+    let values: Vec<String> = (0..10_000)
+        .map(|i| format!("2026-11-{:02} 10:{:02}:00/ü%{i}", i % 28 + 1, i % 60))
+        .collect();
+    c.bench_function("escape_path_name/10k", |b| {
+        b.iter(|| values.iter().map(|v| escape_path_name(v).len()).sum::<usize>())
+    });
+}
+
+criterion_group!(benches, partitioned_write, escaping);
+criterion_main!(benches);

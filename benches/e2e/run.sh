@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end comparison: TPC-H lineitem (CSV, scale factor $SF, default 1) to Parquet partitioned by
 # l_shipdate (~2,500 partitions) under a 2 GiB memory limit, with sluice, plain DataFusion (its own
-# COPY ... PARTITIONED BY writer, run through the same binary), DuckDB and Polars. Prints wall time,
+# COPY ... PARTITIONED BY writer, in benches/src/bin/df_copy.rs), DuckDB and Polars. Prints wall time,
 # peak RSS and the row count each output reads back with (checked by DuckDB).
 #
 #   benches/e2e/run.sh            # needs a release build: cargo build --release --bin sluice
@@ -17,8 +17,9 @@ VENV="$CACHE/venv"
   || "$VENV/bin/pip" install --quiet duckdb polars tpchgen-cli pyarrow
 PY="$VENV/bin/python"
 
-cargo build --release --quiet --bin sluice
+cargo build --release --quiet -p sluice -p sluice-benches --bins
 SLUICE="$CARGO_TARGET_DIR/release/sluice"
+DF_COPY="$CARGO_TARGET_DIR/release/df_copy"
 
 DATA="$CACHE/bench/sf$SF"
 if [ ! -d "$DATA/lineitem" ]; then
@@ -48,7 +49,7 @@ echo "lineitem SF$SF: $(du -sh "$DATA/lineitem" | cut -f1) of CSV; memory limit 
 echo "| engine     | status | wall     | peak RSS      | rows      |"
 echo "|------------|--------|----------|---------------|-----------|"
 measure sluice "$SLUICE" -q --memory-limit ${LIMIT_GIB}GiB convert "$DATA/lineitem/" "$OUT/sluice" --partition-by l_shipdate
-measure datafusion "$SLUICE" -q --memory-limit ${LIMIT_GIB}GiB sql --format csv \
+measure datafusion "$DF_COPY" $((LIMIT_GIB * 1024 * 1024 * 1024)) \
   "CREATE EXTERNAL TABLE li STORED AS CSV LOCATION '$DATA/lineitem/' OPTIONS ('format.has_header' 'true');
    COPY (SELECT * FROM li) TO '$OUT/datafusion/' STORED AS PARQUET PARTITIONED BY (l_shipdate)"
 measure duckdb "$PY" -c "

@@ -5,9 +5,10 @@ use std::time::Instant;
 
 use anyhow::Context;
 use datafusion::dataframe::{DataFrame, DataFrameWriteOptions};
+use datafusion::sql::parser::CopyToSource;
 use datafusion::sql::parser::{DFParserBuilder, Statement};
 use datafusion::sql::sqlparser::dialect::dialect_from_str;
-use sluice_engine::{Location, SluiceSession};
+use sluice_engine::{Location, SluiceSession, WriteMode, WriteOptions, new_run_id};
 
 use crate::args::SqlArgs;
 use crate::diagnostics::UsageError;
@@ -73,15 +74,62 @@ pub async fn run_script(
     let last = statements.len() - 1;
     for (i, statement) in statements.into_iter().enumerate() {
         let started = Instant::now();
-        let state = session.ctx().state();
-        let plan = state.statement_to_plan(statement).await?;
-        let df = session.ctx().execute_logical_plan(plan).await?;
+        let df = match copy_through_writer(session, statement).await? {
+            Copied::Done(df) => df,
+            Copied::NotOurs(statement) => {
+                let state = session.ctx().state();
+                let plan = state.statement_to_plan(*statement).await?;
+                session.ctx().execute_logical_plan(plan).await?
+            }
+        };
         match output {
             Some(path) if i == last => write_output(df, path, settings).await?,
             _ => print_result(df, settings, started).await?,
         }
     }
     Ok(())
+}
+
+enum Copied {
+    /// The COPY ran through sluice's writer; the frame holds its `count` row.
+    Done(DataFrame),
+    /// Any other statement, for DataFusion.
+    NotOurs(Box<Statement>),
+}
+
+/// `COPY ... TO 'folder/' [STORED AS PARQUET] [PARTITIONED BY (...)]` without options goes through
+/// sluice's writer (Hive escaping, NULL partitions, the commit log); anything else stays DataFusion's.
+async fn copy_through_writer(session: &SluiceSession, statement: Statement) -> anyhow::Result<Copied> {
+    let Statement::CopyTo(copy) = &statement else {
+        return Ok(Copied::NotOurs(Box::new(statement)));
+    };
+    let parquet = match &copy.stored_as {
+        Some(format) => format.eq_ignore_ascii_case("parquet"),
+        None => false,
+    };
+    let folder = copy.target.ends_with('/');
+    if !parquet || !folder || !copy.options.is_empty() {
+        return Ok(Copied::NotOurs(Box::new(statement)));
+    }
+    let source_sql = match &copy.source {
+        CopyToSource::Query(query) => query.to_string(),
+        CopyToSource::Relation(name) => format!("SELECT * FROM {name}"),
+    };
+    let df = session.ctx().sql(&source_sql).await?;
+    let options = WriteOptions::new()
+        .with_partition_by(copy.partitioned_by.clone())
+        .with_mode(WriteMode::Append);
+    let report = session
+        .write_parquet(df, &Location::parse(&copy.target)?, options, &new_run_id())
+        .await?;
+    let count = session
+        .ctx()
+        .sql(&format!(
+            "SELECT CAST({} AS BIGINT UNSIGNED) AS count",
+            report.rows
+        ))
+        .await?;
+    Ok(Copied::Done(count))
 }
 
 async fn print_result(df: DataFrame, settings: &Settings, started: Instant) -> anyhow::Result<()> {

@@ -86,6 +86,10 @@ fn several_statements_ddl_and_partitioned_copy() {
         .map(|l| l.split(',').nth(1).unwrap().parse::<i64>().unwrap())
         .sum();
     assert_eq!(total, 20, "{out}");
+    assert!(
+        out_dir.join("_sluice/log/00000000000000000001.json").is_file(),
+        "COPY ... PARTITIONED BY went through sluice's writer and commit"
+    );
 }
 
 #[test]

@@ -2,7 +2,7 @@
 
 The files are checked in; this script documents exactly how they were made.
 """
-import bz2, gzip, json, os, random
+import bz2, gzip, json, lzma, os, random, subprocess
 
 root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lake")
 rng = random.Random(20261122)
@@ -53,6 +53,18 @@ for day, compressed in [("2026-11-01", False), ("2026-11-02", False), ("2026-11-
         write(os.path.join(folder, "part-0.csv.gz"), text, gzip.open)
     else:
         write(os.path.join(folder, "part-0.csv"), text)
+
+# events: NDJSON in three compressions (zstd via the `zstd` tool, xz via Python's lzma).
+events = [{"event_id": i, "kind": ["click", "view", "buy"][i % 3], "ts": f"2026-11-0{1 + i % 3}T10:{i:02d}:00"} for i in range(9)]
+ev = [json.dumps(e) for e in events]
+folder = os.path.join(root, "events")
+write(os.path.join(folder, "events-1.jsonl"), "\n".join(ev[:3]) + "\n")
+os.makedirs(folder, exist_ok=True)
+with lzma.open(os.path.join(folder, "events-2.jsonl.xz"), "wt") as f:
+    f.write("\n".join(ev[3:6]) + "\n")
+raw = os.path.join(folder, "events-3.jsonl")
+write(raw, "\n".join(ev[6:]) + "\n")
+subprocess.run(["zstd", "-q", "-f", "--rm", raw, "-o", raw + ".zst"], check=True)
 
 # a marker file readers must skip, as Spark and Hive leave them.
 write(os.path.join(root, "orders", "_SUCCESS"), "")

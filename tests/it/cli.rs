@@ -183,3 +183,15 @@ fn small_memory_limit_spills_instead_of_failing() {
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     assert!(String::from_utf8_lossy(&r.stdout).starts_with("n,s\n3000000,"));
 }
+
+#[test]
+fn reads_zstd_xz_and_plain_ndjson_in_one_table() {
+    let sql = format!(
+        "SELECT kind, count(*) AS n, sum(event_id) AS s FROM '{}' GROUP BY kind ORDER BY kind",
+        lake("events")
+    );
+    assert_eq!(
+        run(&["sql", "--format", "csv", &sql]).ok(),
+        "kind,n,s\nbuy,3,15\nclick,3,9\nview,3,12\n"
+    );
+}

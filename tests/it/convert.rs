@@ -272,6 +272,32 @@ fn convert_errors_are_bad_input() {
         r.stderr
     );
     assert!(!dir.path().join("x").join("_SUCCESS").exists());
+
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "not a folder").unwrap();
+    let r = run(&["convert", &lake("orders"), file.to_str().unwrap()]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("it is a file"), "{}", r.stderr);
+
+    let noext = dir.path().join("noext");
+    std::fs::write(&noext, "{\"a\": 1}\n").unwrap();
+    let r = run(&[
+        "convert",
+        noext.to_str().unwrap(),
+        dir.path().join("y").to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("--input-format"), "{}", r.stderr);
+    let r = run(&[
+        "convert",
+        noext.to_str().unwrap(),
+        dir.path().join("y").to_str().unwrap(),
+        "--input-format",
+        "json",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(r.json()[0]["rows"], 1);
 }
 
 /// The README's sample report, computed by sluice from its Parquet output and by DuckDB straight

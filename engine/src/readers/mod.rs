@@ -262,8 +262,8 @@ pub async fn open_table(
     }
     if groups.is_empty() {
         return Err(match files.as_slice() {
-            [one] if !location.is_folder() => EngineError::UnknownFormat {
-                path: one.meta.location.to_string(),
+            [_] if !location.is_folder() => EngineError::UnknownFormat {
+                path: location.original().to_string(),
             },
             _ => EngineError::NoDataFiles {
                 location: location.original().to_string(),

@@ -113,6 +113,15 @@ impl Committer {
         run_id: String,
         mode: WriteMode,
     ) -> Result<Start> {
+        if dest
+            .local_path()
+            .is_some_and(|p| p.components().collect::<std::path::PathBuf>().is_file())
+        {
+            return Err(EngineError::InvalidLocation {
+                location: dest.original().to_string(),
+                reason: "it is a file; Parquet output goes to a folder".into(),
+            });
+        }
         let log = CommitLog::new(Arc::clone(&store), dest.store_path(), dest.original());
         let snapshot = log.load().await?;
         if let Some(record) = snapshot.committed.get(&run_id) {

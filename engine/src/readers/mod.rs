@@ -12,10 +12,10 @@ mod csv;
 mod json;
 mod table;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::datatypes::{DataType, Field, Schema};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::ScalarValue;
 use datafusion::datasource::file_format::FileFormat;
@@ -240,28 +240,46 @@ pub async fn list_data_files(store: &Arc<dyn ObjectStore>, location: &Location) 
     Ok(files)
 }
 
-/// Opens a location as one table: formats from file names (or `options.format`), Hive partition
-/// columns from folder names (typed `BIGINT` or `DATE` when every value parses, else `VARCHAR`), one
-/// schema merged across files.
-pub async fn open_table(
+/// What one listing learned about a location: everything needed to build its table again without
+/// listing (the catalog stores it).
+#[derive(Debug, Clone)]
+pub struct TableFiles {
+    /// The folder, prefix or file.
+    pub location: Location,
+    /// Columns inside the files (partition columns excluded), merged across files.
+    pub file_schema: SchemaRef,
+    /// Hive partition columns with their inferred types, outermost first.
+    pub partition_cols: Vec<(String, DataType)>,
+    /// The data files, each with its partition values.
+    pub files: Vec<DataFile>,
+}
+
+/// Lists a location and infers its table: formats from file names (or `options.format`), Hive
+/// partition columns from folder names (typed `BIGINT` or `DATE` when every value parses, else
+/// `VARCHAR`), one schema merged across files.
+pub async fn describe_location(
     state: &dyn Session,
     location: &Location,
     options: &ReadOptions,
-) -> Result<Arc<dyn TableProvider>> {
+) -> Result<TableFiles> {
     let store = state.runtime_env().object_store(location.listing_url()?)?;
-    let files = list_data_files(&store, location).await?;
-
+    let listed = list_data_files(&store, location).await?;
     let mut groups: BTreeMap<FileKind, Vec<ObjectMeta>> = BTreeMap::new();
-    let mut skipped = Vec::new();
-    for file in &files {
+    let mut files = Vec::with_capacity(listed.len());
+    for file in &listed {
         let name = file.meta.location.filename().unwrap_or_default();
         match classify(name, options.format) {
-            Some(kind) => groups.entry(kind).or_default().push(file.meta.clone()),
-            None => skipped.push(file.meta.location.to_string()),
+            Some(kind) => {
+                groups.entry(kind).or_default().push(file.meta.clone());
+                files.push(file.clone());
+            }
+            None => {
+                tracing::warn!(file = %file.meta.location, "skipping a file whose extension names no known format")
+            }
         }
     }
     if groups.is_empty() {
-        return Err(match files.as_slice() {
+        return Err(match listed.as_slice() {
             [_] if !location.is_folder() => EngineError::UnknownFormat {
                 path: location.original().to_string(),
             },
@@ -270,17 +288,11 @@ pub async fn open_table(
             },
         });
     }
-    for path in &skipped {
-        tracing::warn!(file = %path, "skipping a file whose extension names no known format");
-    }
-
     let partition_cols = partition_columns(location, &files)?;
     let mut file_schemas = Vec::new();
-    let mut specs = Vec::new();
     for (kind, metas) in &groups {
         let format = file_format(kind, options);
         file_schemas.push(format.infer_schema(state, &store, metas).await?);
-        specs.push((format, metas));
     }
     let merged = Schema::try_merge(file_schemas.iter().map(|s| s.as_ref().clone())).map_err(|e| {
         EngineError::InvalidOption {
@@ -297,32 +309,60 @@ pub async fn open_table(
             .cloned()
             .collect::<Vec<_>>(),
     ));
-    let by_location: HashMap<&object_store::path::Path, &DataFile> =
-        files.iter().map(|f| (&f.meta.location, f)).collect();
-    let mut table_groups = Vec::new();
-    for (format, metas) in specs {
-        let mut parts = Vec::with_capacity(metas.len());
-        for meta in metas.iter() {
-            let file = by_location[&meta.location];
-            let values = partition_cols
-                .iter()
-                .zip(&file.partition)
-                .map(|((_, ty), (_, v))| match v {
-                    None => ScalarValue::try_from(ty),
-                    Some(v) => ScalarValue::try_from_string(v.clone(), ty),
-                })
-                .collect::<datafusion::error::Result<Vec<_>>>()?;
-            parts.push(PartitionedFile::from(meta.clone()).with_partition_values(values));
-        }
-        table_groups.push(table::FileGroupSpec { format, files: parts });
-    }
-    let store_url = ObjectStoreUrl::parse(location.store_url().as_str().trim_end_matches('/'))?;
-    Ok(Arc::new(table::LakeTable::new(
-        store_url,
+    Ok(TableFiles {
+        location: location.clone(),
         file_schema,
-        partition_fields(&partition_cols),
+        partition_cols,
+        files,
+    })
+}
+
+/// Builds the table for files described earlier, without touching the store.
+pub fn build_table(described: &TableFiles, options: &ReadOptions) -> Result<LakeTable> {
+    let mut groups: BTreeMap<FileKind, Vec<PartitionedFile>> = BTreeMap::new();
+    for file in &described.files {
+        let name = file.meta.location.filename().unwrap_or_default();
+        let Some(kind) = classify(name, options.format) else {
+            continue;
+        };
+        let values = described
+            .partition_cols
+            .iter()
+            .zip(&file.partition)
+            .map(|((_, ty), (_, v))| match v {
+                None => ScalarValue::try_from(ty),
+                Some(v) => ScalarValue::try_from_string(v.clone(), ty),
+            })
+            .collect::<datafusion::error::Result<Vec<_>>>()?;
+        groups
+            .entry(kind)
+            .or_default()
+            .push(PartitionedFile::from(file.meta.clone()).with_partition_values(values));
+    }
+    let table_groups = groups
+        .into_iter()
+        .map(|(kind, files)| table::FileGroupSpec {
+            format: file_format(&kind, options),
+            files,
+        })
+        .collect();
+    let store_url = ObjectStoreUrl::parse(described.location.store_url().as_str().trim_end_matches('/'))?;
+    Ok(table::LakeTable::new(
+        store_url,
+        Arc::clone(&described.file_schema),
+        partition_fields(&described.partition_cols),
         table_groups,
-    )))
+    ))
+}
+
+/// Lists a location and opens it as one table (see [`describe_location`]).
+pub async fn open_table(
+    state: &dyn Session,
+    location: &Location,
+    options: &ReadOptions,
+) -> Result<Arc<dyn TableProvider>> {
+    let described = describe_location(state, location, options).await?;
+    Ok(Arc::new(build_table(&described, options)?))
 }
 
 fn file_format(kind: &FileKind, options: &ReadOptions) -> Arc<dyn FileFormat> {

@@ -22,6 +22,9 @@ pub struct Cli {
 /// Options shared by every command.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
+    /// The catalog file (SQLite); created by `crawl`, read by `sql` when it exists.
+    #[arg(long, global = true, env = env::SLUICE_CATALOG, default_value = "sluice-catalog.db", value_name = "PATH")]
+    pub catalog: PathBuf,
     /// How rows and records are printed (default: `table` on a terminal, `csv` otherwise).
     #[arg(long, global = true, value_enum, env = env::SLUICE_FORMAT)]
     pub format: Option<OutputFormat>,
@@ -62,9 +65,32 @@ pub enum Command {
     Sql(SqlArgs),
     /// Convert CSV or NDJSON (plain or compressed) into Parquet, optionally Hive-partitioned.
     Convert(ConvertArgs),
+    /// Find tables and Hive partitions under a folder or S3 prefix, infer schemas and record them in
+    /// the catalog.
+    Crawl(CrawlArgs),
+    /// List the catalog's tables.
+    Tables(TablesArgs),
     /// Delete files that no commit made part of a table: leftovers of failed or killed writes and
     /// files an overwrite replaced.
     Vacuum(VacuumArgs),
+}
+
+/// `sluice crawl`
+#[derive(Debug, Args)]
+pub struct CrawlArgs {
+    /// The folder or URL to crawl: a table folder, or a folder of table folders.
+    pub url: String,
+    /// The database the tables go into.
+    #[arg(long, default_value = "default")]
+    pub database: String,
+}
+
+/// `sluice tables`
+#[derive(Debug, Args)]
+pub struct TablesArgs {
+    /// Only this database.
+    #[arg(long)]
+    pub database: Option<String>,
 }
 
 /// `sluice vacuum`

@@ -74,6 +74,13 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         if cause.downcast_ref::<UsageError>().is_some() {
             return EXIT_BAD_INPUT;
         }
+        if let Some(e) = cause.downcast_ref::<sluice_catalog::CatalogError>() {
+            return if e.is_bad_input() {
+                EXIT_BAD_INPUT
+            } else {
+                EXIT_FAILED
+            };
+        }
         if let Some(e) = cause.downcast_ref::<EngineError>() {
             return if e.is_bad_input() {
                 EXIT_BAD_INPUT

@@ -3,6 +3,8 @@
 //! The AWS variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION`,
 //! `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`) are read by `sluice_engine::stores::s3`.
 
+/// The catalog file (flag `--catalog`, default `./sluice-catalog.db`).
+pub const SLUICE_CATALOG: &str = "SLUICE_CATALOG";
 /// Tracked memory limit, e.g. `4GiB` (flag `--memory-limit`).
 pub const SLUICE_MEMORY_LIMIT: &str = "SLUICE_MEMORY_LIMIT";
 /// Folder operators spill to (flag `--spill-dir`).

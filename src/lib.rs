@@ -42,6 +42,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Sql(args) => commands::sql::run(args, &settings).await,
         Command::Convert(args) => commands::convert::run(args, &settings).await,
+        Command::Crawl(args) => commands::catalog::crawl(args, &settings).await,
+        Command::Tables(args) => commands::catalog::tables(args, &settings),
         Command::Vacuum(args) => commands::vacuum::run(args, &settings).await,
     }
 }

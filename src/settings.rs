@@ -13,6 +13,8 @@ pub struct Settings {
     pub format: OutputFormat,
     /// Suppress progress and non-error logs.
     pub quiet: bool,
+    /// The catalog file.
+    pub catalog: std::path::PathBuf,
     memory_limit: Option<usize>,
     spill_dir: Option<std::path::PathBuf>,
     target_partitions: Option<usize>,
@@ -38,6 +40,7 @@ impl Settings {
         Ok(Self {
             format,
             quiet: global.quiet,
+            catalog: global.catalog.clone(),
             memory_limit,
             spill_dir: global.spill_dir.clone(),
             target_partitions: global.target_partitions,
@@ -57,6 +60,17 @@ impl Settings {
             builder = builder.with_target_partitions(n);
         }
         Ok(builder.build()?)
+    }
+
+    /// A session with the catalog's tables mounted as `db.table`, when the catalog file exists.
+    pub fn session_with_catalog(&self) -> anyhow::Result<SluiceSession> {
+        let session = self.session()?;
+        if self.catalog.is_file() {
+            let catalog = sluice_catalog::Catalog::open(&self.catalog)?;
+            let n = sluice_catalog::mount(&session, &catalog)?;
+            tracing::debug!(tables = n, catalog = %self.catalog.display(), "mounted the catalog");
+        }
+        Ok(session)
     }
 
     /// True when progress may be drawn on stderr.

@@ -1,5 +1,35 @@
-//! sluice-catalog: the Glue-shaped catalog of the lake's tables and the crawler that fills it.
+//! sluice-catalog: a Glue-shaped catalog of the lake's tables in a SQLite file, the crawler that fills
+//! it, and the provider that mounts it in SQL sessions.
 //!
-//! This crate is where the catalog model, its SQLite store and the crawler live; it depends on
-//! `sluice-engine` for object stores and readers. It has no public API yet: `sluice crawl` and the
-//! catalog-backed SQL provider are the next pieces of work.
+//! ```text
+//! crawl URL ──list──> tables + Hive partitions + files ──infer (sluice-engine readers)──> TableDef
+//!           ──Catalog::upsert (one transaction, version + diff)──> SQLite
+//! sql       ──provider::mount──> `db.table` in DataFusion (files from the catalog, no re-listing)
+//! ```
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use sluice_catalog::{Catalog, crawl, mount};
+//! use sluice_engine::{Location, SessionBuilder};
+//!
+//! let session = SessionBuilder::new().build()?;
+//! let catalog = Catalog::open("sluice-catalog.db")?;
+//! crawl(&session, &catalog, &Location::parse("testdata/lake/")?, "raw").await?;
+//! mount(&session, &catalog)?;
+//! session.ctx().sql("SELECT count(*) FROM raw.orders").await?.show().await?;
+//! # Ok(()) }
+//! ```
+
+mod crawler;
+mod error;
+mod model;
+mod provider;
+mod store;
+mod types;
+
+pub use crawler::{CrawlReport, CrawledTable, crawl, table_name};
+pub use error::{CatalogError, Result};
+pub use model::{ColumnDef, FileEntry, TableDef, TableSummary};
+pub use provider::mount;
+pub use store::{Catalog, Change};
+pub use types::glue_type;

@@ -160,7 +160,8 @@ impl EngineError {
         }
     }
 
-    pub(crate) fn store(location: impl Into<String>, source: object_store::Error) -> Self {
+    /// Wraps a store error for `location`; a missing object becomes [`EngineError::NotFound`].
+    pub fn store(location: impl Into<String>, source: object_store::Error) -> Self {
         match source {
             object_store::Error::NotFound { .. } => Self::NotFound {
                 location: location.into(),

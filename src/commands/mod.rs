@@ -1,5 +1,6 @@
 //! One module per subcommand; each takes its arguments and the resolved settings.
 
+pub mod catalog;
 pub mod convert;
 pub mod shell;
 pub mod sql;

@@ -17,7 +17,7 @@ use crate::settings::Settings;
 
 /// Runs `sluice sql`.
 pub async fn run(args: SqlArgs, settings: &Settings) -> anyhow::Result<()> {
-    let session = settings.session()?;
+    let session = settings.session_with_catalog()?;
     let sql = match (args.query, args.file) {
         (Some(query), _) => query,
         (None, Some(file)) if file.as_os_str() == "-" => read_stdin()?,

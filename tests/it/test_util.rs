@@ -21,7 +21,7 @@ pub(crate) struct Run {
 }
 
 impl Run {
-    fn from(out: Output) -> Self {
+    pub(crate) fn from(out: Output) -> Self {
         Self {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

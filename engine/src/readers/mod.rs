@@ -147,6 +147,15 @@ fn classify(name: &str, forced: Option<FileFormatKind>) -> Option<FileKind> {
     })
 }
 
+/// The format a file name says: `csv`, `json` or `parquet` (compression suffixes allowed).
+pub fn format_of(name: &str) -> Option<&'static str> {
+    classify(name, None).map(|k| match k.format {
+        FileFormatKind::Csv => "csv",
+        FileFormatKind::Json => "json",
+        FileFormatKind::Parquet => "parquet",
+    })
+}
+
 /// True for names Hive and Spark skip: `_SUCCESS`, `.crc`, `_temporary/`, anything starting `_` or
 /// `.` (a `_` folder holding `=` is a partition and is kept).
 pub fn is_hidden(segment: &str) -> bool {

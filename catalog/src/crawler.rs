@@ -1,0 +1,189 @@
+//! `sluice crawl`: find the tables under a folder or prefix and record them in the catalog.
+//!
+//! ```text
+//! URL ──list one level──> data files here, or `key=value/` folders? ──yes──> one table (this folder)
+//!                                                                    ──no───> one table per sub-folder
+//!     ──per table: list once, infer formats, schema, Hive partitions──> TableDef ──upsert──> catalog
+//! ```
+//!
+//! Not yet done (see the catalog issue): Glue's sibling-folder similarity rule, `--exclude` globs,
+//! CSV dialect sniffing, schema-change policies and incremental crawls.
+
+use futures::TryStreamExt;
+use serde::Serialize;
+use sluice_engine::readers::{describe_location, format_of, is_hidden};
+use sluice_engine::{EngineError, Location, ReadOptions, SluiceSession};
+
+use crate::error::{CatalogError, Result};
+use crate::model::TableDef;
+use crate::store::{Catalog, Change};
+
+/// What a crawl did to one table.
+#[derive(Debug, Clone, Serialize)]
+pub struct CrawledTable {
+    /// `database.table`.
+    pub table: String,
+    /// `created`, `updated`, `unchanged` or `skipped`.
+    pub action: String,
+    /// What changed, or why it was skipped.
+    pub detail: String,
+    /// Columns in the files.
+    pub columns: usize,
+    /// Distinct partitions.
+    pub partitions: usize,
+    /// Data files.
+    pub files: usize,
+}
+
+/// What a crawl found.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CrawlReport {
+    /// One entry per table found, sorted by name.
+    pub tables: Vec<CrawledTable>,
+}
+
+/// Lower-case letters, digits and `_`, as Glue and Athena require; other characters become `_`.
+pub fn table_name(folder: &str) -> String {
+    let name: String = folder
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if name.starts_with(|c: char| c.is_ascii_digit()) {
+        format!("t_{name}")
+    } else {
+        name
+    }
+}
+
+fn check_database(name: &str) -> Result<()> {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    {
+        return Err(CatalogError::InvalidName {
+            name: name.to_string(),
+            reason: "database names use lower-case letters, digits and `_`".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Crawls `location` into `database`.
+pub async fn crawl(
+    session: &SluiceSession,
+    catalog: &Catalog,
+    location: &Location,
+    database: &str,
+) -> Result<CrawlReport> {
+    check_database(database)?;
+    let root = location.as_folder();
+    let store = session.store_for(&root)?;
+    let prefix = root.store_path();
+    let prefix_opt = (!prefix.as_ref().is_empty()).then_some(&prefix);
+    let listing = store
+        .list_with_delimiter(prefix_opt)
+        .await
+        .map_err(|e| EngineError::store(root.original(), e))?;
+    let files_here = listing
+        .objects
+        .iter()
+        .filter_map(|m| m.location.filename())
+        .any(|n| !is_hidden(n) && format_of(n).is_some());
+    let folders: Vec<String> = listing
+        .common_prefixes
+        .iter()
+        .filter_map(|p| p.filename().map(str::to_string))
+        .filter(|n| !is_hidden(n))
+        .collect();
+    if !files_here && folders.is_empty() {
+        // Nothing listed under a folder: the location may not exist at all.
+        let any: Option<_> = store
+            .list(prefix_opt)
+            .try_next()
+            .await
+            .map_err(|e| EngineError::store(root.original(), e))?;
+        if any.is_none() {
+            return Err(EngineError::NotFound {
+                location: location.original().to_string(),
+            }
+            .into());
+        }
+    }
+    let tables: Vec<(String, Location)> = if files_here || folders.iter().any(|f| f.contains('=')) {
+        let name = root
+            .url()
+            .path_segments()
+            .and_then(|mut s| s.rfind(|p| !p.is_empty()).map(str::to_string));
+        let name = name
+            .or_else(|| root.url().host_str().map(str::to_string))
+            .unwrap_or_else(|| "root".into());
+        vec![(
+            table_name(&sluice_engine::writer::layout::unescape_path_name(&name)),
+            root.clone(),
+        )]
+    } else {
+        folders
+            .iter()
+            .map(|f| Ok((table_name(f), root.join(&format!("{f}/"))?)))
+            .collect::<Result<_>>()?
+    };
+    let state = session.ctx().state();
+    let options = ReadOptions::default();
+    let mut report = CrawlReport::default();
+    for (name, table_location) in tables {
+        let qualified = format!("{database}.{name}");
+        let described = match describe_location(&state, &table_location, &options).await {
+            Ok(d) => d,
+            Err(e @ (EngineError::NoDataFiles { .. } | EngineError::NotFound { .. })) => {
+                report.tables.push(CrawledTable {
+                    table: qualified,
+                    action: "skipped".into(),
+                    detail: e.to_string(),
+                    columns: 0,
+                    partitions: 0,
+                    files: 0,
+                });
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let def = TableDef::from_described(database, &name, &described, &options);
+        let (action, detail) = match catalog.upsert(&def)? {
+            Change::Created => ("created", String::new()),
+            Change::Updated(diff) => ("updated", diff),
+            Change::Unchanged => ("unchanged", String::new()),
+        };
+        tracing::info!(table = %qualified, action, "crawled");
+        report.tables.push(CrawledTable {
+            table: qualified,
+            action: action.into(),
+            detail,
+            columns: def.columns.len(),
+            partitions: def.partition_count(),
+            files: def.files.len(),
+        });
+    }
+    report.tables.sort_by(|a, b| a.table.cmp(&b.table));
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[rstest]
+    #[case("Orders", "orders")]
+    #[case("raw-events 2026", "raw_events_2026")]
+    #[case("2026_sales", "t_2026_sales")]
+    fn glue_table_names(#[case] folder: &str, #[case] name: &str) {
+        assert_eq!(table_name(folder), name);
+    }
+}

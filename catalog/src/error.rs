@@ -1,0 +1,58 @@
+//! The catalog's error type.
+
+/// Result alias used throughout `sluice-catalog`.
+pub type Result<T, E = CatalogError> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in the catalog and the crawler.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// The SQLite file could not be opened, migrated or written.
+    #[error("catalog `{path}` failed")]
+    Sqlite {
+        /// The catalog file.
+        path: String,
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    /// A table name that does not exist.
+    #[error("table `{name}` is not in the catalog; `sluice tables` lists what is")]
+    TableNotFound {
+        /// `db.table` as given.
+        name: String,
+    },
+
+    /// A name that is not `db.table` or uses characters Glue and Athena reject.
+    #[error("`{name}` is not a valid name: {reason}")]
+    InvalidName {
+        /// The name.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// The catalog file holds something this version cannot read.
+    #[error("catalog `{path}` is damaged: {reason}")]
+    Corrupt {
+        /// The catalog file.
+        path: String,
+        /// What could not be read.
+        reason: String,
+    },
+
+    /// Reading the lake failed.
+    #[error(transparent)]
+    Engine(#[from] sluice_engine::EngineError),
+}
+
+impl CatalogError {
+    /// True when the user must fix the input (exit code 2).
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            Self::TableNotFound { .. } | Self::InvalidName { .. } => true,
+            Self::Engine(e) => e.is_bad_input(),
+            Self::Sqlite { .. } | Self::Corrupt { .. } => false,
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! `sluice crawl`, `sluice tables` and SQL over `db.table` through a real SQLite catalog file.
+
+use std::path::Path;
+
+use crate::test_util::{in_ci, lake, sluice};
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+fn with_catalog(catalog: &Path, args: &[&str]) -> crate::test_util::Run {
+    let out = sluice()
+        .arg("--catalog")
+        .arg(catalog)
+        .args(args)
+        .output()
+        .unwrap();
+    crate::test_util::Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn crawl_finds_tables_and_sql_reads_them_from_the_catalog() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake_copy = dir.path().join("lake");
+    copy_tree(Path::new(&lake("")), &lake_copy);
+    let catalog = dir.path().join("catalog.db");
+    let crawl = with_catalog(
+        &catalog,
+        &[
+            "crawl",
+            lake_copy.to_str().unwrap(),
+            "--database",
+            "raw",
+            "--format",
+            "json",
+        ],
+    )
+    .json();
+    let tables: Vec<(&str, &str)> = crawl
+        .iter()
+        .map(|t| (t["table"].as_str().unwrap(), t["action"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        tables,
+        vec![
+            ("raw.customers", "created"),
+            ("raw.events", "created"),
+            ("raw.orders", "created")
+        ]
+    );
+    assert_eq!(crawl[2]["partitions"], 3);
+
+    let listed = with_catalog(&catalog, &["tables", "--format", "json"]).json();
+    assert_eq!(listed[2]["partition_keys"], "order_date");
+    assert_eq!(listed[2]["format"], "csv");
+
+    let sql = "SELECT count(*) AS n FROM raw.orders o JOIN raw.customers c ON o.customer_id = c.id WHERE o.order_date >= DATE '2026-11-02'";
+    assert_eq!(
+        with_catalog(&catalog, &["sql", "--format", "csv", sql]).ok(),
+        "n\n40\n"
+    );
+
+    // A new partition on disk is not seen until the next crawl: queries use the catalog's files.
+    let new_day = lake_copy.join("orders").join("order_date=2026-11-04");
+    std::fs::create_dir(&new_day).unwrap();
+    std::fs::copy(
+        lake_copy.join("orders/order_date=2026-11-01/part-0.csv"),
+        new_day.join("part-0.csv"),
+    )
+    .unwrap();
+    let count = "SELECT count(*) AS n FROM raw.orders";
+    assert_eq!(
+        with_catalog(&catalog, &["sql", "--format", "csv", count]).ok(),
+        "n\n60\n"
+    );
+    let recrawl = with_catalog(
+        &catalog,
+        &[
+            "crawl",
+            lake_copy.to_str().unwrap(),
+            "--database",
+            "raw",
+            "--format",
+            "json",
+        ],
+    )
+    .json();
+    assert_eq!(recrawl[2]["action"], "updated");
+    assert!(
+        recrawl[2]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("partitions 3 -> 4"),
+        "{recrawl:?}"
+    );
+    assert_eq!(recrawl[0]["action"], "unchanged");
+    assert_eq!(
+        with_catalog(&catalog, &["sql", "--format", "csv", count]).ok(),
+        "n\n80\n"
+    );
+    let listed = with_catalog(&catalog, &["tables", "--database", "raw", "--format", "json"]).json();
+    assert_eq!(listed[2]["version"], 2);
+
+    // The catalog is a real SQLite file other tools can read.
+    if let Some(py) = crate::test_util::python() {
+        let script = "import sqlite3, json, sys\nc = sqlite3.connect(sys.argv[1])\nprint(json.dumps(c.execute('select database, name, version from tables order by name').fetchall()))";
+        let rows = crate::test_util::python_json(&py, script, &[catalog.to_str().unwrap()]);
+        assert_eq!(
+            rows,
+            serde_json::json!([
+                ["raw", "customers", 1],
+                ["raw", "events", 1],
+                ["raw", "orders", 2]
+            ])
+        );
+    }
+}
+
+#[test]
+fn crawl_errors_are_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = dir.path().join("c.db");
+    let r = with_catalog(&catalog, &["crawl", "/no/such/lake/"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("does not exist"), "{}", r.stderr);
+    let r = with_catalog(&catalog, &["crawl", &lake("orders"), "--database", "Bad-Name"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("database names"), "{}", r.stderr);
+    let r = with_catalog(&catalog, &["sql", "SELECT * FROM raw.missing"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+}
+
+#[test]
+fn crawl_an_s3_prefix() {
+    let (Ok(bucket), Ok(root)) = (
+        std::env::var("SLUICE_TEST_S3_BUCKET"),
+        std::env::var("SLUICE_TEST_S3_DIR"),
+    ) else {
+        assert!(!in_ci(), "no S3 test server configured; run scripts/test.sh");
+        return;
+    };
+    let prefix = format!("crawl{:x}", std::process::id());
+    copy_tree(
+        Path::new(&lake("orders")),
+        &Path::new(&root).join(&bucket).join(&prefix).join("orders"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = dir.path().join("c.db");
+    let url = format!("s3://{bucket}/{prefix}/");
+    let crawl = with_catalog(
+        &catalog,
+        &["crawl", &url, "--database", "s3raw", "--format", "json"],
+    )
+    .json();
+    assert_eq!(crawl[0]["table"], "s3raw.orders");
+    assert_eq!(crawl[0]["partitions"], 3);
+    let n = with_catalog(
+        &catalog,
+        &[
+            "sql",
+            "--format",
+            "csv",
+            "SELECT count(*) AS n FROM s3raw.orders WHERE order_date = DATE '2026-11-03'",
+        ],
+    )
+    .ok();
+    assert_eq!(n, "n\n20\n");
+}

@@ -70,6 +70,9 @@ pub enum Command {
     Crawl(CrawlArgs),
     /// List the catalog's tables.
     Tables(TablesArgs),
+    /// Inspect or drop one catalog table.
+    #[command(subcommand)]
+    Table(TableCommand),
     /// Delete files that no commit made part of a table: leftovers of failed or killed writes and
     /// files an overwrite replaced.
     Vacuum(VacuumArgs),
@@ -91,6 +94,26 @@ pub struct TablesArgs {
     /// Only this database.
     #[arg(long)]
     pub database: Option<String>,
+}
+
+/// `sluice table ...`
+#[derive(Debug, Subcommand)]
+pub enum TableCommand {
+    /// Columns (Arrow and Glue types), partition keys, location and statistics.
+    Show(TableName),
+    /// One row per partition: values, files, bytes.
+    Partitions(TableName),
+    /// Every version of the table with what changed.
+    History(TableName),
+    /// Remove the table from the catalog (its files are not touched).
+    Drop(TableName),
+}
+
+/// A catalog table.
+#[derive(Debug, Args)]
+pub struct TableName {
+    /// `database.table`
+    pub name: String,
 }
 
 /// `sluice vacuum`

@@ -44,6 +44,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Convert(args) => commands::convert::run(args, &settings).await,
         Command::Crawl(args) => commands::catalog::crawl(args, &settings).await,
         Command::Tables(args) => commands::catalog::tables(args, &settings),
+        Command::Table(command) => commands::catalog::table(command, &settings),
         Command::Vacuum(args) => commands::vacuum::run(args, &settings).await,
     }
 }

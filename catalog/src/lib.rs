@@ -29,6 +29,17 @@ mod types;
 
 pub use crawler::{CrawlReport, CrawledTable, crawl, table_name};
 pub use error::{CatalogError, Result};
+
+/// Splits `db.table` into its parts.
+pub fn split_name(qualified: &str) -> Result<(&str, &str)> {
+    match qualified.split_once('.') {
+        Some((db, table)) if !db.is_empty() && !table.is_empty() && !table.contains('.') => Ok((db, table)),
+        _ => Err(CatalogError::InvalidName {
+            name: qualified.to_string(),
+            reason: "write tables as `database.table`".into(),
+        }),
+    }
+}
 pub use model::{ColumnDef, FileEntry, TableDef, TableSummary};
 pub use provider::mount;
 pub use store::{Catalog, Change};

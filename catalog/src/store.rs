@@ -341,6 +341,21 @@ impl Catalog {
         .collect()
     }
 
+    /// Removes a table (its files stay where they are); false when it was not there.
+    pub fn drop_table(&self, database: &str, name: &str) -> Result<bool> {
+        let conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = conn
+            .execute(
+                "DELETE FROM tables WHERE database = ?1 AND name = ?2",
+                params![database, name],
+            )
+            .map_err(self.err())?;
+        Ok(n > 0)
+    }
+
     /// Versions of a table, oldest first: `(version, changed_at, diff)`.
     pub fn history(&self, database: &str, name: &str) -> Result<Vec<(i64, String, String)>> {
         let conn = self

@@ -7,7 +7,8 @@ use arrow::datatypes::{Field, Schema};
 use sluice_catalog::Catalog;
 use sluice_engine::Location;
 
-use crate::args::{CrawlArgs, TablesArgs};
+use crate::args::{CrawlArgs, TableCommand, TablesArgs};
+use crate::diagnostics::UsageError;
 use crate::output::{Progress, write_batches};
 use crate::settings::Settings;
 
@@ -73,4 +74,110 @@ pub fn tables(args: TablesArgs, settings: &Settings) -> anyhow::Result<()> {
             ("location", text(t.iter().map(|t| t.location.as_str()))),
         ],
     )
+}
+
+/// Runs `sluice table show|partitions|history|drop`.
+pub fn table(command: TableCommand, settings: &Settings) -> anyhow::Result<()> {
+    let catalog = Catalog::open(&settings.catalog)?;
+    let (TableCommand::Show(t)
+    | TableCommand::Partitions(t)
+    | TableCommand::History(t)
+    | TableCommand::Drop(t)) = &command;
+    let (db, name) = sluice_catalog::split_name(&t.name)?;
+    if let TableCommand::Drop(_) = command {
+        if !catalog.drop_table(db, name)? {
+            return Err(sluice_catalog::CatalogError::TableNotFound { name: t.name.clone() }.into());
+        }
+        crate::output::status(
+            settings.quiet,
+            &format!("dropped {db}.{name} from the catalog; its files are untouched"),
+        );
+        return Ok(());
+    }
+    let Some(def) = catalog.find(db, name)? else {
+        return Err(sluice_catalog::CatalogError::TableNotFound { name: t.name.clone() }.into());
+    };
+    match command {
+        TableCommand::Show(_) => {
+            let cols: Vec<(&str, &str, &str, &str)> = def
+                .columns
+                .iter()
+                .map(|c| (c.name.as_str(), c.data_type.as_str(), c.glue_type.as_str(), ""))
+                .chain(def.partition_keys.iter().map(|c| {
+                    (
+                        c.name.as_str(),
+                        c.data_type.as_str(),
+                        c.glue_type.as_str(),
+                        "partition key",
+                    )
+                }))
+                .collect();
+            crate::output::status(
+                settings.quiet,
+                &format!(
+                    "{db}.{name}: {} at {}, {} file(s), {} partition(s)",
+                    def.classification,
+                    def.location,
+                    def.files.len(),
+                    def.partition_count()
+                ),
+            );
+            print(
+                settings,
+                vec![
+                    ("column", text(cols.iter().map(|c| c.0))),
+                    ("arrow_type", text(cols.iter().map(|c| c.1))),
+                    ("glue_type", text(cols.iter().map(|c| c.2))),
+                    ("role", text(cols.iter().map(|c| c.3))),
+                ],
+            )
+        }
+        TableCommand::Partitions(_) => {
+            if def.partition_keys.is_empty() {
+                return Err(UsageError::new(
+                    format!("{db}.{name} has no partition keys"),
+                    "`sluice table show` lists its columns",
+                )
+                .into());
+            }
+            let mut parts: std::collections::BTreeMap<Vec<Option<String>>, (u64, u64)> =
+                std::collections::BTreeMap::new();
+            for f in &def.files {
+                let e = parts.entry(f.partition_values.clone()).or_default();
+                e.0 += 1;
+                e.1 += f.size;
+            }
+            let values: Vec<String> = parts
+                .keys()
+                .map(|v| {
+                    def.partition_keys
+                        .iter()
+                        .zip(v)
+                        .map(|(k, v)| format!("{}={}", k.name, v.as_deref().unwrap_or("NULL")))
+                        .collect::<Vec<_>>()
+                        .join("/")
+                })
+                .collect();
+            print(
+                settings,
+                vec![
+                    ("partition", text(values.iter().map(String::as_str))),
+                    ("files", numbers(parts.values().map(|p| p.0))),
+                    ("bytes", numbers(parts.values().map(|p| p.1))),
+                ],
+            )
+        }
+        TableCommand::History(_) => {
+            let h = catalog.history(db, name)?;
+            print(
+                settings,
+                vec![
+                    ("version", numbers(h.iter().map(|v| v.0 as u64))),
+                    ("changed_at", text(h.iter().map(|v| v.1.as_str()))),
+                    ("change", text(h.iter().map(|v| v.2.as_str()))),
+                ],
+            )
+        }
+        TableCommand::Drop(_) => unreachable!("handled above"),
+    }
 }

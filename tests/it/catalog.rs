@@ -114,6 +114,27 @@ fn crawl_finds_tables_and_sql_reads_them_from_the_catalog() {
     let listed = with_catalog(&catalog, &["tables", "--database", "raw", "--format", "json"]).json();
     assert_eq!(listed[2]["version"], 2);
 
+    let show = with_catalog(&catalog, &["table", "show", "raw.orders", "--format", "json"]).json();
+    assert_eq!(show.last().unwrap()["column"], "order_date");
+    assert_eq!(show.last().unwrap()["glue_type"], "date");
+    assert_eq!(show.last().unwrap()["role"], "partition key");
+    let parts = with_catalog(
+        &catalog,
+        &["table", "partitions", "raw.orders", "--format", "json"],
+    )
+    .json();
+    assert_eq!(parts.len(), 4);
+    assert_eq!(parts[3]["partition"], "order_date=2026-11-04");
+    let history = with_catalog(&catalog, &["table", "history", "raw.orders", "--format", "json"]).json();
+    assert_eq!(history.len(), 2);
+    assert!(
+        history[1]["change"]
+            .as_str()
+            .unwrap()
+            .contains("partitions 3 -> 4"),
+        "{history:?}"
+    );
+
     // The catalog is a real SQLite file other tools can read.
     if let Some(py) = crate::test_util::python() {
         let script = "import sqlite3, json, sys\nc = sqlite3.connect(sys.argv[1])\nprint(json.dumps(c.execute('select database, name, version from tables order by name').fetchall()))";

@@ -107,6 +107,31 @@ pub enum TableCommand {
     History(TableName),
     /// Remove the table from the catalog (its files are not touched).
     Drop(TableName),
+    /// Print a CREATE statement for another engine.
+    Ddl(DdlArgs),
+}
+
+/// `sluice table ddl`
+#[derive(Debug, Args)]
+pub struct DdlArgs {
+    /// `database.table`
+    pub name: String,
+    /// The engine to write for.
+    #[arg(long, value_enum, default_value = "athena")]
+    pub dialect: DialectArg,
+}
+
+/// Engines `table ddl` writes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DialectArg {
+    /// Amazon Athena / Hive.
+    Athena,
+    /// Spark SQL.
+    Spark,
+    /// Trino (Hive connector).
+    Trino,
+    /// DuckDB.
+    Duckdb,
 }
 
 /// A catalog table.

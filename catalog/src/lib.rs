@@ -21,6 +21,7 @@
 //! ```
 
 mod crawler;
+mod ddl;
 mod error;
 mod model;
 mod provider;
@@ -28,6 +29,7 @@ mod store;
 mod types;
 
 pub use crawler::{CrawlReport, CrawledTable, crawl, table_name};
+pub use ddl::{Dialect, ddl};
 pub use error::{CatalogError, Result};
 
 /// Splits `db.table` into its parts.

@@ -7,10 +7,11 @@ use arrow::datatypes::{Field, Schema};
 use sluice_catalog::Catalog;
 use sluice_engine::Location;
 
-use crate::args::{CrawlArgs, TableCommand, TablesArgs};
+use crate::args::{CrawlArgs, DialectArg, TableCommand, TablesArgs};
 use crate::diagnostics::UsageError;
 use crate::output::{Progress, write_batches};
 use crate::settings::Settings;
+use sluice_catalog::Dialect;
 
 fn print(settings: &Settings, columns: Vec<(&str, ArrayRef)>) -> anyhow::Result<()> {
     let schema = Arc::new(Schema::new(
@@ -77,12 +78,33 @@ pub fn tables(args: TablesArgs, settings: &Settings) -> anyhow::Result<()> {
 }
 
 /// Runs `sluice table show|partitions|history|drop`.
+#[allow(clippy::print_stdout)]
 pub fn table(command: TableCommand, settings: &Settings) -> anyhow::Result<()> {
     let catalog = Catalog::open(&settings.catalog)?;
+    if let TableCommand::Ddl(args) = &command {
+        let (db, name) = sluice_catalog::split_name(&args.name)?;
+        let Some(def) = catalog.find(db, name)? else {
+            return Err(sluice_catalog::CatalogError::TableNotFound {
+                name: args.name.clone(),
+            }
+            .into());
+        };
+        let dialect = match args.dialect {
+            DialectArg::Athena => Dialect::Athena,
+            DialectArg::Spark => Dialect::Spark,
+            DialectArg::Trino => Dialect::Trino,
+            DialectArg::Duckdb => Dialect::Duckdb,
+        };
+        print!("{}", sluice_catalog::ddl(&def, dialect));
+        return Ok(());
+    }
     let (TableCommand::Show(t)
     | TableCommand::Partitions(t)
     | TableCommand::History(t)
-    | TableCommand::Drop(t)) = &command;
+    | TableCommand::Drop(t)) = &command
+    else {
+        unreachable!("ddl returned above")
+    };
     let (db, name) = sluice_catalog::split_name(&t.name)?;
     if let TableCommand::Drop(_) = command {
         if !catalog.drop_table(db, name)? {
@@ -178,6 +200,6 @@ pub fn table(command: TableCommand, settings: &Settings) -> anyhow::Result<()> {
                 ],
             )
         }
-        TableCommand::Drop(_) => unreachable!("handled above"),
+        TableCommand::Drop(_) | TableCommand::Ddl(_) => unreachable!("handled above"),
     }
 }

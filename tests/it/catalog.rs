@@ -200,3 +200,53 @@ fn crawl_an_s3_prefix() {
     .ok();
     assert_eq!(n, "n\n20\n");
 }
+
+/// The DuckDB DDL runs in DuckDB and reads the same rows sluice reads through the catalog.
+#[test]
+fn duckdb_ddl_reads_the_same_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = dir.path().join("c.db");
+    let curated = dir.path().join("curated").join("customers");
+    crate::test_util::run(&[
+        "convert",
+        &lake("customers"),
+        curated.to_str().unwrap(),
+        "--partition-by",
+        "region",
+        "-q",
+    ])
+    .ok();
+    with_catalog(&catalog, &["crawl", &lake("orders"), "--database", "raw", "-q"]).ok();
+    with_catalog(
+        &catalog,
+        &[
+            "crawl",
+            dir.path().join("curated").to_str().unwrap(),
+            "--database",
+            "cur",
+            "-q",
+        ],
+    )
+    .ok();
+    let athena = with_catalog(&catalog, &["table", "ddl", "raw.orders", "--dialect", "athena"]).ok();
+    assert!(athena.contains("PARTITIONED BY (`order_date` date)"), "{athena}");
+    let Some(py) = crate::test_util::python() else {
+        return;
+    };
+    for (table, sql) in [
+        (
+            "raw.orders",
+            "SELECT count(*) AS n, count(DISTINCT order_date) AS d FROM raw.orders",
+        ),
+        (
+            "cur.customers",
+            "SELECT count(*) AS n, count(region) AS d FROM cur.customers",
+        ),
+    ] {
+        let ddl = with_catalog(&catalog, &["table", "ddl", table, "--dialect", "duckdb"]).ok();
+        let ours = with_catalog(&catalog, &["sql", "--format", "csv", sql]).ok();
+        let script = "import duckdb, json, sys\nc = duckdb.connect()\nc.execute(sys.argv[1])\nn, d = c.sql(sys.argv[2]).fetchall()[0]\nprint(json.dumps(f'n,d\\n{n},{d}\\n'))";
+        let theirs = crate::test_util::python_json(&py, script, &[&ddl, sql]);
+        assert_eq!(ours, theirs.as_str().unwrap(), "{table}: {ddl}");
+    }
+}

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Mutex;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::error::{CatalogError, Result};
 use crate::model::{ColumnDef, FileEntry, TableDef, TableSummary};
@@ -81,7 +81,12 @@ impl Catalog {
             .map_err(err)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
         conn.pragma_update(None, "foreign_keys", true).map_err(err)?;
-        let applied: i64 = conn
+        // Migrate inside one write transaction, reading the version under the lock, so processes that
+        // open a new catalog at the same moment do not both create its tables.
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let applied: i64 = tx
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(err)?;
         let applied = applied.max(0) as usize;
@@ -94,12 +99,11 @@ impl Catalog {
             });
         }
         for (i, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
-            let tx = conn.transaction().map_err(err)?;
             tx.execute_batch(migration).map_err(err)?;
             tx.pragma_update(None, "user_version", (i + 1) as i64)
                 .map_err(err)?;
-            tx.commit().map_err(err)?;
         }
+        tx.commit().map_err(err)?;
         Ok(Self {
             path: shown,
             conn: Mutex::new(conn),
@@ -141,7 +145,9 @@ impl Catalog {
             .conn
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let tx = conn.transaction().map_err(self.err())?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(self.err())?;
         tx.execute(
             "INSERT OR IGNORE INTO databases (name, created_at) VALUES (?1, ?2)",
             params![table.database, now],

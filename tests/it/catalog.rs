@@ -250,3 +250,27 @@ fn duckdb_ddl_reads_the_same_rows() {
         assert_eq!(ours, theirs.as_str().unwrap(), "{table}: {ddl}");
     }
 }
+
+/// Two sluice processes crawling into one catalog file at once both succeed (WAL, busy timeout).
+#[test]
+fn concurrent_crawls_share_one_catalog() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = dir.path().join("shared.db");
+    let spawn = |db: &str| {
+        sluice()
+            .arg("--catalog")
+            .arg(&catalog)
+            .args(["crawl", &lake(""), "--database", db, "-q"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let children: Vec<_> = ["a", "b", "c", "d"].into_iter().map(spawn).collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let tables = with_catalog(&catalog, &["tables", "--format", "json"]).json();
+    assert_eq!(tables.len(), 12, "4 databases x 3 tables");
+}

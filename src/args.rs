@@ -73,6 +73,9 @@ pub enum Command {
     /// Inspect or drop one catalog table.
     #[command(subcommand)]
     Table(TableCommand),
+    /// Move the catalog to and from AWS Glue's JSON shapes.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
     /// Delete files that no commit made part of a table: leftovers of failed or killed writes and
     /// files an overwrite replaced.
     Vacuum(VacuumArgs),
@@ -109,6 +112,34 @@ pub enum TableCommand {
     Drop(TableName),
     /// Print a CREATE statement for another engine.
     Ddl(DdlArgs),
+}
+
+/// `sluice catalog ...`
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// Write every table as Glue `TableInput` and `PartitionInput` JSON.
+    Export(ExportArgs),
+    /// Read tables from Glue JSON (as `export` writes it) into the catalog.
+    Import(ImportArgs),
+}
+
+/// `sluice catalog export`
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Glue's `CreateTable` / `BatchCreatePartition` shapes (the only format so far).
+    #[arg(long, required = true)]
+    pub glue: bool,
+    /// Write to this file instead of stdout.
+    #[arg(short, long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+}
+
+/// `sluice catalog import`
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The Glue JSON file (`-` for stdin).
+    #[arg(long, value_name = "FILE")]
+    pub glue: PathBuf,
 }
 
 /// `sluice table ddl`

@@ -45,6 +45,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Crawl(args) => commands::catalog::crawl(args, &settings).await,
         Command::Tables(args) => commands::catalog::tables(args, &settings),
         Command::Table(command) => commands::catalog::table(command, &settings),
+        Command::Catalog(command) => commands::catalog::catalog(command, &settings),
         Command::Vacuum(args) => commands::vacuum::run(args, &settings).await,
     }
 }

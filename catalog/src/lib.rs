@@ -23,6 +23,7 @@
 mod crawler;
 mod ddl;
 mod error;
+pub mod glue;
 mod model;
 mod provider;
 mod store;

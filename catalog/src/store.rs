@@ -347,6 +347,17 @@ impl Catalog {
         .collect()
     }
 
+    /// Every table in full, sorted by database and name.
+    pub fn all(&self) -> Result<Vec<TableDef>> {
+        let mut out = Vec::new();
+        for t in self.tables(None)? {
+            if let Some(def) = self.find(&t.database, &t.name)? {
+                out.push(def);
+            }
+        }
+        Ok(out)
+    }
+
     /// Removes a table (its files stay where they are); false when it was not there.
     pub fn drop_table(&self, database: &str, name: &str) -> Result<bool> {
         let conn = self

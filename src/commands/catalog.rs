@@ -7,7 +7,7 @@ use arrow::datatypes::{Field, Schema};
 use sluice_catalog::Catalog;
 use sluice_engine::Location;
 
-use crate::args::{CrawlArgs, DialectArg, TableCommand, TablesArgs};
+use crate::args::{CatalogCommand, CrawlArgs, DialectArg, TableCommand, TablesArgs};
 use crate::diagnostics::UsageError;
 use crate::output::{Progress, write_batches};
 use crate::settings::Settings;
@@ -201,5 +201,60 @@ pub fn table(command: TableCommand, settings: &Settings) -> anyhow::Result<()> {
             )
         }
         TableCommand::Drop(_) | TableCommand::Ddl(_) => unreachable!("handled above"),
+    }
+}
+
+/// Runs `sluice catalog export|import`.
+#[allow(clippy::print_stdout)]
+pub fn catalog(command: CatalogCommand, settings: &Settings) -> anyhow::Result<()> {
+    let catalog = Catalog::open(&settings.catalog)?;
+    match command {
+        CatalogCommand::Export(args) => {
+            let doc = sluice_catalog::glue::export(&catalog.all()?);
+            let text = serde_json::to_string_pretty(&doc)?;
+            match args.output {
+                Some(path) => {
+                    std::fs::write(&path, text + "\n").map_err(|source| sluice_engine::EngineError::Io {
+                        path: path.clone(),
+                        source,
+                    })?
+                }
+                None => println!("{text}"),
+            }
+            Ok(())
+        }
+        CatalogCommand::Import(args) => {
+            let body = if args.glue.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())?
+            } else {
+                std::fs::read_to_string(&args.glue).map_err(|source| sluice_engine::EngineError::Io {
+                    path: args.glue.clone(),
+                    source,
+                })?
+            };
+            let doc: serde_json::Value = serde_json::from_str(&body).map_err(|e| {
+                UsageError::new(
+                    format!("`{}` is not JSON: {e}", args.glue.display()),
+                    "pass a file written by `sluice catalog export --glue`",
+                )
+            })?;
+            let tables = sluice_catalog::glue::import(&doc)?;
+            let mut changes = Vec::new();
+            for t in &tables {
+                let change = match catalog.upsert(t)? {
+                    sluice_catalog::Change::Created => "created".to_string(),
+                    sluice_catalog::Change::Updated(_) => "updated".to_string(),
+                    sluice_catalog::Change::Unchanged => "unchanged".to_string(),
+                };
+                changes.push((format!("{}.{}", t.database, t.name), change));
+            }
+            print(
+                settings,
+                vec![
+                    ("table", text(changes.iter().map(|c| c.0.as_str()))),
+                    ("action", text(changes.iter().map(|c| c.1.as_str()))),
+                ],
+            )
+        }
     }
 }

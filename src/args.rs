@@ -89,6 +89,26 @@ pub struct CrawlArgs {
     /// The database the tables go into.
     #[arg(long, default_value = "default")]
     pub database: String,
+    /// Leave out paths matching this Glue-style glob, relative to URL (`**.tmp`, `logs/**`); repeatable.
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Infer each table's schema from at most N files per format.
+    #[arg(long, value_name = "N")]
+    pub sample_files: Option<usize>,
+    /// When a table's columns or partition keys changed: record it, only report it, or fail.
+    #[arg(long, value_enum, default_value = "update")]
+    pub on_schema_change: SchemaChangeArg,
+}
+
+/// `--on-schema-change` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchemaChangeArg {
+    /// Record the new schema as a new table version.
+    Update,
+    /// Keep the table as it was and report the change.
+    Log,
+    /// Stop with an error (exit 1).
+    Fail,
 }
 
 /// `sluice tables`

@@ -11,7 +11,7 @@
 
 use futures::TryStreamExt;
 use serde::Serialize;
-use sluice_engine::readers::{describe_location, format_of, is_hidden};
+use sluice_engine::readers::{Exclude, describe_location, format_of, is_hidden};
 use sluice_engine::{EngineError, Location, ReadOptions, SluiceSession};
 
 use crate::error::{CatalogError, Result};
@@ -40,6 +40,29 @@ pub struct CrawledTable {
 pub struct CrawlReport {
     /// One entry per table found, sorted by name.
     pub tables: Vec<CrawledTable>,
+}
+
+/// What a crawl does when a table's columns or partition keys changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SchemaChangePolicy {
+    /// Record the new schema (a new table version).
+    #[default]
+    Update,
+    /// Keep the table as it was and report the change.
+    Log,
+    /// Stop the crawl with an error naming the table and the change.
+    Fail,
+}
+
+/// How to crawl.
+#[derive(Debug, Clone, Default)]
+pub struct CrawlOptions {
+    /// Glue-style exclude patterns, relative to the crawled URL.
+    pub exclude: Vec<String>,
+    /// Files sampled per table and format for schema inference (all when `None`).
+    pub sample_files: Option<usize>,
+    /// What to do with schema changes.
+    pub on_schema_change: SchemaChangePolicy,
 }
 
 /// Lower-case letters, digits and `_`, as Glue and Athena require; other characters become `_`.
@@ -81,9 +104,15 @@ pub async fn crawl(
     catalog: &Catalog,
     location: &Location,
     database: &str,
+    options: &CrawlOptions,
 ) -> Result<CrawlReport> {
     check_database(database)?;
     let root = location.as_folder();
+    let exclude = if options.exclude.is_empty() {
+        None
+    } else {
+        Some(Exclude::try_new(&root, &options.exclude)?)
+    };
     let store = session.store_for(&root)?;
     let prefix = root.store_path();
     let prefix_opt = (!prefix.as_ref().is_empty()).then_some(&prefix);
@@ -99,6 +128,7 @@ pub async fn crawl(
     let folders: Vec<String> = listing
         .common_prefixes
         .iter()
+        .filter(|p| !exclude.as_ref().is_some_and(|e| e.matches(&format!("{p}/"))))
         .filter_map(|p| p.filename().map(str::to_string))
         .filter(|n| !is_hidden(n))
         .collect();
@@ -135,7 +165,12 @@ pub async fn crawl(
             .collect::<Result<_>>()?
     };
     let state = session.ctx().state();
-    let options = ReadOptions::default();
+    let crawl_options = options;
+    let options = ReadOptions {
+        exclude,
+        sample_files: crawl_options.sample_files,
+        ..ReadOptions::default()
+    };
     let mut report = CrawlReport::default();
     for (name, table_location) in tables {
         let qualified = format!("{database}.{name}");
@@ -155,6 +190,30 @@ pub async fn crawl(
             Err(e) => return Err(e.into()),
         };
         let def = TableDef::from_described(database, &name, &described, &options);
+        let schema_change = catalog
+            .find(database, &name)?
+            .and_then(|old| def.schema_diff(&old));
+        match (crawl_options.on_schema_change, schema_change) {
+            (SchemaChangePolicy::Fail, Some(diff)) => {
+                return Err(CatalogError::SchemaChanged {
+                    table: qualified,
+                    diff,
+                });
+            }
+            (SchemaChangePolicy::Log, Some(diff)) => {
+                tracing::warn!(table = %qualified, %diff, "schema change logged, table left as it was");
+                report.tables.push(CrawledTable {
+                    table: qualified,
+                    action: "schema-change-logged".into(),
+                    detail: diff,
+                    columns: def.columns.len(),
+                    partitions: def.partition_count(),
+                    files: def.files.len(),
+                });
+                continue;
+            }
+            _ => {}
+        }
         let (action, detail) = match catalog.upsert(&def)? {
             Change::Created => ("created", String::new()),
             Change::Updated(diff) => ("updated", diff),

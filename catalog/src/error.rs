@@ -41,6 +41,15 @@ pub enum CatalogError {
         reason: String,
     },
 
+    /// A crawl with `--on-schema-change fail` met a changed table.
+    #[error("the schema of `{table}` changed ({diff}); rerun with `--on-schema-change update` to accept it")]
+    SchemaChanged {
+        /// `db.table`.
+        table: String,
+        /// What changed.
+        diff: String,
+    },
+
     /// Reading the lake failed.
     #[error(transparent)]
     Engine(#[from] sluice_engine::EngineError),
@@ -52,7 +61,7 @@ impl CatalogError {
         match self {
             Self::TableNotFound { .. } | Self::InvalidName { .. } => true,
             Self::Engine(e) => e.is_bad_input(),
-            Self::Sqlite { .. } | Self::Corrupt { .. } => false,
+            Self::Sqlite { .. } | Self::Corrupt { .. } | Self::SchemaChanged { .. } => false,
         }
     }
 }

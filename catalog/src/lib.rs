@@ -14,7 +14,7 @@
 //!
 //! let session = SessionBuilder::new().build()?;
 //! let catalog = Catalog::open("sluice-catalog.db")?;
-//! crawl(&session, &catalog, &Location::parse("testdata/lake/")?, "raw").await?;
+//! crawl(&session, &catalog, &Location::parse("testdata/lake/")?, "raw", &Default::default()).await?;
 //! mount(&session, &catalog)?;
 //! session.ctx().sql("SELECT count(*) FROM raw.orders").await?.show().await?;
 //! # Ok(()) }
@@ -29,7 +29,7 @@ mod provider;
 mod store;
 mod types;
 
-pub use crawler::{CrawlReport, CrawledTable, crawl, table_name};
+pub use crawler::{CrawlOptions, CrawlReport, CrawledTable, SchemaChangePolicy, crawl, table_name};
 pub use ddl::{Dialect, ddl};
 pub use error::{CatalogError, Result};
 

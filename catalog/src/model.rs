@@ -177,6 +177,7 @@ impl TableDef {
                 delimiter: self.delimiter,
                 ..CsvReadOptions::default()
             },
+            ..ReadOptions::default()
         };
         Ok((
             TableFiles {
@@ -201,8 +202,13 @@ impl TableDef {
         }
     }
 
-    /// A readable description of what changed from `old` to `self`.
-    pub fn diff(&self, old: &TableDef) -> Option<String> {
+    /// What changed in columns and partition keys from `old` to `self`.
+    pub fn schema_diff(&self, old: &TableDef) -> Option<String> {
+        let changes = self.schema_changes(old);
+        (!changes.is_empty()).then(|| changes.join("; "))
+    }
+
+    fn schema_changes(&self, old: &TableDef) -> Vec<String> {
         let mut changes = Vec::new();
         for c in &self.columns {
             match old.columns.iter().find(|o| o.name == c.name) {
@@ -233,6 +239,12 @@ impl TableDef {
                 keys(self)
             ));
         }
+        changes
+    }
+
+    /// A readable description of what changed from `old` to `self`.
+    pub fn diff(&self, old: &TableDef) -> Option<String> {
+        let mut changes = self.schema_changes(old);
         let (new_parts, old_parts) = (self.partition_count(), old.partition_count());
         if new_parts != old_parts {
             changes.push(format!("partitions {old_parts} -> {new_parts}"));

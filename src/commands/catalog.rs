@@ -7,7 +7,7 @@ use arrow::datatypes::{Field, Schema};
 use sluice_catalog::Catalog;
 use sluice_engine::Location;
 
-use crate::args::{CatalogCommand, CrawlArgs, DialectArg, TableCommand, TablesArgs};
+use crate::args::{CatalogCommand, CrawlArgs, DialectArg, SchemaChangeArg, TableCommand, TablesArgs};
 use crate::diagnostics::UsageError;
 use crate::output::{Progress, write_batches};
 use crate::settings::Settings;
@@ -39,7 +39,16 @@ pub async fn crawl(args: CrawlArgs, settings: &Settings) -> anyhow::Result<()> {
     let session = settings.session()?;
     let catalog = Catalog::open(&settings.catalog)?;
     let progress = Progress::spinner(format!("crawling {location}"), settings.show_progress());
-    let report = sluice_catalog::crawl(&session, &catalog, &location, &args.database).await;
+    let options = sluice_catalog::CrawlOptions {
+        exclude: args.exclude.clone(),
+        sample_files: args.sample_files,
+        on_schema_change: match args.on_schema_change {
+            SchemaChangeArg::Update => sluice_catalog::SchemaChangePolicy::Update,
+            SchemaChangeArg::Log => sluice_catalog::SchemaChangePolicy::Log,
+            SchemaChangeArg::Fail => sluice_catalog::SchemaChangePolicy::Fail,
+        },
+    };
+    let report = sluice_catalog::crawl(&session, &catalog, &location, &args.database, &options).await;
     progress.finish();
     let t = report?.tables;
     print(

@@ -27,6 +27,7 @@ pub async fn run(args: ConvertArgs, settings: &Settings) -> anyhow::Result<()> {
             delimiter: args.delimiter.as_deref().map(parse_delimiter).transpose()?,
             ..CsvReadOptions::default()
         },
+        ..ReadOptions::default()
     };
     let target = parse_size(&args.target_file_size).map_err(|_| {
         UsageError::new(

@@ -337,3 +337,49 @@ fn glue_export_import_round_trip_loses_nothing() {
     let r = with_catalog(&second, &["catalog", "import", "--glue", bad.to_str().unwrap()]);
     assert_eq!(r.code, 2, "{}", r.stderr);
 }
+
+#[test]
+fn crawl_excludes_and_schema_change_policies() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake_copy = dir.path().join("lake");
+    copy_tree(Path::new(&lake("")), &lake_copy);
+    let catalog = dir.path().join("c.db");
+    let url = lake_copy.to_str().unwrap();
+    let crawl = |extra: &[&str]| {
+        let mut args = vec!["crawl", url, "--database", "raw", "--format", "json"];
+        args.extend_from_slice(extra);
+        with_catalog(&catalog, &args)
+    };
+    let first = crawl(&["--exclude", "events/**", "--exclude", "**.gz"]).json();
+    let names: Vec<&str> = first.iter().map(|t| t["table"].as_str().unwrap()).collect();
+    assert_eq!(names, vec!["raw.customers", "raw.orders"], "events excluded");
+    assert_eq!(first[1]["files"], 2, "the .csv.gz day is excluded");
+    assert_eq!(
+        with_catalog(
+            &catalog,
+            &["sql", "--format", "csv", "SELECT count(*) AS n FROM raw.orders"]
+        )
+        .ok(),
+        "n\n40\n"
+    );
+
+    // A new column in one file: `fail` stops and changes nothing, `log` reports, `update` records.
+    std::fs::write(
+        lake_copy.join("customers/part-2.ndjson"),
+        "{\"id\": 9, \"name\": \"Radia Perlman\", \"region\": \"west\", \"signup_date\": \"2025-09-01\", \"tier\": \"gold\"}\n",
+    )
+    .unwrap();
+    let failed = crawl(&["--exclude", "events/**", "--on-schema-change", "fail"]);
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    assert!(failed.stderr.contains("added column `tier`"), "{}", failed.stderr);
+    let logged = crawl(&["--exclude", "events/**", "--on-schema-change", "log"]).json();
+    assert_eq!(logged[0]["action"], "schema-change-logged");
+    let show = with_catalog(&catalog, &["table", "show", "raw.customers", "--format", "json"]).json();
+    assert_eq!(show.len(), 4, "log leaves the table as it was");
+    let updated = crawl(&["--exclude", "events/**"]).json();
+    assert_eq!(updated[0]["action"], "updated");
+    let show = with_catalog(&catalog, &["table", "show", "raw.customers", "--format", "json"]).json();
+    assert_eq!(show.len(), 5);
+    let r = with_catalog(&catalog, &["crawl", url, "--exclude", "[", "--database", "raw"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+}

@@ -67,6 +67,84 @@ pub struct ReadOptions {
     pub format: Option<FileFormatKind>,
     /// CSV settings.
     pub csv: CsvReadOptions,
+    /// Files to leave out.
+    pub exclude: Option<Exclude>,
+    /// Infer the schema from at most this many files per format (spread over the listing).
+    pub sample_files: Option<usize>,
+}
+
+/// Glue lets `**` cross folders anywhere (`**.csv`, `logs**`); globset only as a whole path
+/// component, so a `**` inside a component becomes "within this folder, or deeper".
+fn glue_glob(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len() + 16);
+    let mut rest = pattern;
+    while let Some(pos) = rest.find("**") {
+        let (before, after) = (&rest[..pos], &rest[pos + 2..]);
+        out.push_str(before);
+        let starts_component = out.is_empty() || out.ends_with('/');
+        let ends_component = after.is_empty() || after.starts_with('/');
+        out.push_str(if starts_component && ends_component {
+            "**"
+        } else {
+            "{*,*/**/*}"
+        });
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Exclude patterns in Glue's grammar, matched against object paths relative to a base folder:
+/// `*` and `?` stay within one folder, `**` crosses folders, `[a-z]`, `[!a]` and `{a,b}` work as in Glue.
+#[derive(Debug, Clone)]
+pub struct Exclude {
+    base: object_store::path::Path,
+    set: globset::GlobSet,
+    patterns: Vec<String>,
+}
+
+impl Exclude {
+    /// Compiles `patterns` relative to `base`.
+    pub fn try_new(base: &Location, patterns: &[String]) -> Result<Self> {
+        let mut builder = globset::GlobSetBuilder::new();
+        for p in patterns {
+            let glob = globset::GlobBuilder::new(&glue_glob(p))
+                .literal_separator(true)
+                .build()
+                .map_err(|e| EngineError::InvalidOption {
+                    option: "--exclude".into(),
+                    reason: format!("`{p}` is not a valid pattern: {e}"),
+                })?;
+            builder.add(glob);
+        }
+        let set = builder.build().map_err(|e| EngineError::InvalidOption {
+            option: "--exclude".into(),
+            reason: e.to_string(),
+        })?;
+        Ok(Self {
+            base: base.store_path(),
+            set,
+            patterns: patterns.to_vec(),
+        })
+    }
+
+    /// The patterns as given.
+    pub fn patterns(&self) -> &[String] {
+        &self.patterns
+    }
+
+    /// True when the object (or folder, given with a trailing `/`) at `path` is excluded.
+    pub fn matches(&self, path: &str) -> bool {
+        let base = self.base.as_ref();
+        let rel = if base.is_empty() {
+            path
+        } else {
+            path.strip_prefix(base)
+                .map(|r| r.trim_start_matches('/'))
+                .unwrap_or(path)
+        };
+        self.set.is_match(rel) || self.set.is_match(rel.trim_end_matches('/'))
+    }
 }
 
 /// What a file name says about its content.
@@ -276,6 +354,13 @@ pub async fn describe_location(
     let mut groups: BTreeMap<FileKind, Vec<ObjectMeta>> = BTreeMap::new();
     let mut files = Vec::with_capacity(listed.len());
     for file in &listed {
+        if options
+            .exclude
+            .as_ref()
+            .is_some_and(|e| e.matches(file.meta.location.as_ref()))
+        {
+            continue;
+        }
         let name = file.meta.location.filename().unwrap_or_default();
         match classify(name, options.format) {
             Some(kind) => {
@@ -301,7 +386,8 @@ pub async fn describe_location(
     let mut file_schemas = Vec::new();
     for (kind, metas) in &groups {
         let format = file_format(kind, options);
-        file_schemas.push(format.infer_schema(state, &store, metas).await?);
+        let sample = sample(metas, options.sample_files);
+        file_schemas.push(format.infer_schema(state, &store, &sample).await?);
     }
     let merged = Schema::try_merge(file_schemas.iter().map(|s| s.as_ref().clone())).map_err(|e| {
         EngineError::InvalidOption {
@@ -324,6 +410,14 @@ pub async fn describe_location(
         partition_cols,
         files,
     })
+}
+
+/// Up to `n` files spread evenly over `metas` (all of them when `n` is `None`).
+fn sample(metas: &[ObjectMeta], n: Option<usize>) -> Vec<ObjectMeta> {
+    match n {
+        Some(n) if n > 0 && metas.len() > n => (0..n).map(|i| metas[i * metas.len() / n].clone()).collect(),
+        _ => metas.to_vec(),
+    }
 }
 
 /// Builds the table for files described earlier, without touching the store.
@@ -459,6 +553,26 @@ mod tests {
         let kind = classify("events.log.gz", Some(FileFormatKind::Json)).unwrap();
         assert_eq!(kind.format, FileFormatKind::Json);
         assert_eq!(kind.suffix, ".log.gz");
+    }
+
+    #[rstest]
+    #[case("**.gz", "orders/k=1/part-0.csv.gz", true)]
+    #[case("**.gz", "top.gz", true)]
+    #[case("**.gz", "orders/part-0.csv", false)]
+    #[case("events/**", "events/a/b.json", true)]
+    #[case("events/*.json", "events/a/b.json", false)]
+    #[case("events/*.json", "events/b.json", true)]
+    #[case("logs**", "logs/2026/x.csv", true)]
+    #[case("2015/01/{[!0],0[8-9]}**", "2015/01/09/x.csv", true)]
+    #[case("2015/01/{[!0],0[8-9]}**", "2015/01/05/x.csv", false)]
+    fn glue_exclude_grammar(#[case] pattern: &str, #[case] path: &str, #[case] excluded: bool) {
+        let base = Location::parse("s3://b/lake/").unwrap();
+        let ex = Exclude::try_new(&base, &[pattern.to_string()]).unwrap();
+        assert_eq!(
+            ex.matches(&format!("lake/{path}")),
+            excluded,
+            "{pattern} vs {path}"
+        );
     }
 
     #[rstest]

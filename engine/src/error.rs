@@ -160,6 +160,18 @@ impl EngineError {
         }
     }
 
+    /// A write option names a column the rows do not have.
+    pub fn unknown_column(option: &str, column: &str, schema: &arrow::datatypes::Schema) -> Self {
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        Self::InvalidOption {
+            option: option.to_string(),
+            reason: format!(
+                "column `{column}` is not in the output; it has: {}",
+                names.join(", ")
+            ),
+        }
+    }
+
     /// Wraps a store error for `location`; a missing object becomes [`EngineError::NotFound`].
     pub fn store(location: impl Into<String>, source: object_store::Error) -> Self {
         match source {

@@ -2,20 +2,7 @@
 
 use std::path::Path;
 
-use crate::test_util::{in_ci, lake, sluice};
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
+use crate::test_util::{copy_tree, in_ci, lake, sluice};
 
 fn with_catalog(catalog: &Path, args: &[&str]) -> crate::test_util::Run {
     let out = sluice()

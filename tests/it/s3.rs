@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::test_util::{duckdb_rows, in_ci, lake, python, run, sluice};
+use crate::test_util::{copy_tree, duckdb_rows, in_ci, lake, python, run, sluice};
 
 struct S3 {
     bucket: String,
@@ -39,19 +39,6 @@ fn unique(name: &str) -> String {
         .unwrap()
         .subsec_nanos();
     format!("{name}{:x}", nanos ^ std::process::id())
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 /// Regular files below `dir` (the test server leaves empty folders behind after deletes).

@@ -140,3 +140,17 @@ print(json.dumps(rows, default=str))
 "#;
     python_json(python, script, &[dir.to_str().expect("utf-8 path"), order_by])
 }
+
+/// Copies a folder tree (used to stage lake data for a test).
+pub(crate) fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}

@@ -252,18 +252,7 @@ impl WriteOptions {
         let index = |option: &str, name: &String| {
             data_schema
                 .index_of(name)
-                .map_err(|_| EngineError::InvalidOption {
-                    option: option.into(),
-                    reason: format!(
-                        "column `{name}` is not among the written columns ({})",
-                        data_schema
-                            .fields()
-                            .iter()
-                            .map(|f| f.name().as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                })
+                .map_err(|_| EngineError::unknown_column(option, name, data_schema))
         };
         let mut builder = WriterProperties::builder()
             .set_compression(self.codec.parquet())
@@ -332,20 +321,7 @@ fn physical_columns(
     let schema = plan.schema();
     columns
         .iter()
-        .map(|c| {
-            physical_col(c, &schema).map_err(|_| EngineError::InvalidOption {
-                option: option.into(),
-                reason: format!(
-                    "column `{c}` is not in the output; it has: {}",
-                    schema
-                        .fields()
-                        .iter()
-                        .map(|f| f.name().as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            })
-        })
+        .map(|c| physical_col(c, &schema).map_err(|_| EngineError::unknown_column(option, c, &schema)))
         .collect()
 }
 

@@ -37,18 +37,9 @@ impl Layout {
     ) -> Result<Self> {
         let mut key_indices = Vec::with_capacity(partition_by.len());
         for name in partition_by {
-            let idx = schema.index_of(name).map_err(|_| EngineError::InvalidOption {
-                option: "partition-by".into(),
-                reason: format!(
-                    "column `{name}` is not in the output; it has: {}",
-                    schema
-                        .fields()
-                        .iter()
-                        .map(|f| f.name().as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            })?;
+            let idx = schema
+                .index_of(name)
+                .map_err(|_| EngineError::unknown_column("partition-by", name, schema))?;
             if !is_partitionable(schema.field(idx).data_type()) {
                 return Err(EngineError::InvalidOption {
                     option: "partition-by".into(),

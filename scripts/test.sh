@@ -6,7 +6,8 @@
 #   scripts/test.sh convert    # extra arguments go to `cargo test` (a name filter, say)
 #
 # Reuses a build cache outside the clone: $SLUICE_CACHE (default ~/.cache/sluice) holds the cargo
-# target dir, the s3s-fs binary and a Python venv with duckdb and pyarrow.
+# target dir, the s3s-fs binary and a Python venv with duckdb, pyarrow and pyspark (Spark reads
+# sluice's output in one test; it needs the machine's Java 17).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,10 +26,10 @@ if [ ! -x "$S3S" ]; then
 fi
 
 VENV="$CACHE/venv"
-if ! "$VENV/bin/python" -c "import duckdb, pyarrow" 2>/dev/null; then
-  echo "== installing duckdb and pyarrow into $VENV"
+if ! "$VENV/bin/python" -c "import duckdb, pyarrow, pyspark" 2>/dev/null; then
+  echo "== installing duckdb, pyarrow and pyspark into $VENV"
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check "duckdb>=1.4" "pyarrow>=18"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "duckdb>=1.4" "pyarrow>=18" "pyspark>=4"
 fi
 export SLUICE_TEST_PYTHON="$VENV/bin/python"
 

@@ -463,3 +463,60 @@ print(json.dumps({
     assert_eq!(got["sorting"], json!(["amount"]), "{got}");
     assert_eq!(got["bloom"], json!(["order_id"]), "{got}");
 }
+
+/// Spark (pyspark, local mode) reads what sluice writes: escaped values decoded, the default
+/// partition as NULL, dates typed.
+#[test]
+fn spark_reads_sluice_output() {
+    let Some(py) = python() else { return };
+    let has_spark = std::process::Command::new(&py)
+        .args(["-c", "import pyspark"])
+        .status()
+        .is_ok_and(|s| s.success());
+    let has_java = std::process::Command::new("java")
+        .arg("-version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !(has_spark && has_java) {
+        assert!(
+            !crate::test_util::in_ci(),
+            "pyspark or java missing; scripts/test.sh installs pyspark"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let dst = dir.path().join("customers");
+    run(&[
+        "convert",
+        &lake("customers"),
+        dst.to_str().unwrap(),
+        "--partition-by",
+        "region",
+        "-q",
+    ])
+    .ok();
+    let script = r#"
+import json, sys
+from pyspark.sql import SparkSession
+spark = (SparkSession.builder.master("local[1]").config("spark.ui.enabled", "false")
+         .config("spark.driver.bindAddress", "127.0.0.1").config("spark.driver.host", "127.0.0.1").getOrCreate())
+spark.sparkContext.setLogLevel("ERROR")
+rows = sorted([r["id"], r["region"]] for r in spark.read.parquet(sys.argv[1]).select("id", "region").collect())
+spark.stop()
+print(json.dumps(rows))
+"#;
+    let got = crate::test_util::python_json(&py, script, &[dst.to_str().unwrap()]);
+    assert_eq!(
+        got,
+        json!([
+            [1, "north"],
+            [2, "south"],
+            [3, "east/west"],
+            [4, "São Paulo"],
+            [5, "a=b%c"],
+            [6, null],
+            [7, "north"],
+            [8, "south"]
+        ])
+    );
+}

@@ -6,8 +6,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::env;
 
-/// sluice: batch ETL over a data lake. Query folders and S3 prefixes with SQL and convert CSV and
-/// JSON into Hive-partitioned Parquet.
+/// sluice: batch ETL over a data lake. Crawl folders and S3 prefixes into a catalog, query them with
+/// SQL, and write Hive-partitioned Parquet that commits safely.
 #[derive(Debug, Parser)]
 #[command(name = "sluice", version, propagate_version = true, max_term_width = 100)]
 pub struct Cli {

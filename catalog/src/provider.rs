@@ -18,24 +18,21 @@ pub fn mount(session: &SluiceSession, catalog: &Catalog) -> Result<usize> {
         reason: "the session has no default catalog".into(),
     })?;
     let mut mounted = 0;
-    for summary in catalog.tables(None)? {
-        let Some(def) = catalog.find(&summary.database, &summary.name)? else {
-            continue;
-        };
+    for def in catalog.all()? {
         let (described, options) = def.to_described(catalog.path())?;
         let table = build_table(&described, &options)?;
-        let schema: Arc<dyn SchemaProvider> = match default_catalog.schema(&summary.database) {
+        let schema: Arc<dyn SchemaProvider> = match default_catalog.schema(&def.database) {
             Some(schema) => schema,
             None => {
                 let schema: Arc<dyn SchemaProvider> = Arc::new(MemorySchemaProvider::new());
                 default_catalog
-                    .register_schema(&summary.database, Arc::clone(&schema))
+                    .register_schema(&def.database, Arc::clone(&schema))
                     .map_err(sluice_engine::EngineError::from)?;
                 schema
             }
         };
         schema
-            .register_table(summary.name.clone(), Arc::new(table))
+            .register_table(def.name.clone(), Arc::new(table))
             .map_err(sluice_engine::EngineError::from)?;
         mounted += 1;
     }

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::test_util::{copy_tree, in_ci, lake, sluice};
+use crate::test_util::{convert_partitioned, copy_tree, in_ci, lake, sluice};
 
 fn with_catalog(catalog: &Path, args: &[&str]) -> crate::test_util::Run {
     let out = sluice()
@@ -194,15 +194,7 @@ fn duckdb_ddl_reads_the_same_rows() {
     let dir = tempfile::tempdir().unwrap();
     let catalog = dir.path().join("c.db");
     let curated = dir.path().join("curated").join("customers");
-    crate::test_util::run(&[
-        "convert",
-        &lake("customers"),
-        curated.to_str().unwrap(),
-        "--partition-by",
-        "region",
-        "-q",
-    ])
-    .ok();
+    convert_partitioned(&lake("customers"), &curated, "region");
     with_catalog(&catalog, &["crawl", &lake("orders"), "--database", "raw", "-q"]).ok();
     with_catalog(
         &catalog,

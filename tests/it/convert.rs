@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::test_util::{duckdb_rows, lake, pyarrow_rows, python, run};
+use crate::test_util::{convert_partitioned, duckdb_rows, lake, pyarrow_rows, python, run};
 
 fn source_rows(sql: &str) -> Vec<Value> {
     run(&["sql", "--format", "json", sql]).json()
@@ -71,15 +71,7 @@ fn partitioned_orders_match_duckdb_and_pyarrow() {
 fn awkward_partition_values_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     let dst = dir.path().join("customers");
-    run(&[
-        "convert",
-        &lake("customers"),
-        dst.to_str().unwrap(),
-        "--partition-by",
-        "region",
-        "-q",
-    ])
-    .ok();
+    convert_partitioned(&lake("customers"), &dst, "region");
     // Hive escaping on disk: `/`, `=` and `%` encoded, non-ASCII raw, NULL as the default partition.
     for folder in [
         "region=east%2Fwest",
@@ -307,24 +299,8 @@ fn sample_report_matches_duckdb_on_raw_files() {
     let dir = tempfile::tempdir().unwrap();
     let orders = dir.path().join("orders");
     let customers = dir.path().join("customers");
-    run(&[
-        "convert",
-        &lake("orders"),
-        orders.to_str().unwrap(),
-        "--partition-by",
-        "order_date",
-        "-q",
-    ])
-    .ok();
-    run(&[
-        "convert",
-        &lake("customers"),
-        customers.to_str().unwrap(),
-        "--partition-by",
-        "region",
-        "-q",
-    ])
-    .ok();
+    convert_partitioned(&lake("orders"), &orders, "order_date");
+    convert_partitioned(&lake("customers"), &customers, "region");
     let sql = format!(
         "SELECT coalesce(c.region, '(none)') AS region, CAST(o.order_date AS VARCHAR) AS day, count(*) AS n, \
          round(sum(o.amount), 2) AS revenue FROM '{}/' o JOIN '{}/' c ON o.customer_id = c.id \
@@ -486,15 +462,7 @@ fn spark_reads_sluice_output() {
     }
     let dir = tempfile::tempdir().unwrap();
     let dst = dir.path().join("customers");
-    run(&[
-        "convert",
-        &lake("customers"),
-        dst.to_str().unwrap(),
-        "--partition-by",
-        "region",
-        "-q",
-    ])
-    .ok();
+    convert_partitioned(&lake("customers"), &dst, "region");
     let script = r#"
 import json, sys
 from pyspark.sql import SparkSession

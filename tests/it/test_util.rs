@@ -154,3 +154,16 @@ pub(crate) fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// `sluice convert SRC DST --partition-by KEY -q`, asserting success.
+pub(crate) fn convert_partitioned(src: &str, dst: &Path, key: &str) {
+    run(&[
+        "convert",
+        src,
+        dst.to_str().expect("utf-8 path"),
+        "--partition-by",
+        key,
+        "-q",
+    ])
+    .ok();
+}

@@ -56,6 +56,19 @@ pub enum CatalogError {
 }
 
 impl CatalogError {
+    /// True when another process kept the catalog locked past the busy timeout; trying again
+    /// later may succeed.
+    pub fn is_busy(&self) -> bool {
+        match self {
+            Self::Sqlite { source, .. } => matches!(
+                source.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            ),
+            Self::Engine(e) => sluice_engine::is_transient(e),
+            _ => false,
+        }
+    }
+
     /// True when the user must fix the input (exit code 2).
     pub fn is_bad_input(&self) -> bool {
         match self {

@@ -26,6 +26,7 @@ mod error;
 pub mod glue;
 mod model;
 mod provider;
+mod runs;
 mod store;
 mod types;
 
@@ -45,5 +46,6 @@ pub fn split_name(qualified: &str) -> Result<(&str, &str)> {
 }
 pub use model::{ColumnDef, FileEntry, TableDef, TableSummary};
 pub use provider::mount;
+pub use runs::{BookmarkEntry, BookmarkSummary, JobLock, LOCK_TTL, LockOutcome, RunRow};
 pub use store::{Catalog, Change};
 pub use types::glue_type;

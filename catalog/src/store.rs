@@ -10,7 +10,8 @@ use crate::error::{CatalogError, Result};
 use crate::model::{ColumnDef, FileEntry, TableDef, TableSummary};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE databases (
     name TEXT PRIMARY KEY,
     created_at TEXT NOT NULL
@@ -48,7 +49,36 @@ CREATE TABLE table_versions (
     diff TEXT NOT NULL,
     PRIMARY KEY (table_id, version)
 );
-"#];
+"#,
+    r#"
+CREATE TABLE job_runs (
+    run_id TEXT PRIMARY KEY,
+    job TEXT NOT NULL,
+    status TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    record TEXT NOT NULL
+);
+CREATE INDEX job_runs_by_job ON job_runs (job, started_at);
+CREATE TABLE bookmarks (
+    job TEXT NOT NULL,
+    source TEXT NOT NULL,
+    path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    last_modified TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    PRIMARY KEY (job, source, path)
+);
+CREATE TABLE job_locks (
+    job TEXT PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    acquired_at TEXT NOT NULL,
+    heartbeat_at TEXT NOT NULL
+);
+"#,
+];
 
 /// What an upsert did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,7 +95,7 @@ pub enum Change {
 #[derive(Debug)]
 pub struct Catalog {
     path: String,
-    conn: Mutex<Connection>,
+    pub(crate) conn: Mutex<Connection>,
 }
 
 impl Catalog {
@@ -115,14 +145,14 @@ impl Catalog {
         &self.path
     }
 
-    fn err(&self) -> impl Fn(rusqlite::Error) -> CatalogError + '_ {
+    pub(crate) fn err(&self) -> impl Fn(rusqlite::Error) -> CatalogError + '_ {
         |source| CatalogError::Sqlite {
             path: self.path.clone(),
             source,
         }
     }
 
-    fn corrupt(&self, reason: String) -> CatalogError {
+    pub(crate) fn corrupt(&self, reason: String) -> CatalogError {
         CatalogError::Corrupt {
             path: self.path.clone(),
             reason,

@@ -222,3 +222,71 @@ impl From<EngineError> for DataFusionError {
         }
     }
 }
+
+/// True when `error` (or anything in its chain of causes) is a fault that may pass on its own: a store
+/// request that failed with a server error, throttling or a dropped connection after the store's own
+/// retries, a timeout, or a commit that lost the race too often. Bad input, bad SQL, missing objects
+/// and denied access are never transient; retrying them only repeats the failure.
+pub fn is_transient(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = current {
+        if let Some(engine) = e.downcast_ref::<EngineError>() {
+            match engine {
+                EngineError::CommitConflict { .. } => return true,
+                _ if engine.is_bad_input() => return false,
+                _ => {}
+            }
+        }
+        if let Some(df) = e.downcast_ref::<DataFusionError>() {
+            if datafusion_is_bad_input(df) || matches!(df, DataFusionError::ResourcesExhausted(_)) {
+                return false;
+            }
+        }
+        if let Some(store) = e.downcast_ref::<object_store::Error>() {
+            return match store {
+                object_store::Error::Generic { source, .. } => {
+                    is_transient(source.as_ref()) || transient_text(&source.to_string())
+                }
+                object_store::Error::JoinError { .. } => true,
+                _ => false,
+            };
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::*;
+            if matches!(
+                io.kind(),
+                ConnectionReset
+                    | ConnectionAborted
+                    | ConnectionRefused
+                    | BrokenPipe
+                    | TimedOut
+                    | UnexpectedEof
+                    | Interrupted
+                    | NotConnected
+            ) {
+                return true;
+            }
+        }
+        current = e.source();
+    }
+    false
+}
+
+/// Store errors arrive as text from HTTP clients; these fragments mark the faults worth retrying.
+fn transient_text(text: &str) -> bool {
+    const MARKERS: &[&str] = &[
+        "500 Internal Server Error",
+        "502 Bad Gateway",
+        "503 Service Unavailable",
+        "504 Gateway Timeout",
+        "429 Too Many Requests",
+        "SlowDown",
+        "RequestTimeout",
+        "timed out",
+        "connection closed",
+        "connection reset",
+        "error sending request",
+        "Connection refused",
+    ];
+    MARKERS.iter().any(|m| text.contains(m))
+}

@@ -22,13 +22,14 @@
 //! ```
 
 mod error;
+pub mod process;
 pub mod readers;
 mod session;
 pub mod stores;
 pub mod writer;
 
-pub use error::{EngineError, Result, datafusion_is_bad_input};
+pub use error::{EngineError, Result, datafusion_is_bad_input, is_transient};
 pub use readers::{CsvReadOptions, FileFormatKind, ReadOptions};
 pub use session::{SessionBuilder, SluiceSession, new_run_id, parse_size};
 pub use stores::{Location, S3Options};
-pub use writer::{Codec, CommitReport, WriteMode, WriteOptions, WrittenFile};
+pub use writer::{Codec, CommitReport, PendingCommit, Staged, WriteMode, WriteOptions, WrittenFile};

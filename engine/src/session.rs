@@ -17,7 +17,7 @@ use parking_lot::RwLock;
 use crate::error::{EngineError, Result};
 use crate::readers::{ReadOptions, open_table};
 use crate::stores::{Location, S3Options, StoreRegistry};
-use crate::writer::{CommitReport, PartitionedWriter, WriteOptions};
+use crate::writer::{CommitReport, PartitionedWriter, Staged, WriteOptions};
 
 /// Share of physical memory the engine may track when no limit is given.
 const DEFAULT_MEMORY_FRACTION: f64 = 0.7;
@@ -203,6 +203,30 @@ impl SluiceSession {
 }
 
 impl SluiceSession {
+    /// Writes a DataFrame as Parquet at `dest` without committing it (see
+    /// [`PartitionedWriter::stage`]).
+    pub async fn stage_parquet(
+        &self,
+        df: DataFrame,
+        dest: &Location,
+        options: WriteOptions,
+        run_id: &str,
+    ) -> Result<Staged> {
+        let plan = df.create_physical_plan().await?;
+        let store = self.store_for(dest)?;
+        PartitionedWriter::new(store, dest.clone(), options, run_id)
+            .stage(plan, self.ctx.task_ctx())
+            .await
+    }
+
+    /// True when `run_id` has a commit record at `dest`.
+    pub async fn is_committed(&self, dest: &Location, run_id: &str) -> Result<bool> {
+        let dest = dest.as_folder();
+        let store = self.store_for(&dest)?;
+        let log = crate::writer::log::CommitLog::new(store, dest.store_path(), dest.original());
+        Ok(log.load().await?.committed.contains_key(run_id))
+    }
+
     /// Deletes files at `dest` that no commit made part of the table (from failed or killed runs, or
     /// replaced by an overwrite that did not get to delete them). Returns their relative paths.
     pub async fn vacuum(&self, dest: &Location, dry_run: bool) -> Result<Vec<String>> {

@@ -1,4 +1,39 @@
 //! sluice-jobs: TOML job files (sources, SQL and Rust steps, sinks, quality rules, retries and
 //! bookmarks) planned as a DAG and run against `sluice-engine` and `sluice-catalog`.
 //!
-//! It has no public API yet: `sluice run` is built on the engine's writer and the catalog.
+//! ```text
+//! spec::load (TOML, params) ──> Runner::run ──> lock ──> attempts (retry on transient faults)
+//!                                   sources ──> steps (SQL / Rust transforms) ──> sinks staged ∥ quality
+//!                                   ──> commit sinks ──> catalog tables ──> run record + bookmarks
+//! ```
+//!
+//! A team adds Rust steps by implementing [`Transform`], registering it in a [`Registry`] and
+//! passing that to `sluice::main_with` from its own binary.
+
+mod error;
+pub mod quality;
+pub mod record;
+mod runner;
+pub mod spec;
+pub mod transform;
+
+pub use error::{JobError, Result};
+pub use record::{RunRecord, RunStatus};
+pub use runner::{DryRun, RunOutcome, Runner, SessionFactory, SinkPlan, SourcePlan, StepPlan};
+pub use spec::{Builtins, Job, load};
+pub use transform::{Registry, Transform, TransformError, TransformInput};
+
+/// An error with its causes, `a: b: c`, for run records and logs.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        let next = e.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = e.source();
+    }
+    text
+}

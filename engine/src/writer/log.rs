@@ -240,7 +240,7 @@ impl CommitLog {
     pub async fn mark_running(&self, run_id: &str) -> Result<()> {
         let marker = RunMarker {
             run_id: run_id.to_string(),
-            host: host_name(),
+            host: crate::process::host_name(),
             pid: std::process::id(),
             started_at: chrono::Utc::now().to_rfc3339(),
         };
@@ -342,24 +342,12 @@ impl CommitLog {
     }
 }
 
-fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .or_else(|_| std::env::var("HOSTNAME"))
-        .unwrap_or_else(|_| "unknown".into())
-}
-
 fn is_alive(marker: &RunMarker) -> bool {
-    if marker.host == host_name() {
-        if marker.pid == std::process::id() {
-            return true;
-        }
-        let proc = std::path::Path::new("/proc");
-        return !proc.exists() || proc.join(marker.pid.to_string()).exists();
-    }
-    chrono::DateTime::parse_from_rfc3339(&marker.started_at)
-        .map(|t| chrono::Utc::now().signed_duration_since(t) < FOREIGN_RUN_TTL)
-        .unwrap_or(false)
+    crate::process::local_process_alive(&marker.host, marker.pid).unwrap_or_else(|| {
+        chrono::DateTime::parse_from_rfc3339(&marker.started_at)
+            .map(|t| chrono::Utc::now().signed_duration_since(t) < FOREIGN_RUN_TTL)
+            .unwrap_or(false)
+    })
 }
 
 #[cfg(test)]

@@ -60,6 +60,17 @@ pub enum WriteMode {
     OverwritePartitions,
 }
 
+impl std::fmt::Display for WriteMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::ErrorIfExists => "error-if-exists",
+            Self::Append => "append",
+            Self::Overwrite => "overwrite",
+            Self::OverwritePartitions => "overwrite-partitions",
+        })
+    }
+}
+
 impl std::str::FromStr for WriteMode {
     type Err = EngineError;
 
@@ -372,6 +383,17 @@ impl PartitionedWriter {
         plan: Arc<dyn ExecutionPlan>,
         task_ctx: Arc<TaskContext>,
     ) -> Result<CommitReport> {
+        match self.stage(plan, task_ctx).await? {
+            Staged::Committed(report) => Ok(report),
+            Staged::Pending(pending) => pending.commit().await,
+        }
+    }
+
+    /// Runs `plan` and writes its rows without committing them: readers do not see the files until
+    /// [`PendingCommit::commit`]; [`PendingCommit::abort`] (or a later write's orphan cleanup, if the
+    /// process dies) deletes them. Lets a job check its output and write several sinks before any of
+    /// them becomes visible.
+    pub async fn stage(self, plan: Arc<dyn ExecutionPlan>, task_ctx: Arc<TaskContext>) -> Result<Staged> {
         let schema = plan.schema();
         let layout = partition::Layout::try_new(
             &schema,
@@ -395,7 +417,7 @@ impl PartitionedWriter {
         )
         .await?
         {
-            commit::Start::Done(report) => return Ok(report),
+            commit::Start::Done(report) => return Ok(Staged::Committed(report)),
             commit::Start::Ready(committer) => committer,
         };
         let committer = Arc::new(committer);
@@ -459,9 +481,61 @@ impl PartitionedWriter {
             return Err(e);
         }
         fault_point("after-data");
-        committer
-            .commit(self.options.mode, written, &self.options.partition_by, &schema)
+        Ok(Staged::Pending(PendingCommit {
+            committer,
+            files: written,
+            mode: self.options.mode,
+            partition_by: self.options.partition_by,
+            schema,
+        }))
+    }
+}
+
+/// The outcome of [`PartitionedWriter::stage`].
+#[derive(Debug)]
+pub enum Staged {
+    /// The run id had committed to this destination before; nothing was written again.
+    Committed(CommitReport),
+    /// Files are written and wait for their commit.
+    Pending(PendingCommit),
+}
+
+/// Files written by a run that no commit record names yet.
+pub struct PendingCommit {
+    committer: commit::Committer,
+    files: Vec<WrittenFile>,
+    mode: WriteMode,
+    partition_by: Vec<String>,
+    schema: SchemaRef,
+}
+
+impl std::fmt::Debug for PendingCommit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingCommit")
+            .field("files", &self.files.len())
+            .field("mode", &self.mode)
+            .finish()
+    }
+}
+
+impl PendingCommit {
+    /// The files waiting for the commit.
+    pub fn files(&self) -> &[WrittenFile] {
+        &self.files
+    }
+
+    /// Makes the files part of the table (the commit point) and returns what was written.
+    pub async fn commit(self) -> Result<CommitReport> {
+        self.committer
+            .commit(self.mode, self.files, &self.partition_by, &self.schema)
             .await
+    }
+
+    /// Deletes the staged files; the destination stays as it was.
+    pub async fn abort(self) {
+        self.committer
+            .abort(self.files.into_iter().map(|f| f.path).collect())
+            .await;
     }
 }
 

@@ -1,0 +1,157 @@
+//! The run record: what one run of a job did, stored in the catalog and printed by `sluice runs`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::quality::RuleResult;
+
+/// Where a run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// Reading, transforming, staging output.
+    Running,
+    /// Committing sinks: the output may be partly visible until the run finishes or is recovered.
+    Committing,
+    /// Output committed, catalog updated, bookmarks advanced.
+    Succeeded,
+    /// Failed; nothing of this run is visible.
+    Failed,
+    /// Ran out of time; nothing of this run is visible.
+    Timeout,
+}
+
+impl RunStatus {
+    /// The lower-case name stored in the catalog.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Committing => "committing",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Timeout => "timeout",
+        }
+    }
+}
+
+/// One attempt of a run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Attempt {
+    /// 1 for the first.
+    pub number: u32,
+    /// RFC 3339 start.
+    pub started_at: String,
+    /// Seconds it took.
+    pub seconds: f64,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
+    /// Whether that failure was worth retrying.
+    pub transient: bool,
+    /// Seconds waited before this attempt, per the backoff (0 for the first).
+    pub waited_seconds: f64,
+    /// The wait the backoff formula gave before jitter.
+    pub nominal_wait_seconds: f64,
+}
+
+/// What a run read from one source.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SourceRecord {
+    /// The source name.
+    pub name: String,
+    /// Catalog table or location.
+    pub from: String,
+    /// Whether it is read incrementally.
+    pub bookmark: bool,
+    /// Files at the source when the run listed it.
+    pub files_total: usize,
+    /// Files this run read (new files only, for a bookmarked source).
+    pub files_read: usize,
+    /// Bytes of the files read.
+    pub bytes_read: u64,
+    /// Hive partitions among the files read.
+    pub partitions_read: usize,
+}
+
+/// What a run wrote through one sink.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SinkRecord {
+    /// The step written.
+    pub from: String,
+    /// The destination.
+    pub path: String,
+    /// The write mode.
+    pub mode: String,
+    /// Commit number in the destination's log (0 until committed).
+    pub commit: u64,
+    /// Rows written.
+    pub rows: u64,
+    /// Bytes written.
+    pub bytes: u64,
+    /// Files written.
+    pub files: usize,
+    /// Partition folders written, e.g. `order_date=2026-11-01`.
+    pub partitions: Vec<String>,
+    /// Files an overwrite replaced.
+    pub replaced_files: usize,
+    /// The catalog table updated, if any.
+    pub table: Option<String>,
+    /// What the catalog update did (`created`, `updated: ...`, `unchanged`).
+    pub table_change: Option<String>,
+}
+
+/// Everything about one run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// The run id (also in output file names and commit records).
+    pub run_id: String,
+    /// The job name.
+    pub job: String,
+    /// The job file.
+    pub job_file: String,
+    /// Params after substitution.
+    pub params: BTreeMap<String, String>,
+    /// Where the run is.
+    pub status: RunStatus,
+    /// RFC 3339 start.
+    pub started_at: String,
+    /// RFC 3339 end.
+    pub ended_at: Option<String>,
+    /// Seconds from start to end.
+    pub seconds: f64,
+    /// Every attempt, with its error and the wait before it.
+    pub attempts: Vec<Attempt>,
+    /// Per source.
+    pub sources: Vec<SourceRecord>,
+    /// Per sink.
+    pub sinks: Vec<SinkRecord>,
+    /// Per quality rule.
+    pub quality: Vec<RuleResult>,
+    /// Rows written over all sinks.
+    pub rows_written: u64,
+    /// Bytes read over all sources.
+    pub bytes_read: u64,
+    /// Bytes written over all sinks.
+    pub bytes_written: u64,
+    /// Why the run failed.
+    pub error: Option<String>,
+    /// Input files to remember once the run commits (kept while committing, for recovery).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_bookmarks: Vec<PendingFile>,
+    /// A run that took over the lock of a crashed run names it here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovered: Option<String>,
+}
+
+/// An input file a bookmarked source read, remembered when the run commits.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PendingFile {
+    /// The source name.
+    pub source: String,
+    /// Full path or URL.
+    pub path: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Last modified, RFC 3339.
+    pub last_modified: String,
+}

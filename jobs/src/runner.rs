@@ -1,0 +1,1082 @@
+//! Running a job.
+//!
+//! ```text
+//! lock (catalog) ── recover a crashed predecessor ── record "running"
+//! attempt:  fresh session ── sources (bookmark: only new files) ── steps as a DAG of lazy views
+//!           ── sinks staged ∥ quality rules        (all concurrent; nothing visible yet)
+//!           ── a rule failed? abort staged files ──> failed, nothing changed
+//!           ── record "committing" (+ the input files to remember)
+//!           ── commit each sink ── update catalog tables
+//!           ── record "succeeded" + advance bookmarks   (one catalog transaction)
+//! transient failure (store fault, commit race)? wait interval × backoff^n (jittered), next attempt
+//! ```
+//!
+//! The timeout covers everything before the commits; once the first sink commits, the run finishes
+//! its commits rather than stopping halfway.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use datafusion::dataframe::DataFrame;
+use datafusion::sql::parser::DFParser;
+use sluice_catalog::{BookmarkEntry, Catalog, LockOutcome, RunRow, TableDef, split_name};
+use sluice_engine::readers::{Exclude, TableFiles, build_table, describe_location};
+use sluice_engine::writer::layout::partition_path;
+use sluice_engine::{
+    CsvReadOptions, FileFormatKind, Location, PendingCommit, ReadOptions, SluiceSession, Staged, WriteOptions,
+};
+
+use crate::error::{JobError, Result};
+use crate::quality::{self, RuleResult};
+use crate::record::{Attempt, PendingFile, RunRecord, RunStatus, SinkRecord, SourceRecord};
+use crate::spec::{Job, OnFail, SourceSpec};
+use crate::transform::{Registry, TransformInput};
+
+/// Makes a fresh engine session (one per attempt, so a retry starts with new connections).
+pub type SessionFactory = Arc<dyn Fn() -> sluice_engine::Result<SluiceSession> + Send + Sync>;
+
+/// How often a running job refreshes its lock.
+const HEARTBEAT: Duration = Duration::from_secs(20);
+
+/// Runs jobs against one catalog.
+#[derive(Clone)]
+pub struct Runner {
+    registry: Registry,
+    catalog: Arc<Catalog>,
+    sessions: SessionFactory,
+}
+
+impl std::fmt::Debug for Runner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runner")
+            .field("catalog", &self.catalog.path())
+            .field("transforms", &self.registry)
+            .finish()
+    }
+}
+
+/// The end of a run: its record, and the error when it failed.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// What happened (also stored in the catalog).
+    pub record: RunRecord,
+    /// Why it failed.
+    pub error: Option<JobError>,
+}
+
+/// What `--dry-run` found.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DryRun {
+    /// The job.
+    pub job: String,
+    /// Params after substitution.
+    pub params: BTreeMap<String, String>,
+    /// What each source would read.
+    pub sources: Vec<SourcePlan>,
+    /// Steps in the order they are planned, with what they read.
+    pub steps: Vec<StepPlan>,
+    /// What each sink would write.
+    pub sinks: Vec<SinkPlan>,
+    /// Rules that would be checked.
+    pub quality: Vec<String>,
+}
+
+/// One source in a dry run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SourcePlan {
+    /// What the run would record.
+    #[serde(flatten)]
+    pub record: SourceRecord,
+    /// Partitions it would read.
+    pub partitions: Vec<String>,
+    /// Files it would read (full paths).
+    pub files: Vec<String>,
+}
+
+/// One step in a dry run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StepPlan {
+    /// The step.
+    pub name: String,
+    /// `sql` or `rust:<transform>`.
+    pub kind: String,
+    /// Sources and steps it reads.
+    pub reads: Vec<String>,
+    /// Its output columns, `name: type`.
+    pub columns: Vec<String>,
+}
+
+/// One sink in a dry run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SinkPlan {
+    /// The step written.
+    pub from: String,
+    /// The destination.
+    pub path: String,
+    /// The write mode.
+    pub mode: String,
+    /// Partition folders it would write.
+    pub partitions: Vec<String>,
+    /// The catalog table it would update.
+    pub table: Option<String>,
+}
+
+/// A source opened for one attempt.
+struct OpenedSource {
+    record: SourceRecord,
+    pending: Vec<PendingFile>,
+    partitions: Vec<String>,
+    files: Vec<String>,
+}
+
+/// What the staging half of an attempt produced.
+struct Staging {
+    sources: Vec<SourceRecord>,
+    pending: Vec<PendingFile>,
+    staged: Vec<(usize, Staged)>,
+    quality: Vec<RuleResult>,
+}
+
+impl Runner {
+    /// A runner with these transforms, this catalog and this way of making sessions.
+    pub fn new(registry: Registry, catalog: Arc<Catalog>, sessions: SessionFactory) -> Self {
+        Self {
+            registry,
+            catalog,
+            sessions,
+        }
+    }
+
+    /// Runs `job` as run `run_id`: takes the job's lock, retries transient failures per `[retry]`,
+    /// records the run. Returns an error only when the run could not start (lock held, catalog
+    /// unusable); a failed run is an outcome with its error.
+    pub async fn run(&self, job: &Job, run_id: &str) -> Result<RunOutcome> {
+        let name = job.name().to_string();
+        let recovered = match self.catalog.acquire_job_lock(&name, run_id)? {
+            LockOutcome::Held(lock) => {
+                return Err(JobError::AlreadyRunning {
+                    job: name,
+                    run_id: lock.run_id,
+                    host: lock.host,
+                    pid: lock.pid,
+                    since: lock.acquired_at,
+                });
+            }
+            LockOutcome::Acquired { replaced } => replaced.map(|lock| lock.run_id),
+        };
+        let heartbeat = {
+            let catalog = Arc::clone(&self.catalog);
+            let (job, run) = (name.clone(), run_id.to_string());
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(HEARTBEAT);
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = catalog.heartbeat_job_lock(&job, &run) {
+                        tracing::warn!(error = %e, "could not refresh the job lock");
+                    }
+                }
+            })
+        };
+        let outcome = self.run_locked(job, run_id, recovered).await;
+        heartbeat.abort();
+        if let Err(e) = self.catalog.release_job_lock(&name, run_id) {
+            tracing::warn!(error = %e, "could not release the job lock; the next run takes it over");
+        }
+        outcome
+    }
+
+    async fn run_locked(&self, job: &Job, run_id: &str, recovered: Option<String>) -> Result<RunOutcome> {
+        if let Some(previous) = &recovered {
+            self.recover(job, previous).await?;
+        }
+        let started = Instant::now();
+        let mut record = RunRecord {
+            run_id: run_id.to_string(),
+            job: job.name().to_string(),
+            job_file: job.path.clone(),
+            params: job.params.clone(),
+            status: RunStatus::Running,
+            started_at: chrono::Utc::now().to_rfc3339(),
+            ended_at: None,
+            seconds: 0.0,
+            attempts: Vec::new(),
+            sources: Vec::new(),
+            sinks: Vec::new(),
+            quality: Vec::new(),
+            rows_written: 0,
+            bytes_read: 0,
+            bytes_written: 0,
+            error: None,
+            pending_bookmarks: Vec::new(),
+            recovered,
+        };
+        self.save(&record)?;
+        let deadline = job.timeout.map(|t| started + t);
+        let mut error = None;
+        for number in 1..=job.retry.max_attempts {
+            let (nominal, waited) = if number == 1 {
+                (Duration::ZERO, Duration::ZERO)
+            } else {
+                let wait = job.retry.wait(number);
+                tracing::warn!(
+                    attempt = number,
+                    wait_seconds = wait.as_secs_f64(),
+                    "retrying after a transient failure"
+                );
+                tokio::time::sleep(wait).await;
+                (job.retry.nominal_wait(number), wait)
+            };
+            let attempt_started = Instant::now();
+            let mut attempt = Attempt {
+                number,
+                started_at: chrono::Utc::now().to_rfc3339(),
+                seconds: 0.0,
+                error: None,
+                transient: false,
+                waited_seconds: waited.as_secs_f64(),
+                nominal_wait_seconds: nominal.as_secs_f64(),
+            };
+            let result = self.attempt(job, run_id, deadline, &mut record).await;
+            attempt.seconds = attempt_started.elapsed().as_secs_f64();
+            match result {
+                Ok(()) => {
+                    record.attempts.push(attempt);
+                    error = None;
+                    break;
+                }
+                Err(e) => {
+                    let transient = e.is_transient();
+                    attempt.error = Some(crate::error_chain(&e));
+                    attempt.transient = transient;
+                    record.attempts.push(attempt);
+                    tracing::warn!(attempt = number, transient, error = %crate::error_chain(&e), "attempt failed");
+                    let timed_out = matches!(e, JobError::Timeout { .. });
+                    error = Some(e);
+                    if !transient || timed_out {
+                        break;
+                    }
+                    if deadline.is_some_and(|d| Instant::now() + job.retry.nominal_wait(number + 1) >= d) {
+                        break;
+                    }
+                    self.save(&record)?;
+                }
+            }
+        }
+        record.seconds = started.elapsed().as_secs_f64();
+        record.ended_at = Some(chrono::Utc::now().to_rfc3339());
+        match &error {
+            None => {
+                record.status = RunStatus::Succeeded;
+                let entries = bookmark_entries(&record.pending_bookmarks, run_id);
+                record.pending_bookmarks.clear();
+                self.catalog.finish_run(&row(&record), &entries)?;
+            }
+            Some(e) => {
+                record.status = if matches!(e, JobError::Timeout { .. }) {
+                    RunStatus::Timeout
+                } else {
+                    RunStatus::Failed
+                };
+                record.error = Some(crate::error_chain(e));
+                record.pending_bookmarks.clear();
+                self.save(&record)?;
+            }
+        }
+        Ok(RunOutcome { record, error })
+    }
+
+    fn save(&self, record: &RunRecord) -> Result<()> {
+        Ok(self.catalog.save_run(&row(record))?)
+    }
+
+    /// Settles a run whose process died holding the lock: a run that committed all its sinks is
+    /// finished (its bookmarks advance); any other is marked failed.
+    async fn recover(&self, job: &Job, previous: &str) -> Result<()> {
+        let Some(stored) = self.catalog.run(previous)? else {
+            return Ok(());
+        };
+        let Ok(mut record) = serde_json::from_value::<RunRecord>(stored.record) else {
+            return Ok(());
+        };
+        if !matches!(record.status, RunStatus::Running | RunStatus::Committing) {
+            return Ok(());
+        }
+        let session = (self.sessions)().map_err(|e| JobError::engine("recovering the previous run", e))?;
+        let mut committed = Vec::new();
+        for sink in &job.spec.sinks {
+            let dest = Location::parse(sink.path.get_ref()).map_err(|e| JobError::engine("recovery", e))?;
+            committed.push(
+                session
+                    .is_committed(&dest, previous)
+                    .await
+                    .map_err(|e| JobError::engine("recovery", e))?,
+            );
+        }
+        record.ended_at = Some(chrono::Utc::now().to_rfc3339());
+        if record.status == RunStatus::Committing && committed.iter().all(|c| *c) {
+            tracing::warn!(
+                run = previous,
+                "the previous run died after committing; finishing its record"
+            );
+            record.status = RunStatus::Succeeded;
+            record.error = None;
+            let entries = bookmark_entries(&record.pending_bookmarks, previous);
+            record.pending_bookmarks.clear();
+            self.catalog.finish_run(&row(&record), &entries)?;
+        } else {
+            let some = committed.iter().any(|c| *c);
+            record.status = RunStatus::Failed;
+            record.error = Some(if some {
+                "the process died while committing; some sinks committed, bookmarks were not advanced".into()
+            } else {
+                "the process died before committing; nothing of it is visible".into()
+            });
+            tracing::warn!(run = previous, "the previous run died; marked failed");
+            record.pending_bookmarks.clear();
+            self.save(&record)?;
+        }
+        Ok(())
+    }
+
+    async fn attempt(
+        &self,
+        job: &Job,
+        run_id: &str,
+        deadline: Option<Instant>,
+        record: &mut RunRecord,
+    ) -> Result<()> {
+        let session = (self.sessions)().map_err(|e| JobError::engine("starting the session", e))?;
+        let staging = async {
+            let (opened, _order) = self.prepare(job, &session).await?;
+            self.stage(job, &session, run_id, opened).await
+        };
+        let staging = match deadline {
+            None => staging.await?,
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                tokio::time::timeout(left, staging)
+                    .await
+                    .map_err(|_| JobError::Timeout {
+                        job: job.name().to_string(),
+                        timeout: job
+                            .spec
+                            .timeout
+                            .as_ref()
+                            .map(|t| t.get_ref().clone())
+                            .unwrap_or_default(),
+                    })??
+            }
+        };
+        record.sources = staging.sources;
+        record.bytes_read = record.sources.iter().map(|s| s.bytes_read).sum();
+        record.quality = staging.quality;
+        let failed: Vec<&RuleResult> = record
+            .quality
+            .iter()
+            .filter(|r| !r.passed && r.on_fail == OnFail::Fail)
+            .collect();
+        if !failed.is_empty() {
+            let text = failed
+                .iter()
+                .map(|r| format!("`{}` on `{}` ({})", r.name, r.step, r.observed))
+                .collect::<Vec<_>>()
+                .join("; ");
+            for (_, staged) in staging.staged {
+                if let Staged::Pending(pending) = staged {
+                    pending.abort().await;
+                }
+            }
+            return Err(JobError::Quality(text));
+        }
+        for r in record.quality.iter().filter(|r| !r.passed) {
+            tracing::warn!(rule = %r.name, step = %r.step, observed = %r.observed, "quality rule failed (warn only)");
+        }
+        record.status = RunStatus::Committing;
+        record.pending_bookmarks = staging.pending;
+        self.save(record)?;
+        let mut sinks = Vec::new();
+        let mut staged = staging.staged;
+        staged.sort_by_key(|(i, _)| *i);
+        let mut commit_error = None;
+        for (i, staged) in staged {
+            let sink = &job.spec.sinks[i];
+            if commit_error.is_some() {
+                if let Staged::Pending(pending) = staged {
+                    pending.abort().await;
+                }
+                continue;
+            }
+            let report = match staged {
+                Staged::Committed(report) => Ok(report),
+                Staged::Pending(pending) => commit(pending).await,
+            };
+            match report {
+                Ok(report) => {
+                    let mut partitions: Vec<String> = report
+                        .files
+                        .iter()
+                        .filter(|f| !f.partition_values.is_empty())
+                        .filter_map(|f| f.path.rsplit_once('/').map(|(dir, _)| dir.to_string()))
+                        .collect::<BTreeSet<_>>()
+                        .into_iter()
+                        .collect();
+                    partitions.sort();
+                    sinks.push(SinkRecord {
+                        from: sink.from.get_ref().clone(),
+                        path: sink.path.get_ref().clone(),
+                        mode: report.mode.to_string(),
+                        commit: report.commit,
+                        rows: report.rows,
+                        bytes: report.bytes,
+                        files: report.files.len(),
+                        partitions,
+                        replaced_files: report.replaced_files,
+                        table: sink.table.as_ref().map(|t| t.get_ref().clone()),
+                        table_change: None,
+                    });
+                }
+                Err(e) => {
+                    commit_error = Some(JobError::engine(
+                        format!("committing sink `{}`", sink.path.get_ref()),
+                        e,
+                    ))
+                }
+            }
+        }
+        if let Some(e) = commit_error {
+            record.sinks = sinks;
+            return Err(e);
+        }
+        for (sink, out) in job.spec.sinks.iter().zip(sinks.iter_mut()) {
+            let Some(table) = &sink.table else { continue };
+            out.table_change = Some(
+                self.update_table(&session, sink.path.get_ref(), table.get_ref())
+                    .await?,
+            );
+        }
+        record.rows_written = sinks.iter().map(|s| s.rows).sum();
+        record.bytes_written = sinks.iter().map(|s| s.bytes).sum();
+        record.sinks = sinks;
+        Ok(())
+    }
+
+    /// Records a sink's destination as a catalog table (create or update).
+    async fn update_table(&self, session: &SluiceSession, path: &str, table: &str) -> Result<String> {
+        let (db, name) = split_name(table)?;
+        let dest = Location::parse(path).map_err(|e| JobError::engine(format!("sink `{path}`"), e))?;
+        let options = ReadOptions {
+            format: Some(FileFormatKind::Parquet),
+            ..ReadOptions::default()
+        };
+        let described = describe_location(&session.ctx().state(), &dest.as_folder(), &options)
+            .await
+            .map_err(|e| JobError::engine(format!("listing sink `{path}` for the catalog"), e))?;
+        let def = TableDef::from_described(db, name, &described, &options);
+        Ok(match self.catalog.upsert(&def)? {
+            sluice_catalog::Change::Created => "created".to_string(),
+            sluice_catalog::Change::Updated(diff) => format!("updated: {diff}"),
+            sluice_catalog::Change::Unchanged => "unchanged".to_string(),
+        })
+    }
+
+    /// Opens the sources and plans the steps in dependency order. Returns the opened sources and
+    /// the step order.
+    async fn prepare(&self, job: &Job, session: &SluiceSession) -> Result<(Vec<OpenedSource>, Vec<usize>)> {
+        sluice_catalog::mount(session, &self.catalog)?;
+        let mut opened = Vec::new();
+        for (name, spec) in &job.spec.sources {
+            opened.push(self.open_source(job, session, name, spec).await?);
+        }
+        let order = self.step_order(job)?;
+        for &i in &order {
+            self.plan_step(job, session, i).await?;
+        }
+        Ok((opened, order))
+    }
+
+    async fn open_source(
+        &self,
+        job: &Job,
+        session: &SluiceSession,
+        name: &str,
+        spec: &SourceSpec,
+    ) -> Result<OpenedSource> {
+        let context = format!("source `{name}`");
+        let err = |e: sluice_engine::EngineError| JobError::engine(context.clone(), e);
+        let state = session.ctx().state();
+        let (mut described, options, from): (TableFiles, ReadOptions, String) = match (
+            &spec.table,
+            &spec.path,
+        ) {
+            (Some(table), _) => {
+                let (db, t) = split_name(table.get_ref())?;
+                let def =
+                    self.catalog
+                        .find(db, t)?
+                        .ok_or_else(|| sluice_catalog::CatalogError::TableNotFound {
+                            name: table.get_ref().clone(),
+                        })?;
+                let (described, options) = def.to_described(self.catalog.path())?;
+                if spec.bookmark {
+                    // New files arrive without a crawl: list the table's folder again, keep the
+                    // catalog's columns.
+                    let mut fresh = describe_location(&state, &described.location, &options)
+                        .await
+                        .map_err(err)?;
+                    fresh.file_schema = described.file_schema;
+                    (fresh, options, table.get_ref().clone())
+                } else {
+                    (described, options, table.get_ref().clone())
+                }
+            }
+            (None, Some(path)) => {
+                let location = Location::parse(path.get_ref()).map_err(err)?;
+                let mut options = ReadOptions {
+                    format: spec
+                        .format
+                        .as_ref()
+                        .map(|f| {
+                            f.get_ref().parse::<FileFormatKind>().map_err(|e| {
+                                job.invalid(Some(f.span()), format!("[sources.{name}] `format`: {e}"))
+                            })
+                        })
+                        .transpose()?,
+                    csv: CsvReadOptions {
+                        has_header: spec.header.unwrap_or(true),
+                        delimiter: spec
+                            .delimiter
+                            .as_ref()
+                            .map(|d| match d.get_ref().as_str() {
+                                "\\t" | "tab" | "\t" => Ok(b'\t'),
+                                t if t.len() == 1 => Ok(t.as_bytes()[0]),
+                                t => Err(job.invalid(
+                                    Some(d.span()),
+                                    format!("[sources.{name}] `delimiter = \"{t}\"` must be one character or \"\\t\""),
+                                )),
+                            })
+                            .transpose()?,
+                        ..CsvReadOptions::default()
+                    },
+                    ..ReadOptions::default()
+                };
+                if !spec.exclude.is_empty() {
+                    options.exclude = Some(Exclude::try_new(&location, &spec.exclude).map_err(err)?);
+                }
+                let described = describe_location(&state, &location, &options)
+                    .await
+                    .map_err(err)?;
+                (described, options, path.get_ref().clone())
+            }
+            (None, None) => unreachable!("checked when the job file was loaded"),
+        };
+        let store_url = described.location.store_url().to_string();
+        let full = |f: &sluice_engine::readers::DataFile| format!("{}{}", store_url, f.meta.location);
+        let files_total = described.files.len();
+        let mut pending = Vec::new();
+        if spec.bookmark {
+            let seen: HashMap<String, (u64, String)> = self
+                .catalog
+                .bookmark(job.name(), name)?
+                .into_iter()
+                .map(|b| (b.path, (b.size, b.last_modified)))
+                .collect();
+            let mut fresh: Vec<_> = described
+                .files
+                .into_iter()
+                .filter(|f| {
+                    seen.get(&full(f)).is_none_or(|(size, modified)| {
+                        *size != f.meta.size || *modified != f.meta.last_modified.to_rfc3339()
+                    })
+                })
+                .collect();
+            fresh.sort_by(|a, b| {
+                (a.meta.last_modified, a.meta.location.as_ref())
+                    .cmp(&(b.meta.last_modified, b.meta.location.as_ref()))
+            });
+            if let Some(max) = spec.max_files {
+                fresh.truncate(max);
+            }
+            pending = fresh
+                .iter()
+                .map(|f| PendingFile {
+                    source: name.to_string(),
+                    path: full(f),
+                    size: f.meta.size,
+                    last_modified: f.meta.last_modified.to_rfc3339(),
+                })
+                .collect();
+            described.files = fresh;
+        }
+        let partitions: BTreeSet<String> = described
+            .files
+            .iter()
+            .filter(|f| !f.partition.is_empty())
+            .map(|f| partition_path(f.partition.iter().map(|(k, v)| (k.as_str(), v.as_deref()))))
+            .collect();
+        let files: Vec<String> = described.files.iter().map(full).collect();
+        let record = SourceRecord {
+            name: name.to_string(),
+            from,
+            bookmark: spec.bookmark,
+            files_total,
+            files_read: described.files.len(),
+            bytes_read: described.files.iter().map(|f| f.meta.size).sum(),
+            partitions_read: partitions.len(),
+        };
+        let table = build_table(&described, &options).map_err(err)?;
+        session
+            .ctx()
+            .register_table(name.to_ascii_lowercase().as_str(), Arc::new(table))
+            .map_err(|e| JobError::datafusion(context.clone(), e))?;
+        Ok(OpenedSource {
+            record,
+            pending,
+            partitions: partitions.into_iter().collect(),
+            files,
+        })
+    }
+
+    /// The sources and steps a step reads.
+    fn step_reads(&self, job: &Job, i: usize) -> Result<Vec<String>> {
+        let step = &job.spec.steps[i];
+        let local: BTreeSet<String> = job
+            .spec
+            .sources
+            .keys()
+            .cloned()
+            .chain(job.spec.steps.iter().map(|s| s.name.get_ref().clone()))
+            .map(|n| n.to_ascii_lowercase())
+            .collect();
+        let names = if let Some(sql) = &step.sql {
+            let statements = DFParser::parse_sql(sql.get_ref())
+                .map_err(|e| job.invalid(Some(sql.span()), format!("step `{}`: {e}", step.name.get_ref())))?;
+            let mut names = Vec::new();
+            for statement in &statements {
+                let (tables, _ctes) = datafusion::sql::resolve::resolve_table_references(statement, true)
+                    .map_err(|e| {
+                        job.invalid(Some(sql.span()), format!("step `{}`: {e}", step.name.get_ref()))
+                    })?;
+                for t in tables {
+                    if t.schema().is_none() {
+                        names.push(t.table().to_string());
+                    }
+                }
+            }
+            names
+                .into_iter()
+                .map(|n| n.to_ascii_lowercase())
+                .filter(|n| local.contains(n))
+                .collect()
+        } else {
+            let rust = step.rust.as_ref().expect("a step has sql or rust");
+            let transform = self.registry.get(rust.get_ref()).ok_or_else(|| {
+                job.invalid(
+                    Some(rust.span()),
+                    format!(
+                        "step `{}`: no transform named `{}`; registered: {}",
+                        step.name.get_ref(),
+                        rust.get_ref(),
+                        self.registry.names().join(", ")
+                    ),
+                )
+            })?;
+            let names = transform.inputs(&step.args).map_err(|e| {
+                job.invalid(
+                    Some(step.name.span()),
+                    format!("step `{}` ({}): {e}", step.name.get_ref(), rust.get_ref()),
+                )
+            })?;
+            for n in &names {
+                if !local.contains(&n.to_ascii_lowercase()) {
+                    return Err(job.invalid(
+                        Some(step.name.span()),
+                        format!(
+                            "step `{}` reads `{n}`, which is no source or step",
+                            step.name.get_ref()
+                        ),
+                    ));
+                }
+            }
+            names.into_iter().map(|n| n.to_ascii_lowercase()).collect()
+        };
+        let mut names: Vec<String> = names;
+        names.sort();
+        names.dedup();
+        if names.contains(&step.name.get_ref().to_ascii_lowercase()) {
+            return Err(job.invalid(
+                Some(step.name.span()),
+                format!("step `{}` reads itself", step.name.get_ref()),
+            ));
+        }
+        Ok(names)
+    }
+
+    /// Steps ordered so each comes after the steps it reads; a cycle is an error.
+    fn step_order(&self, job: &Job) -> Result<Vec<usize>> {
+        let index: HashMap<String, usize> = job
+            .spec
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.get_ref().to_ascii_lowercase(), i))
+            .collect();
+        let mut deps = Vec::new();
+        for i in 0..job.spec.steps.len() {
+            let reads = self.step_reads(job, i)?;
+            deps.push(
+                reads
+                    .iter()
+                    .filter_map(|n| index.get(n).copied())
+                    .collect::<Vec<_>>(),
+            );
+        }
+        let mut order = Vec::new();
+        let mut state = vec![0u8; deps.len()];
+        fn visit(i: usize, deps: &[Vec<usize>], state: &mut [u8], order: &mut Vec<usize>) -> bool {
+            match state[i] {
+                2 => return true,
+                1 => return false,
+                _ => {}
+            }
+            state[i] = 1;
+            for &d in &deps[i] {
+                if !visit(d, deps, state, order) {
+                    return false;
+                }
+            }
+            state[i] = 2;
+            order.push(i);
+            true
+        }
+        for i in 0..deps.len() {
+            if !visit(i, &deps, &mut state, &mut order) {
+                let step = &job.spec.steps[i];
+                return Err(job.invalid(
+                    Some(step.name.span()),
+                    format!(
+                        "steps read each other in a cycle (through `{}`)",
+                        step.name.get_ref()
+                    ),
+                ));
+            }
+        }
+        Ok(order)
+    }
+
+    async fn plan_step(&self, job: &Job, session: &SluiceSession, i: usize) -> Result<()> {
+        let step = &job.spec.steps[i];
+        let name = step.name.get_ref().to_ascii_lowercase();
+        let context = format!("step `{}`", step.name.get_ref());
+        let ctx = session.ctx();
+        let df: DataFrame = if let Some(sql) = &step.sql {
+            ctx.sql(sql.get_ref())
+                .await
+                .map_err(|e| JobError::datafusion(context.clone(), e))?
+        } else {
+            let rust = step.rust.as_ref().expect("a step has sql or rust");
+            let transform = self
+                .registry
+                .get(rust.get_ref())
+                .expect("checked when ordering the steps");
+            let mut frames = BTreeMap::new();
+            let inputs = transform.inputs(&step.args).map_err(|e| JobError::Transform {
+                step: step.name.get_ref().clone(),
+                transform: rust.get_ref().clone(),
+                message: e.to_string(),
+            })?;
+            for input in inputs {
+                let df = ctx
+                    .table(input.to_ascii_lowercase().as_str())
+                    .await
+                    .map_err(|e| JobError::datafusion(context.clone(), e))?;
+                frames.insert(input, df);
+            }
+            let input = TransformInput {
+                ctx: ctx.clone(),
+                frames,
+                params: job.params.clone(),
+                step: name.clone(),
+            };
+            transform
+                .apply(&input, &step.args)
+                .await
+                .map_err(|e| JobError::Transform {
+                    step: step.name.get_ref().clone(),
+                    transform: rust.get_ref().clone(),
+                    message: e.to_string(),
+                })?
+        };
+        let df = if step.cache {
+            df.cache()
+                .await
+                .map_err(|e| JobError::datafusion(context.clone(), e))?
+        } else {
+            df
+        };
+        ctx.register_table(name.as_str(), df.into_view())
+            .map_err(|e| JobError::datafusion(context, e))?;
+        Ok(())
+    }
+
+    /// Stages every sink and evaluates every rule, all at once.
+    async fn stage(
+        &self,
+        job: &Job,
+        session: &SluiceSession,
+        run_id: &str,
+        opened: Vec<OpenedSource>,
+    ) -> Result<Staging> {
+        let mut sink_futures = Vec::new();
+        for (i, sink) in job.spec.sinks.iter().enumerate() {
+            let options = self.write_options(job, sink)?;
+            let dest = Location::parse(sink.path.get_ref())
+                .map_err(|e| JobError::engine(format!("sink `{}`", sink.path.get_ref()), e))?;
+            let from = sink.from.get_ref().to_ascii_lowercase();
+            let context = format!(
+                "sink {} (`{}` to `{}`)",
+                i + 1,
+                sink.from.get_ref(),
+                sink.path.get_ref()
+            );
+            sink_futures.push(async move {
+                let df = session
+                    .ctx()
+                    .table(from.as_str())
+                    .await
+                    .map_err(|e| JobError::datafusion(context.clone(), e))?;
+                let staged = session
+                    .stage_parquet(df, &dest, options, run_id)
+                    .await
+                    .map_err(|e| JobError::engine(context, e))?;
+                Ok::<_, JobError>((i, staged))
+            });
+        }
+        let mut rule_futures = Vec::new();
+        for rule in &job.spec.quality {
+            let on_fail = job.on_fail(rule)?;
+            let step = rule.step.get_ref().to_ascii_lowercase();
+            rule_futures.push(async move {
+                quality::evaluate(
+                    session.ctx(),
+                    &step,
+                    rule.rule.as_ref().map(|r| r.get_ref().as_str()),
+                    rule.sql.as_ref().map(|r| r.get_ref().as_str()),
+                    rule.name.as_deref(),
+                    on_fail,
+                )
+                .await
+            });
+        }
+        let (sinks, rules) = futures::join!(
+            futures::future::join_all(sink_futures),
+            futures::future::join_all(rule_futures)
+        );
+        let mut staged = Vec::new();
+        let mut first_error = None;
+        for s in sinks {
+            match s {
+                Ok(s) => staged.push(s),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        let mut results = Vec::new();
+        for r in rules {
+            match r {
+                Ok(r) => results.push(r),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = first_error {
+            for (_, s) in staged {
+                if let Staged::Pending(pending) = s {
+                    pending.abort().await;
+                }
+            }
+            return Err(e);
+        }
+        let mut pending = Vec::new();
+        let mut sources = Vec::new();
+        for o in opened {
+            pending.extend(o.pending);
+            sources.push(o.record);
+        }
+        Ok(Staging {
+            sources,
+            pending,
+            staged,
+            quality: results,
+        })
+    }
+
+    fn write_options(&self, job: &Job, sink: &crate::spec::SinkSpec) -> Result<WriteOptions> {
+        let mut options = WriteOptions::new()
+            .with_partition_by(sink.partition_by.clone())
+            .with_mode(job.sink_mode(sink)?)
+            .with_codec(job.sink_codec(sink)?)
+            .with_sort_by(sink.sort_by.clone());
+        if let Some(size) = job.sink_file_size(sink)? {
+            options = options.with_target_file_size(size);
+        }
+        Ok(options)
+    }
+
+    /// Validates everything and reports what a run would read and write, without writing anything
+    /// (the catalog included).
+    pub async fn dry_run(&self, job: &Job) -> Result<DryRun> {
+        let session = (self.sessions)().map_err(|e| JobError::engine("starting the session", e))?;
+        let (opened, order) = self.prepare(job, &session).await?;
+        let mut steps = Vec::new();
+        for &i in &order {
+            let step = &job.spec.steps[i];
+            let df = session
+                .ctx()
+                .table(step.name.get_ref().to_ascii_lowercase().as_str())
+                .await
+                .map_err(|e| JobError::datafusion(format!("step `{}`", step.name.get_ref()), e))?;
+            steps.push(StepPlan {
+                name: step.name.get_ref().clone(),
+                kind: match &step.rust {
+                    Some(r) => format!("rust:{}", r.get_ref()),
+                    None => "sql".into(),
+                },
+                reads: self.step_reads(job, i)?,
+                columns: df
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| format!("{}: {}", f.name(), f.data_type()))
+                    .collect(),
+            });
+        }
+        let mut sinks = Vec::new();
+        for (i, sink) in job.spec.sinks.iter().enumerate() {
+            let options = self.write_options(job, sink)?;
+            let context = format!("sink {} (`{}`)", i + 1, sink.path.get_ref());
+            let df = session
+                .ctx()
+                .table(sink.from.get_ref().to_ascii_lowercase().as_str())
+                .await
+                .map_err(|e| JobError::datafusion(context.clone(), e))?;
+            for c in &sink.partition_by {
+                if df.schema().field_with_unqualified_name(c).is_err() {
+                    return Err(JobError::engine(
+                        context.clone(),
+                        sluice_engine::EngineError::unknown_column("partition_by", c, df.schema().as_arrow()),
+                    ));
+                }
+            }
+            let partitions = if sink.partition_by.is_empty() {
+                Vec::new()
+            } else {
+                distinct_partitions(df, &sink.partition_by)
+                    .await
+                    .map_err(|e| JobError::datafusion(context.clone(), e))?
+            };
+            sinks.push(SinkPlan {
+                from: sink.from.get_ref().clone(),
+                path: sink.path.get_ref().clone(),
+                mode: options.mode().to_string(),
+                partitions,
+                table: sink.table.as_ref().map(|t| t.get_ref().clone()),
+            });
+        }
+        Ok(DryRun {
+            job: job.name().to_string(),
+            params: job.params.clone(),
+            sources: opened
+                .into_iter()
+                .map(|o| SourcePlan {
+                    record: o.record,
+                    partitions: o.partitions,
+                    files: o.files,
+                })
+                .collect(),
+            steps,
+            sinks,
+            quality: job
+                .spec
+                .quality
+                .iter()
+                .map(|q| {
+                    format!(
+                        "{} on {}",
+                        q.rule
+                            .as_ref()
+                            .or(q.sql.as_ref())
+                            .map(|r| r.get_ref().as_str())
+                            .unwrap_or_default(),
+                        q.step.get_ref()
+                    )
+                })
+                .collect(),
+        })
+    }
+}
+
+async fn commit(pending: PendingCommit) -> sluice_engine::Result<sluice_engine::CommitReport> {
+    pending.commit().await
+}
+
+/// Hive folder names of the distinct partition values in `df`.
+async fn distinct_partitions(df: DataFrame, columns: &[String]) -> datafusion::error::Result<Vec<String>> {
+    use arrow::util::display::{ArrayFormatter, FormatOptions};
+    let exprs: Vec<_> = columns
+        .iter()
+        .map(|c| datafusion::prelude::col(format!("\"{}\"", c.replace('"', "\"\""))))
+        .collect();
+    let batches = df.select(exprs)?.distinct()?.collect().await?;
+    let mut out = BTreeSet::new();
+    let options = FormatOptions::default();
+    for batch in &batches {
+        let formatters = batch
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        for row in 0..batch.num_rows() {
+            let values: Vec<Option<String>> = batch
+                .columns()
+                .iter()
+                .zip(&formatters)
+                .map(|(c, f)| (!c.is_null(row)).then(|| f.value(row).to_string()))
+                .collect();
+            out.insert(partition_path(
+                columns
+                    .iter()
+                    .map(String::as_str)
+                    .zip(values.iter().map(|v| v.as_deref())),
+            ));
+        }
+    }
+    Ok(out.into_iter().collect())
+}
+
+fn bookmark_entries(pending: &[PendingFile], run_id: &str) -> Vec<BookmarkEntry> {
+    pending
+        .iter()
+        .map(|p| BookmarkEntry {
+            source: p.source.clone(),
+            path: p.path.clone(),
+            size: p.size,
+            last_modified: p.last_modified.clone(),
+            run_id: run_id.to_string(),
+        })
+        .collect()
+}
+
+fn row(record: &RunRecord) -> RunRow {
+    RunRow {
+        run_id: record.run_id.clone(),
+        job: record.job.clone(),
+        status: record.status.as_str().to_string(),
+        started_at: record.started_at.clone(),
+        ended_at: record.ended_at.clone(),
+        record: serde_json::to_value(record).expect("a run record serializes"),
+    }
+}

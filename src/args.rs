@@ -79,6 +79,66 @@ pub enum Command {
     /// Delete files that no commit made part of a table: leftovers of failed or killed writes and
     /// files an overwrite replaced.
     Vacuum(VacuumArgs),
+    /// Run a job file: read sources, run SQL and Rust steps, check quality rules, write sinks and
+    /// commit them together; retries transient faults and records the run.
+    Run(RunArgs),
+    /// Show the run history of one job or of all.
+    Runs(RunsArgs),
+    /// Show, reset or rewind what a job's bookmarked sources have processed.
+    #[command(subcommand)]
+    Bookmark(BookmarkCommand),
+}
+
+/// `sluice run`
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The job file (TOML).
+    pub job: PathBuf,
+    /// Set a param used as `${name}` in the job file (overrides its [params]); repeatable.
+    #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// Check the job and print what it would read and write, without writing anything.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `sluice runs`
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// A job name (or job file); all jobs when left out.
+    pub job: Option<String>,
+    /// Show at most this many runs, newest first.
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    /// Print the full record of this run as JSON.
+    #[arg(long, value_name = "RUN_ID", conflicts_with = "job")]
+    pub run: Option<String>,
+}
+
+/// `sluice bookmark`
+#[derive(Debug, Subcommand)]
+pub enum BookmarkCommand {
+    /// What each bookmarked source of a job has processed.
+    Show {
+        /// The job name (or job file).
+        job: String,
+    },
+    /// Forget what a job processed, so its next run reads everything (written output stays).
+    Reset {
+        /// The job name (or job file).
+        job: String,
+        /// Only this source.
+        #[arg(long)]
+        source: Option<String>,
+    },
+    /// Forget what runs after RUN_ID processed, so the next run reads those files again.
+    Rewind {
+        /// The job name (or job file).
+        job: String,
+        /// The last run whose files stay processed.
+        #[arg(long, value_name = "RUN_ID")]
+        to_run: String,
+    },
 }
 
 /// `sluice crawl`

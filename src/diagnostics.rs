@@ -74,6 +74,14 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         if cause.downcast_ref::<UsageError>().is_some() {
             return EXIT_BAD_INPUT;
         }
+        // A job that ran and failed is a failure whatever the cause; only a bad job file is bad input.
+        if let Some(e) = cause.downcast_ref::<sluice_jobs::JobError>() {
+            return if e.is_invalid_job() {
+                EXIT_BAD_INPUT
+            } else {
+                EXIT_FAILED
+            };
+        }
         if let Some(e) = cause.downcast_ref::<sluice_catalog::CatalogError>() {
             return if e.is_bad_input() {
                 EXIT_BAD_INPUT

@@ -24,20 +24,35 @@ use crate::settings::Settings;
 
 /// Parses `std::env::args`, runs the command and returns its exit code.
 pub fn main() -> ExitCode {
+    main_with(sluice_jobs::Registry::with_builtins())
+}
+
+/// Like [`main`], with the Rust transforms in `registry` available to job files (`rust = "name"`).
+/// A team's own binary registers its transforms and calls this:
+///
+/// ```no_run
+/// let mut registry = sluice_jobs::Registry::with_builtins();
+/// // registry.register("my_transform", MyTransform);
+/// std::process::exit(match sluice::main_with(registry) {
+///     code if code == std::process::ExitCode::SUCCESS => 0,
+///     _ => 1,
+/// });
+/// ```
+pub fn main_with(registry: sluice_jobs::Registry) -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.global.verbose, cli.global.quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => return diagnostics::report(&anyhow::Error::new(e).context("starting the async runtime")),
     };
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(run(cli, &registry)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => diagnostics::report(&e),
     }
 }
 
 /// Runs a parsed command line.
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
+pub async fn run(cli: Cli, registry: &sluice_jobs::Registry) -> anyhow::Result<()> {
     let settings = Settings::resolve(&cli.global)?;
     match cli.command {
         Command::Sql(args) => commands::sql::run(args, &settings).await,
@@ -47,6 +62,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Table(command) => commands::catalog::table(command, &settings),
         Command::Catalog(command) => commands::catalog::catalog(command, &settings),
         Command::Vacuum(args) => commands::vacuum::run(args, &settings).await,
+        Command::Run(args) => commands::jobs::run(args, &settings, registry).await,
+        Command::Runs(args) => commands::jobs::runs(args, &settings),
+        Command::Bookmark(command) => commands::jobs::bookmark(command, &settings),
     }
 }
 
@@ -61,7 +79,7 @@ fn init_logging(verbose: u8, quiet: bool) {
     let filter = std::env::var(env::SLUICE_LOG)
         .ok()
         .and_then(|f| EnvFilter::try_new(f).ok())
-        .unwrap_or_else(|| EnvFilter::new(format!("{default},sluice={default},sluice_engine={default}")));
+        .unwrap_or_else(|| EnvFilter::new(format!("{default},sluice={default},sluice_engine={default},sluice_jobs={default},sluice_catalog={default}")));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

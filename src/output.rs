@@ -64,6 +64,29 @@ pub fn write_batches(
     Ok(())
 }
 
+/// Prints named columns as one table in `format`.
+pub fn print_columns(format: OutputFormat, columns: Vec<(&str, ArrayRef)>) -> anyhow::Result<()> {
+    let schema = Arc::new(Schema::new(
+        columns
+            .iter()
+            .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
+            .collect::<Vec<_>>(),
+    ));
+    let batch = RecordBatch::try_new(Arc::clone(&schema), columns.into_iter().map(|(_, a)| a).collect())?;
+    write_batches(format, &schema, &[batch], &mut std::io::stdout().lock())?;
+    Ok(())
+}
+
+/// A text column for [`print_columns`].
+pub fn text_column<'a>(values: impl Iterator<Item = &'a str>) -> ArrayRef {
+    Arc::new(StringArray::from_iter_values(values))
+}
+
+/// A count column for [`print_columns`].
+pub fn number_column(values: impl Iterator<Item = u64>) -> ArrayRef {
+    Arc::new(UInt64Array::from_iter_values(values))
+}
+
 /// A record printed as one row: `(name, value)` pairs where numbers stay numbers in JSON.
 #[derive(Debug, Default)]
 pub struct Record {

@@ -49,17 +49,26 @@ impl Settings {
 
     /// Builds the engine session every command runs in.
     pub fn session(&self) -> anyhow::Result<SluiceSession> {
-        let mut builder = SessionBuilder::new();
-        if let Some(limit) = self.memory_limit {
-            builder = builder.with_memory_limit(limit);
-        }
-        if let Some(dir) = &self.spill_dir {
-            builder = builder.with_spill_dir(dir);
-        }
-        if let Some(n) = self.target_partitions {
-            builder = builder.with_target_partitions(n);
-        }
-        Ok(builder.build()?)
+        Ok((self.session_factory())()?)
+    }
+
+    /// Makes engine sessions with these settings (a job builds a fresh one per attempt).
+    pub fn session_factory(&self) -> sluice_jobs::SessionFactory {
+        let (limit, spill_dir, partitions) =
+            (self.memory_limit, self.spill_dir.clone(), self.target_partitions);
+        std::sync::Arc::new(move || {
+            let mut builder = SessionBuilder::new();
+            if let Some(limit) = limit {
+                builder = builder.with_memory_limit(limit);
+            }
+            if let Some(dir) = &spill_dir {
+                builder = builder.with_spill_dir(dir);
+            }
+            if let Some(n) = partitions {
+                builder = builder.with_target_partitions(n);
+            }
+            builder.build()
+        })
     }
 
     /// A session with the catalog's tables mounted as `db.table`, when the catalog file exists.

@@ -68,3 +68,11 @@ subprocess.run(["zstd", "-q", "-f", "--rm", raw, "-o", raw + ".zst"], check=True
 
 # a marker file readers must skip, as Spark and Hive leave them.
 write(os.path.join(root, "orders", "_SUCCESS"), "")
+
+# dims/regions: a small CSV dimension the sample job joins (kept outside lake/ so crawls of the lake
+# see exactly its three tables).
+regions = [("north", "North", "Oslo"), ("south", "South", "Seville"), ("east/west", "East and West", "Vienna"),
+           ("São Paulo", "Brazil", "São Paulo"), ("a=b%c", "Escaped", "Zürich")]
+dims = os.path.join(os.path.dirname(root), "dims")
+write(os.path.join(dims, "regions", "regions.csv"),
+      "region,region_name,office\n" + "".join(f'"{r}","{n}","{o}"\n' for r, n, o in regions))

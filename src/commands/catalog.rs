@@ -1,37 +1,13 @@
 //! `sluice crawl` and `sluice tables`.
 
-use std::sync::Arc;
-
-use arrow::array::{ArrayRef, RecordBatch, StringArray, UInt64Array};
-use arrow::datatypes::{Field, Schema};
 use sluice_catalog::Catalog;
 use sluice_engine::Location;
 
 use crate::args::{CatalogCommand, CrawlArgs, DialectArg, SchemaChangeArg, TableCommand, TablesArgs};
 use crate::diagnostics::UsageError;
-use crate::output::{Progress, write_batches};
+use crate::output::{Progress, number_column, print_columns, text_column};
 use crate::settings::Settings;
 use sluice_catalog::Dialect;
-
-fn print(settings: &Settings, columns: Vec<(&str, ArrayRef)>) -> anyhow::Result<()> {
-    let schema = Arc::new(Schema::new(
-        columns
-            .iter()
-            .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
-            .collect::<Vec<_>>(),
-    ));
-    let batch = RecordBatch::try_new(Arc::clone(&schema), columns.into_iter().map(|(_, a)| a).collect())?;
-    write_batches(settings.format, &schema, &[batch], &mut std::io::stdout().lock())?;
-    Ok(())
-}
-
-fn text<'a>(values: impl Iterator<Item = &'a str>) -> ArrayRef {
-    Arc::new(StringArray::from_iter_values(values))
-}
-
-fn numbers(values: impl Iterator<Item = u64>) -> ArrayRef {
-    Arc::new(UInt64Array::from_iter_values(values))
-}
 
 /// Runs `sluice crawl`.
 pub async fn crawl(args: CrawlArgs, settings: &Settings) -> anyhow::Result<()> {
@@ -51,15 +27,15 @@ pub async fn crawl(args: CrawlArgs, settings: &Settings) -> anyhow::Result<()> {
     let report = sluice_catalog::crawl(&session, &catalog, &location, &args.database, &options).await;
     progress.finish();
     let t = report?.tables;
-    print(
-        settings,
+    print_columns(
+        settings.format,
         vec![
-            ("table", text(t.iter().map(|t| t.table.as_str()))),
-            ("action", text(t.iter().map(|t| t.action.as_str()))),
-            ("columns", numbers(t.iter().map(|t| t.columns as u64))),
-            ("partitions", numbers(t.iter().map(|t| t.partitions as u64))),
-            ("files", numbers(t.iter().map(|t| t.files as u64))),
-            ("detail", text(t.iter().map(|t| t.detail.as_str()))),
+            ("table", text_column(t.iter().map(|t| t.table.as_str()))),
+            ("action", text_column(t.iter().map(|t| t.action.as_str()))),
+            ("columns", number_column(t.iter().map(|t| t.columns as u64))),
+            ("partitions", number_column(t.iter().map(|t| t.partitions as u64))),
+            ("files", number_column(t.iter().map(|t| t.files as u64))),
+            ("detail", text_column(t.iter().map(|t| t.detail.as_str()))),
         ],
     )
 }
@@ -69,19 +45,19 @@ pub fn tables(args: TablesArgs, settings: &Settings) -> anyhow::Result<()> {
     let catalog = Catalog::open(&settings.catalog)?;
     let t = catalog.tables(args.database.as_deref())?;
     let keys: Vec<String> = t.iter().map(|t| t.partition_keys.join(",")).collect();
-    print(
-        settings,
+    print_columns(
+        settings.format,
         vec![
-            ("database", text(t.iter().map(|t| t.database.as_str()))),
-            ("table", text(t.iter().map(|t| t.name.as_str()))),
-            ("format", text(t.iter().map(|t| t.classification.as_str()))),
-            ("partition_keys", text(keys.iter().map(String::as_str))),
-            ("columns", numbers(t.iter().map(|t| t.columns as u64))),
-            ("partitions", numbers(t.iter().map(|t| t.partitions as u64))),
-            ("objects", numbers(t.iter().map(|t| t.objects as u64))),
-            ("bytes", numbers(t.iter().map(|t| t.bytes))),
-            ("version", numbers(t.iter().map(|t| t.version as u64))),
-            ("location", text(t.iter().map(|t| t.location.as_str()))),
+            ("database", text_column(t.iter().map(|t| t.database.as_str()))),
+            ("table", text_column(t.iter().map(|t| t.name.as_str()))),
+            ("format", text_column(t.iter().map(|t| t.classification.as_str()))),
+            ("partition_keys", text_column(keys.iter().map(String::as_str))),
+            ("columns", number_column(t.iter().map(|t| t.columns as u64))),
+            ("partitions", number_column(t.iter().map(|t| t.partitions as u64))),
+            ("objects", number_column(t.iter().map(|t| t.objects as u64))),
+            ("bytes", number_column(t.iter().map(|t| t.bytes))),
+            ("version", number_column(t.iter().map(|t| t.version as u64))),
+            ("location", text_column(t.iter().map(|t| t.location.as_str()))),
         ],
     )
 }
@@ -153,13 +129,13 @@ pub fn table(command: TableCommand, settings: &Settings) -> anyhow::Result<()> {
                     def.partition_count()
                 ),
             );
-            print(
-                settings,
+            print_columns(
+                settings.format,
                 vec![
-                    ("column", text(cols.iter().map(|c| c.0))),
-                    ("arrow_type", text(cols.iter().map(|c| c.1))),
-                    ("glue_type", text(cols.iter().map(|c| c.2))),
-                    ("role", text(cols.iter().map(|c| c.3))),
+                    ("column", text_column(cols.iter().map(|c| c.0))),
+                    ("arrow_type", text_column(cols.iter().map(|c| c.1))),
+                    ("glue_type", text_column(cols.iter().map(|c| c.2))),
+                    ("role", text_column(cols.iter().map(|c| c.3))),
                 ],
             )
         }
@@ -189,23 +165,23 @@ pub fn table(command: TableCommand, settings: &Settings) -> anyhow::Result<()> {
                         .join("/")
                 })
                 .collect();
-            print(
-                settings,
+            print_columns(
+                settings.format,
                 vec![
-                    ("partition", text(values.iter().map(String::as_str))),
-                    ("files", numbers(parts.values().map(|p| p.0))),
-                    ("bytes", numbers(parts.values().map(|p| p.1))),
+                    ("partition", text_column(values.iter().map(String::as_str))),
+                    ("files", number_column(parts.values().map(|p| p.0))),
+                    ("bytes", number_column(parts.values().map(|p| p.1))),
                 ],
             )
         }
         TableCommand::History(_) => {
             let h = catalog.history(db, name)?;
-            print(
-                settings,
+            print_columns(
+                settings.format,
                 vec![
-                    ("version", numbers(h.iter().map(|v| v.0 as u64))),
-                    ("changed_at", text(h.iter().map(|v| v.1.as_str()))),
-                    ("change", text(h.iter().map(|v| v.2.as_str()))),
+                    ("version", number_column(h.iter().map(|v| v.0 as u64))),
+                    ("changed_at", text_column(h.iter().map(|v| v.1.as_str()))),
+                    ("change", text_column(h.iter().map(|v| v.2.as_str()))),
                 ],
             )
         }
@@ -257,11 +233,11 @@ pub fn catalog(command: CatalogCommand, settings: &Settings) -> anyhow::Result<(
                 };
                 changes.push((format!("{}.{}", t.database, t.name), change));
             }
-            print(
-                settings,
+            print_columns(
+                settings.format,
                 vec![
-                    ("table", text(changes.iter().map(|c| c.0.as_str()))),
-                    ("action", text(changes.iter().map(|c| c.1.as_str()))),
+                    ("table", text_column(changes.iter().map(|c| c.0.as_str()))),
+                    ("action", text_column(changes.iter().map(|c| c.1.as_str()))),
                 ],
             )
         }

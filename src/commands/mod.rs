@@ -2,6 +2,7 @@
 
 pub mod catalog;
 pub mod convert;
+pub mod jobs;
 pub mod shell;
 pub mod sql;
 pub mod vacuum;

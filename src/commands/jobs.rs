@@ -1,0 +1,306 @@
+//! `sluice run`, `sluice runs` and `sluice bookmark`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use sluice_catalog::Catalog;
+use sluice_engine::new_run_id;
+use sluice_jobs::{Builtins, DryRun, Registry, RunRecord, Runner};
+
+use crate::args::{BookmarkCommand, OutputFormat, RunArgs, RunsArgs};
+use crate::diagnostics::UsageError;
+use crate::output::{Progress, Record, human_bytes, number_column, print_columns, text_column};
+use crate::settings::Settings;
+
+/// Runs `sluice run`.
+pub async fn run(args: RunArgs, settings: &Settings, registry: &Registry) -> anyhow::Result<()> {
+    let mut overrides = BTreeMap::new();
+    for p in &args.params {
+        let (name, value) = p.split_once('=').ok_or_else(|| {
+            UsageError::new(
+                format!("`--param {p}` has no value"),
+                "write `--param name=value`, e.g. `--param run_date=2026-11-20`",
+            )
+        })?;
+        overrides.insert(name.trim().to_string(), value.to_string());
+    }
+    let run_id = new_run_id();
+    let builtins = Builtins {
+        run_id: run_id.clone(),
+        today: chrono::Utc::now().date_naive(),
+    };
+    let job = sluice_jobs::load(&args.job.display().to_string(), &overrides, &builtins)?;
+    // A dry run must not even create the catalog file.
+    let catalog = if args.dry_run && !settings.catalog.exists() {
+        Catalog::open(":memory:")?
+    } else {
+        Catalog::open(&settings.catalog)?
+    };
+    let runner = Runner::new(registry.clone(), Arc::new(catalog), settings.session_factory());
+    if args.dry_run {
+        let plan = runner.dry_run(&job).await?;
+        return print_plan(&plan, settings.format);
+    }
+    let progress = Progress::spinner(format!("running job {}", job.name()), settings.show_progress());
+    let outcome = runner.run(&job, &run_id).await;
+    progress.finish();
+    let outcome = outcome?;
+    print_record(&outcome.record, settings.format)?;
+    match outcome.error {
+        None => Ok(()),
+        Some(e) => Err(e.into()),
+    }
+}
+
+fn print_record(record: &RunRecord, format: OutputFormat) -> anyhow::Result<()> {
+    if matches!(format, OutputFormat::Json | OutputFormat::Ndjson) {
+        return print_json(record, format);
+    }
+    let partitions: usize = record.sinks.iter().map(|s| s.partitions.len()).sum();
+    let files_read: usize = record.sources.iter().map(|s| s.files_read).sum();
+    let rules_failed = record.quality.iter().filter(|r| !r.passed).count();
+    Record::new()
+        .text("job", &record.job)
+        .text("run_id", &record.run_id)
+        .text("status", record.status.as_str())
+        .number("attempts", record.attempts.len() as u64)
+        .number("files_read", files_read as u64)
+        .text("read", human_bytes(record.bytes_read))
+        .number("rows_written", record.rows_written)
+        .text("written", human_bytes(record.bytes_written))
+        .number("partitions_written", partitions as u64)
+        .number("rules", record.quality.len() as u64)
+        .number("rules_failed", rules_failed as u64)
+        .text("elapsed", format!("{:.2}s", record.seconds))
+        .print(format)
+}
+
+#[allow(clippy::print_stdout)]
+fn print_json(value: &impl serde::Serialize, format: OutputFormat) -> anyhow::Result<()> {
+    let text = if format == OutputFormat::Ndjson {
+        serde_json::to_string(value)?
+    } else {
+        serde_json::to_string_pretty(value)?
+    };
+    println!("{text}");
+    Ok(())
+}
+
+/// Shows at most this many files or partitions per source or sink before summarizing.
+const SHOWN: usize = 10;
+
+fn shortened(items: &[String]) -> String {
+    let mut text = items.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ");
+    if items.len() > SHOWN {
+        text.push_str(&format!(", … ({} more)", items.len() - SHOWN));
+    }
+    text
+}
+
+#[allow(clippy::print_stdout)]
+fn print_plan(plan: &DryRun, format: OutputFormat) -> anyhow::Result<()> {
+    if matches!(format, OutputFormat::Json | OutputFormat::Ndjson) {
+        return print_json(plan, format);
+    }
+    println!("job {} (dry run: nothing is written)", plan.job);
+    let params: Vec<String> = plan.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    println!("params: {}", params.join(" "));
+    println!("sources:");
+    for s in &plan.sources {
+        let r = &s.record;
+        let incremental = if r.bookmark {
+            format!(" (bookmark: {} new of {})", r.files_read, r.files_total)
+        } else {
+            String::new()
+        };
+        println!(
+            "  {} <- {}: {} files, {}{incremental}",
+            r.name,
+            r.from,
+            r.files_read,
+            human_bytes(r.bytes_read)
+        );
+        if !s.partitions.is_empty() {
+            println!("    partitions: {}", shortened(&s.partitions));
+        }
+        println!("    files: {}", shortened(&s.files));
+    }
+    println!("steps:");
+    for s in &plan.steps {
+        println!("  {} [{}] reads {}", s.name, s.kind, s.reads.join(", "));
+        println!("    columns: {}", s.columns.join(", "));
+    }
+    println!("sinks:");
+    for s in &plan.sinks {
+        let table = s
+            .table
+            .as_deref()
+            .map(|t| format!(", catalog table {t}"))
+            .unwrap_or_default();
+        println!("  {} -> {} ({}{table})", s.from, s.path, s.mode);
+        if !s.partitions.is_empty() {
+            println!(
+                "    partitions ({}): {}",
+                s.partitions.len(),
+                shortened(&s.partitions)
+            );
+        }
+    }
+    if !plan.quality.is_empty() {
+        println!("quality:");
+        for q in &plan.quality {
+            println!("  {q}");
+        }
+    }
+    Ok(())
+}
+
+/// A job name from a name or a job file path.
+fn job_name(arg: &str) -> anyhow::Result<String> {
+    let path = std::path::Path::new(arg);
+    if !(arg.ends_with(".toml") && path.is_file()) {
+        return Ok(arg.to_string());
+    }
+    let text = std::fs::read_to_string(path)?;
+    let table: toml::Table = toml::from_str(&text).map_err(|e| {
+        UsageError::new(
+            format!("job file `{arg}` is not valid TOML: {e}"),
+            "fix the file or pass the job's name",
+        )
+    })?;
+    table
+        .get("name")
+        .and_then(toml::Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| {
+            UsageError::new(
+                format!("job file `{arg}` has no `name`"),
+                "add `name = \"...\"` to it",
+            )
+            .into()
+        })
+}
+
+/// Runs `sluice runs`.
+pub fn runs(args: RunsArgs, settings: &Settings) -> anyhow::Result<()> {
+    let catalog = Catalog::open(&settings.catalog)?;
+    if let Some(run_id) = &args.run {
+        let run = catalog.run(run_id)?.ok_or_else(|| {
+            UsageError::new(
+                format!("no run has the id `{run_id}`"),
+                "`sluice runs` lists the runs",
+            )
+        })?;
+        let format = match settings.format {
+            OutputFormat::Ndjson => OutputFormat::Ndjson,
+            _ => OutputFormat::Json,
+        };
+        return print_json(&run.record, format);
+    }
+    let job = args.job.as_deref().map(job_name).transpose()?;
+    let rows = catalog.runs(job.as_deref(), args.limit)?;
+    if matches!(settings.format, OutputFormat::Json | OutputFormat::Ndjson) {
+        let records: Vec<&serde_json::Value> = rows.iter().map(|r| &r.record).collect();
+        return print_json(&records, settings.format);
+    }
+    let field = |r: &sluice_catalog::RunRow, key: &str| {
+        r.record.get(key).and_then(serde_json::Value::as_u64).unwrap_or(0)
+    };
+    let seconds: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            let s = r
+                .record
+                .get("seconds")
+                .and_then(serde_json::Value::as_f64)
+                .unwrap_or(0.0);
+            format!("{s:.2}")
+        })
+        .collect();
+    let errors: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            r.record
+                .get("error")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    print_columns(
+        settings.format,
+        vec![
+            ("run_id", text_column(rows.iter().map(|r| r.run_id.as_str()))),
+            ("job", text_column(rows.iter().map(|r| r.job.as_str()))),
+            ("status", text_column(rows.iter().map(|r| r.status.as_str()))),
+            (
+                "started_at",
+                text_column(rows.iter().map(|r| r.started_at.as_str())),
+            ),
+            ("seconds", text_column(seconds.iter().map(String::as_str))),
+            (
+                "attempts",
+                number_column(rows.iter().map(|r| {
+                    r.record
+                        .get("attempts")
+                        .and_then(serde_json::Value::as_array)
+                        .map_or(0, |a| a.len() as u64)
+                })),
+            ),
+            (
+                "rows_written",
+                number_column(rows.iter().map(|r| field(r, "rows_written"))),
+            ),
+            (
+                "bytes_read",
+                number_column(rows.iter().map(|r| field(r, "bytes_read"))),
+            ),
+            (
+                "bytes_written",
+                number_column(rows.iter().map(|r| field(r, "bytes_written"))),
+            ),
+            ("error", text_column(errors.iter().map(String::as_str))),
+        ],
+    )
+}
+
+/// Runs `sluice bookmark show|reset|rewind`.
+pub fn bookmark(command: BookmarkCommand, settings: &Settings) -> anyhow::Result<()> {
+    let catalog = Catalog::open(&settings.catalog)?;
+    match command {
+        BookmarkCommand::Show { job } => {
+            let job = job_name(&job)?;
+            let b = catalog.bookmarks(&job)?;
+            print_columns(
+                settings.format,
+                vec![
+                    ("source", text_column(b.iter().map(|b| b.source.as_str()))),
+                    ("files", number_column(b.iter().map(|b| b.files))),
+                    ("bytes", number_column(b.iter().map(|b| b.bytes))),
+                    (
+                        "newest_file",
+                        text_column(b.iter().map(|b| b.newest_file.as_str())),
+                    ),
+                    ("last_run", text_column(b.iter().map(|b| b.last_run.as_str()))),
+                ],
+            )
+        }
+        BookmarkCommand::Reset { job, source } => {
+            let job = job_name(&job)?;
+            let n = catalog.reset_bookmarks(&job, source.as_deref())?;
+            Record::new()
+                .text("job", job)
+                .number("files_forgotten", n as u64)
+                .print(settings.format)
+        }
+        BookmarkCommand::Rewind { job, to_run } => {
+            let job = job_name(&job)?;
+            let n = catalog.rewind_bookmarks(&job, &to_run)?;
+            Record::new()
+                .text("job", job)
+                .text("to_run", to_run)
+                .number("files_forgotten", n as u64)
+                .print(settings.format)
+        }
+    }
+}

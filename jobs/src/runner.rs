@@ -487,7 +487,18 @@ impl Runner {
         sluice_catalog::mount(session, &self.catalog)?;
         let mut opened = Vec::new();
         for (name, spec) in &job.spec.sources {
-            opened.push(self.open_source(job, session, name, spec).await?);
+            match self.open_source(job, session, name, spec).await {
+                Ok(source) => opened.push(source),
+                Err(JobError::Engine {
+                    source:
+                        sluice_engine::EngineError::NotFound { .. }
+                        | sluice_engine::EngineError::NoDataFiles { .. },
+                    ..
+                }) if spec.optional => {
+                    tracing::info!(source = %name, "optional source has no data; left out");
+                }
+                Err(e) => return Err(e),
+            }
         }
         let order = self.step_order(job)?;
         for &i in &order {
@@ -787,6 +798,15 @@ impl Runner {
                 message: e.to_string(),
             })?;
             for input in inputs {
+                let lower = input.to_ascii_lowercase();
+                let optional = job
+                    .spec
+                    .sources
+                    .iter()
+                    .any(|(n, s)| s.optional && n.eq_ignore_ascii_case(&input));
+                if optional && !ctx.table_exist(lower.as_str()).unwrap_or(false) {
+                    continue;
+                }
                 let df = ctx
                     .table(input.to_ascii_lowercase().as_str())
                     .await

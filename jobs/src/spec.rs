@@ -73,6 +73,10 @@ pub struct SourceSpec {
     /// With `bookmark`, read at most this many new files per run (oldest first).
     #[serde(default)]
     pub max_files: Option<usize>,
+    /// A missing or empty location is not an error: the source is left out (transforms such as
+    /// `scd2` treat it as empty; SQL naming it fails).
+    #[serde(default)]
+    pub optional: bool,
 }
 
 /// A transformation.

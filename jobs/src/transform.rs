@@ -376,7 +376,7 @@ impl Transform for Scd2 {
         check_columns(&current, &needed, &format!("current dimension `{current_name}`"))?;
         let differs = compare
             .iter()
-            .map(|c| format!("c.{q} IS DISTINCT FROM u.{q}", q = quote(c)))
+            .map(|c| format!("(c.{q} IS DISTINCT FROM u.{q})", q = quote(c)))
             .collect::<Vec<_>>()
             .join(" OR ");
         let differs = if differs.is_empty() {

@@ -6,5 +6,6 @@ mod catalog;
 mod cli;
 mod convert;
 mod crash;
+mod jobs;
 mod s3;
 mod test_util;

@@ -1,0 +1,604 @@
+//! `sluice run`, `runs` and `bookmark` on the shipped sample jobs, with DuckDB recomputing the
+//! results from the raw files, and a fault-injecting proxy in front of the S3 test server.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::test_util::{Run, copy_tree, in_ci, python, python_json, repo, sluice};
+
+fn example(name: &str) -> String {
+    format!("{}/jobs/examples/{name}.toml", repo().display())
+}
+
+/// A copy of the sample lake under `root`: orders of the first `days` days, customers as plain
+/// NDJSON (DuckDB cannot read the bzip2 file), and the regions dimension.
+fn stage_lake(root: &Path, python: Option<&str>, days: usize) -> (PathBuf, PathBuf) {
+    let lake = root.join("lake");
+    let dims = root.join("dims");
+    copy_tree(&repo().join("testdata/dims"), &dims);
+    copy_tree(&repo().join("testdata/lake/customers"), &lake.join("customers"));
+    for day in ["2026-11-01", "2026-11-02", "2026-11-03"].iter().take(days) {
+        add_day(&lake, day);
+    }
+    if let Some(python) = python {
+        let bz = lake.join("customers/part-1.ndjson.bz2");
+        python_json(
+            python,
+            "import bz2, sys, json\nopen(sys.argv[1][:-4], 'wb').write(bz2.open(sys.argv[1]).read())\nprint(json.dumps(1))",
+            &[bz.to_str().unwrap()],
+        );
+        std::fs::remove_file(bz).unwrap();
+    }
+    (lake, dims)
+}
+
+fn add_day(lake: &Path, day: &str) {
+    let dir = format!("order_date={day}");
+    copy_tree(
+        &repo().join("testdata/lake/orders").join(&dir),
+        &lake.join("orders").join(&dir),
+    );
+}
+
+fn run_job(catalog: &Path, job: &str, params: &[(&str, &Path)], extra: &[&str]) -> Run {
+    let mut cmd = sluice();
+    cmd.arg("--catalog")
+        .arg(catalog)
+        .args(["run", job, "--format", "json", "-q"]);
+    for (k, v) in params {
+        cmd.arg("--param").arg(format!("{k}={}", v.display()));
+    }
+    cmd.args(extra);
+    Run::from(cmd.output().unwrap())
+}
+
+fn record(run: Run) -> serde_json::Value {
+    let out = run.ok();
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("not a run record ({e}): {out}"))
+}
+
+fn source<'a>(record: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    record["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no source {name} in {record}"))
+}
+
+/// Every file below `dir` with its bytes, for "nothing changed" checks.
+fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.map(|e| e.unwrap()) {
+            if e.file_type().unwrap().is_dir() {
+                walk(base, &e.path(), out);
+            } else {
+                let rel = e.path().strip_prefix(base).unwrap().display().to_string();
+                out.push((rel, std::fs::read(e.path()).unwrap()));
+            }
+        }
+    }
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// Revenue per day and region as sluice wrote it and as DuckDB computes it from the raw files; both
+/// sorted, amounts rounded to cents.
+const RECOMPUTE: &str = r#"
+import duckdb, json, sys
+lake, dims, out = sys.argv[1:4]
+con = duckdb.connect()
+raw = con.sql(f"""
+  WITH o AS (SELECT * FROM read_csv('{lake}/orders/*/*.csv*', hive_partitioning=true)),
+       c AS (SELECT * FROM read_json('{lake}/customers/*.ndjson')),
+       r AS (SELECT * FROM read_csv('{dims}/regions/regions.csv'))
+  SELECT CAST(o.order_date AS VARCHAR) AS d, coalesce(c.region, 'unknown') AS region,
+         coalesce(r.region_name, 'Unknown') AS region_name, count(*) AS orders, round(sum(o.amount), 2) AS revenue
+  FROM o LEFT JOIN c ON o.customer_id = c.id LEFT JOIN r ON c.region = r.region
+  WHERE o.status <> 'cancelled' GROUP BY ALL ORDER BY ALL""").fetchall()
+got = con.sql(f"""
+  SELECT CAST(order_date AS VARCHAR) AS d, region, region_name, orders, round(revenue, 2)
+  FROM read_parquet('{out}/daily_revenue/**/*.parquet', hive_partitioning=true) ORDER BY ALL""").fetchall()
+facts = con.sql(f"SELECT count(*), count(DISTINCT order_id) FROM read_parquet('{out}/orders_enriched/**/*.parquet')").fetchall()[0]
+raw_facts = con.sql(f"SELECT count(*) FROM read_csv('{lake}/orders/*/*.csv*') WHERE status <> 'cancelled'").fetchall()[0]
+print(json.dumps({"raw": [list(r) for r in raw], "got": [list(r) for r in got],
+                  "facts": list(facts), "raw_facts": raw_facts[0]}))
+"#;
+
+#[test]
+fn the_sample_job_is_idempotent_incremental_and_matches_duckdb() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (lake, dims) = stage_lake(dir.path(), Some(&py), 2);
+    let out = dir.path().join("out");
+    let catalog = dir.path().join("c.db");
+    let params = [
+        ("lake", lake.as_path()),
+        ("dims", dims.as_path()),
+        ("out", out.as_path()),
+    ];
+    let job = example("daily_revenue");
+
+    let first = record(run_job(&catalog, &job, &params, &[]));
+    assert_eq!(first["status"], "succeeded");
+    assert_eq!(source(&first, "orders")["files_read"], 2);
+    let after_first = snapshot(&out);
+
+    // Nothing new: the bookmark skips every order file and the output stays byte for byte.
+    let second = record(run_job(&catalog, &job, &params, &[]));
+    assert_eq!(source(&second, "orders")["files_read"], 0);
+    assert_eq!(source(&second, "orders")["files_total"], 2);
+    assert_eq!(second["rows_written"], 0);
+    let data = |s: &[(String, Vec<u8>)]| -> Vec<(String, Vec<u8>)> {
+        s.iter()
+            .filter(|(p, _)| p.ends_with(".parquet"))
+            .cloned()
+            .collect()
+    };
+    assert_eq!(
+        data(&snapshot(&out)),
+        data(&after_first),
+        "a rerun changed the output"
+    );
+
+    // A new day arrives: only its file is read, and the result equals a full recomputation.
+    add_day(&lake, "2026-11-03");
+    let third = record(run_job(&catalog, &job, &params, &[]));
+    assert_eq!(source(&third, "orders")["files_read"], 1);
+    assert_eq!(
+        third["sinks"][1]["partitions"],
+        serde_json::json!(["order_date=2026-11-03"])
+    );
+    let check = python_json(
+        &py,
+        RECOMPUTE,
+        &[
+            lake.to_str().unwrap(),
+            dims.to_str().unwrap(),
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        check["got"], check["raw"],
+        "sluice's revenue differs from DuckDB's recomputation"
+    );
+    assert!(check["raw"].as_array().unwrap().len() >= 3, "{check}");
+    assert_eq!(check["facts"][0], check["raw_facts"], "{check}");
+    assert_eq!(check["facts"][0], check["facts"][1], "an order was written twice");
+
+    // The catalog has the table, the runs and the bookmark.
+    let runs = Run::from(
+        sluice()
+            .arg("--catalog")
+            .arg(&catalog)
+            .args(["runs", "daily_revenue", "--format", "json"])
+            .output()
+            .unwrap(),
+    );
+    let runs: Vec<serde_json::Value> = serde_json::from_str(&runs.ok()).unwrap();
+    assert_eq!(runs.len(), 3);
+    assert!(runs.iter().all(|r| r["status"] == "succeeded"));
+    let bookmark = Run::from(
+        sluice()
+            .arg("--catalog")
+            .arg(&catalog)
+            .args(["bookmark", "show", &job, "--format", "json"])
+            .output()
+            .unwrap(),
+    )
+    .json();
+    assert_eq!(bookmark[0]["files"], 3);
+    let sql = Run::from(
+        sluice()
+            .arg("--catalog")
+            .arg(&catalog)
+            .args([
+                "sql",
+                "--format",
+                "json",
+                "SELECT count(DISTINCT order_date) AS days FROM curated.daily_revenue",
+            ])
+            .output()
+            .unwrap(),
+    )
+    .json();
+    assert_eq!(sql[0]["days"], 3);
+
+    // Rewinding to the first run forgets the file the third run read.
+    let first_id = first["run_id"].as_str().unwrap();
+    let rewound = Run::from(
+        sluice()
+            .arg("--catalog")
+            .arg(&catalog)
+            .args([
+                "bookmark",
+                "rewind",
+                "daily_revenue",
+                "--to-run",
+                first_id,
+                "--format",
+                "json",
+            ])
+            .output()
+            .unwrap(),
+    )
+    .json();
+    assert_eq!(rewound[0]["files_forgotten"], 1);
+}
+
+#[test]
+fn a_failing_quality_rule_exits_1_and_leaves_output_catalog_and_bookmark_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (lake, dims) = stage_lake(dir.path(), None, 2);
+    let out = dir.path().join("out");
+    let catalog = dir.path().join("c.db");
+    let params = [
+        ("lake", lake.as_path()),
+        ("dims", dims.as_path()),
+        ("out", out.as_path()),
+    ];
+    record(run_job(&catalog, &example("daily_revenue"), &params, &[]));
+    let before = snapshot(&out);
+
+    // The same job with one more rule that cannot hold, on a new day of input.
+    let strict = dir.path().join("strict.toml");
+    let text = std::fs::read_to_string(example("daily_revenue")).unwrap()
+        + "\n[[quality]]\nstep = \"revenue\"\nrule = \"row_count > 1000000\"\n";
+    std::fs::write(&strict, text).unwrap();
+    add_day(&lake, "2026-11-03");
+    let failed = run_job(&catalog, strict.to_str().unwrap(), &params, &[]);
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    assert!(failed.stderr.contains("row_count > 1000000"), "{}", failed.stderr);
+    let rec: serde_json::Value = serde_json::from_str(&failed.stdout).unwrap();
+    assert_eq!(rec["status"], "failed");
+    assert_eq!(
+        rec["attempts"].as_array().unwrap().len(),
+        1,
+        "a failed rule is not retried"
+    );
+    let data = |s: Vec<(String, Vec<u8>)>| -> Vec<(String, Vec<u8>)> {
+        s.into_iter()
+            .filter(|(p, _)| !p.contains("_sluice/runs"))
+            .collect()
+    };
+    assert_eq!(
+        data(snapshot(&out)),
+        data(before),
+        "the failed run left files behind"
+    );
+
+    // The bookmark did not advance: the normal job still sees the new day.
+    let again = record(run_job(&catalog, &example("daily_revenue"), &params, &[]));
+    assert_eq!(source(&again, "orders")["files_read"], 1);
+    let table = Run::from(
+        sluice()
+            .arg("--catalog")
+            .arg(&catalog)
+            .args(["table", "partitions", "curated.daily_revenue", "--format", "json"])
+            .output()
+            .unwrap(),
+    )
+    .json();
+    assert_eq!(table.len(), 3);
+}
+
+#[test]
+fn dry_run_plans_without_writing_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let (lake, dims) = stage_lake(dir.path(), None, 3);
+    let out = dir.path().join("out");
+    let catalog = dir.path().join("c.db");
+    let params = [
+        ("lake", lake.as_path()),
+        ("dims", dims.as_path()),
+        ("out", out.as_path()),
+    ];
+    let run = run_job(&catalog, &example("daily_revenue"), &params, &["--dry-run"]);
+    let plan: serde_json::Value = serde_json::from_str(&run.ok()).unwrap();
+    assert_eq!(
+        plan["sinks"][1]["partitions"],
+        serde_json::json!([
+            "order_date=2026-11-01",
+            "order_date=2026-11-02",
+            "order_date=2026-11-03"
+        ])
+    );
+    let orders = plan["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "orders")
+        .unwrap();
+    assert_eq!(orders["files"].as_array().unwrap().len(), 3);
+    assert_eq!(plan["steps"][2]["name"], "revenue");
+    assert!(!out.exists(), "a dry run wrote output");
+    assert!(!catalog.exists(), "a dry run created the catalog");
+}
+
+#[test]
+fn bad_job_files_exit_2_naming_the_key_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = dir.path().join("c.db");
+    let base = std::fs::read_to_string(example("daily_revenue")).unwrap();
+    let cases = [
+        (base.replace("partition_by =", "partiton_by ="), "partiton_by"),
+        (
+            base.replace("rust = \"dedupe\"", "rust = \"dedup\""),
+            "no transform named `dedup`",
+        ),
+        (
+            base.replace("mode = \"append\"", "mode = \"upsert\""),
+            "`mode = \"upsert\"`",
+        ),
+        (base.replace("FROM orders o", "FROM revenue o"), "cycle"),
+        (
+            base.replace("${out}/daily", "${outt}/daily"),
+            "unknown param `${outt}`",
+        ),
+    ];
+    for (i, (text, expected)) in cases.iter().enumerate() {
+        let file = dir.path().join(format!("bad{i}.toml"));
+        std::fs::write(&file, text).unwrap();
+        let r = run_job(&catalog, file.to_str().unwrap(), &[], &[]);
+        assert_eq!(r.code, 2, "case {i}: {}", r.stderr);
+        assert!(r.stderr.contains(expected), "case {i}: {}", r.stderr);
+        assert!(r.stderr.contains("line "), "case {i} names no line: {}", r.stderr);
+    }
+}
+
+#[test]
+fn a_second_run_is_refused_while_the_first_holds_the_lock_and_a_dead_holder_is_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let (lake, dims) = stage_lake(dir.path(), None, 1);
+    let out = dir.path().join("out");
+    let catalog_path = dir.path().join("c.db");
+    let params = [
+        ("lake", lake.as_path()),
+        ("dims", dims.as_path()),
+        ("out", out.as_path()),
+    ];
+    let catalog = sluice_catalog::Catalog::open(&catalog_path).unwrap();
+    // This test process is alive: as far as sluice can tell, a run is in progress.
+    catalog.acquire_job_lock("daily_revenue", "held-by-test").unwrap();
+    let refused = run_job(&catalog_path, &example("daily_revenue"), &params, &[]);
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("already running (run held-by-test"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!out.exists());
+
+    // The holder dies (its pid is now a finished process): the next run takes the lock over.
+    let mut dead = std::process::Command::new("true").spawn().unwrap();
+    let dead_pid = dead.id();
+    dead.wait().unwrap();
+    let conn = rusqlite::Connection::open(&catalog_path).unwrap();
+    conn.execute(
+        "UPDATE job_locks SET pid = ?1 WHERE job = 'daily_revenue'",
+        [dead_pid],
+    )
+    .unwrap();
+    let taken = record(run_job(&catalog_path, &example("daily_revenue"), &params, &[]));
+    assert_eq!(taken["status"], "succeeded");
+    assert_eq!(taken["recovered"], "held-by-test");
+    assert!(
+        catalog.job_lock("daily_revenue").unwrap().is_none(),
+        "the lock is released"
+    );
+}
+
+#[test]
+fn a_timed_out_run_commits_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (lake, dims) = stage_lake(dir.path(), None, 3);
+    let out = dir.path().join("out");
+    let catalog = dir.path().join("c.db");
+    let job = dir.path().join("slow.toml");
+    let text = std::fs::read_to_string(example("daily_revenue"))
+        .unwrap()
+        .replace("timeout = \"30m\"", "timeout = \"1us\"");
+    std::fs::write(&job, text).unwrap();
+    let params = [
+        ("lake", lake.as_path()),
+        ("dims", dims.as_path()),
+        ("out", out.as_path()),
+    ];
+    let r = run_job(&catalog, job.to_str().unwrap(), &params, &[]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let rec: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(rec["status"], "timeout");
+    let parquet = snapshot(&out)
+        .into_iter()
+        .filter(|(p, _)| p.ends_with(".parquet"))
+        .count();
+    assert_eq!(parquet, 0);
+}
+
+#[test]
+fn the_scd2_example_keeps_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    copy_tree(&repo().join("testdata/lake/customers"), &lake.join("customers"));
+    let out = dir.path().join("out");
+    let catalog = dir.path().join("c.db");
+    let params = [("lake", lake.as_path()), ("out", out.as_path())];
+    let job = example("customer_dim");
+    let day = |d: &str| ["--param".to_string(), format!("run_date={d}")];
+    let d1 = day("2026-11-20");
+    record(run_job(&catalog, &job, &params, &[&d1[0], &d1[1]]));
+    let part0 = lake.join("customers/part-0.ndjson");
+    let text = std::fs::read_to_string(&part0).unwrap().replace(
+        "\"Ada Lovelace\", \"region\": \"north\"",
+        "\"Ada Lovelace\", \"region\": \"west\"",
+    );
+    std::fs::write(&part0, text).unwrap();
+    let d2 = day("2026-11-21");
+    let second = record(run_job(&catalog, &job, &params, &[&d2[0], &d2[1]]));
+    assert_eq!(second["rows_written"], 9);
+    let rows = Run::from(
+        sluice()
+            .args([
+                "sql",
+                "--format",
+                "json",
+                &format!(
+                    "SELECT region, CAST(valid_from AS VARCHAR) AS f, CAST(valid_to AS VARCHAR) AS t, is_current FROM '{}/customer_dim/' WHERE id = 1 ORDER BY valid_from",
+                    out.display()
+                ),
+            ])
+            .output()
+            .unwrap(),
+    )
+    .json();
+    assert_eq!(
+        serde_json::Value::Array(rows),
+        serde_json::json!([
+            {"region": "north", "f": "2026-11-20", "t": "2026-11-21", "is_current": false},
+            {"region": "west", "f": "2026-11-21", "is_current": true}
+        ])
+    );
+}
+
+/// A TCP proxy in front of the S3 test server that answers `503 Slow Down` to the first `fail`
+/// connections whose first request lists objects, and passes everything else through.
+struct FaultProxy {
+    addr: String,
+    failed: Arc<AtomicUsize>,
+}
+
+fn fault_proxy(upstream: String, fail: usize) -> FaultProxy {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = format!("http://{}", listener.local_addr().unwrap());
+    let failed = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&failed);
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { continue };
+            let upstream = upstream.clone();
+            let counter = Arc::clone(&counter);
+            std::thread::spawn(move || {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match client.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let first_line = String::from_utf8_lossy(&head)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .to_string();
+                let is_list = first_line.starts_with("GET ") && first_line.contains("list-type=2");
+                if is_list
+                    && counter
+                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                            (n < fail).then_some(n + 1)
+                        })
+                        .is_ok()
+                {
+                    let body = "<?xml version=\"1.0\"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
+                    let _ = write!(
+                        client,
+                        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    return;
+                }
+                let Ok(mut server) = TcpStream::connect(&upstream) else {
+                    return;
+                };
+                if server.write_all(&head).is_err() {
+                    return;
+                }
+                let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let up = std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut c2, &mut s2);
+                    let _ = s2.shutdown(std::net::Shutdown::Write);
+                });
+                let _ = std::io::copy(&mut server, &mut client);
+                let _ = client.shutdown(std::net::Shutdown::Write);
+                let _ = up.join();
+            });
+        }
+    });
+    FaultProxy { addr, failed }
+}
+
+#[test]
+fn transient_store_failures_are_retried_with_backoff() {
+    let (Ok(endpoint), Ok(bucket), Ok(s3dir)) = (
+        std::env::var("AWS_ENDPOINT_URL"),
+        std::env::var("SLUICE_TEST_S3_BUCKET"),
+        std::env::var("SLUICE_TEST_S3_DIR"),
+    ) else {
+        assert!(
+            !in_ci(),
+            "no S3 test server; run the tests through scripts/test.sh"
+        );
+        eprintln!("skipping: no S3 test server (scripts/test.sh starts one)");
+        return;
+    };
+    let prefix = format!("retry{:x}", std::process::id());
+    let lake_dir = Path::new(&s3dir).join(&bucket).join(&prefix);
+    copy_tree(&repo().join("testdata/lake/orders"), &lake_dir.join("orders"));
+    copy_tree(
+        &repo().join("testdata/lake/customers"),
+        &lake_dir.join("customers"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = fault_proxy(endpoint.trim_start_matches("http://").to_string(), 2);
+    let job = dir.path().join("retry.toml");
+    let text = std::fs::read_to_string(example("daily_revenue"))
+        .unwrap()
+        .replace(
+            "[retry]\nmax_attempts = 3\ninterval = \"10s\"\nbackoff = 1.5",
+            "[retry]\nmax_attempts = 4\ninterval = \"1s\"\nbackoff = 1.5\njitter = false",
+        );
+    assert!(text.contains("jitter = false"));
+    std::fs::write(&job, text).unwrap();
+    let lake = format!("s3://{bucket}/{prefix}");
+    let out = dir.path().join("out");
+    let run = Run::from(
+        sluice()
+            .env("AWS_ENDPOINT_URL", &proxy.addr)
+            .env("SLUICE_S3_MAX_RETRIES", "0")
+            .arg("--catalog")
+            .arg(dir.path().join("c.db"))
+            .args(["run", job.to_str().unwrap(), "--format", "json", "-q"])
+            .args(["--param", &format!("lake={lake}")])
+            .args(["--param", &format!("dims={}/testdata/dims", repo().display())])
+            .args(["--param", &format!("out={}", out.display())])
+            .output()
+            .unwrap(),
+    );
+    let rec = record(run);
+    assert_eq!(proxy.failed.load(Ordering::SeqCst), 2);
+    let attempts = rec["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 3, "{rec}");
+    assert!(attempts[0]["transient"].as_bool().unwrap());
+    assert!(attempts[0]["error"].as_str().unwrap().contains("503"), "{rec}");
+    let waits: Vec<f64> = attempts
+        .iter()
+        .map(|a| a["nominal_wait_seconds"].as_f64().unwrap())
+        .collect();
+    assert_eq!(waits, vec![0.0, 1.0, 1.5]);
+    let waited: Vec<f64> = attempts
+        .iter()
+        .map(|a| a["waited_seconds"].as_f64().unwrap())
+        .collect();
+    assert_eq!(waited, waits, "jitter is off");
+    assert_eq!(rec["status"], "succeeded");
+    assert_eq!(source(&rec, "orders")["files_read"], 3);
+    assert_eq!(rec["sinks"][0]["rows"], 48);
+}

@@ -28,16 +28,7 @@ pub fn main() -> ExitCode {
 }
 
 /// Like [`main`], with the Rust transforms in `registry` available to job files (`rust = "name"`).
-/// A team's own binary registers its transforms and calls this:
-///
-/// ```no_run
-/// let mut registry = sluice_jobs::Registry::with_builtins();
-/// // registry.register("my_transform", MyTransform);
-/// std::process::exit(match sluice::main_with(registry) {
-///     code if code == std::process::ExitCode::SUCCESS => 0,
-///     _ => 1,
-/// });
-/// ```
+/// A team's own binary registers its transforms and calls this; see `examples/custom_transform.rs`.
 pub fn main_with(registry: sluice_jobs::Registry) -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.global.verbose, cli.global.quiet);
@@ -83,6 +74,7 @@ fn init_logging(verbose: u8, quiet: bool) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();
 }

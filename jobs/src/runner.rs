@@ -152,6 +152,9 @@ impl Runner {
     /// records the run. Returns an error only when the run could not start (lock held, catalog
     /// unusable); a failed run is an outcome with its error.
     pub async fn run(&self, job: &Job, run_id: &str) -> Result<RunOutcome> {
+        // Steps that name unknown transforms or inputs, or read each other in a cycle, make the job
+        // file invalid: refuse it before it takes the lock or leaves a run record.
+        self.step_order(job)?;
         let name = job.name().to_string();
         let recovered = match self.catalog.acquire_job_lock(&name, run_id)? {
             LockOutcome::Held(lock) => {

@@ -602,3 +602,63 @@ fn transient_store_failures_are_retried_with_backoff() {
     assert_eq!(source(&rec, "orders")["files_read"], 3);
     assert_eq!(rec["sinks"][0]["rows"], 48);
 }
+
+#[test]
+fn a_custom_binary_runs_its_own_transform() {
+    // `cargo test` builds the examples next to the test binaries' `sluice`.
+    let bin = Path::new(env!("CARGO_BIN_EXE_sluice"))
+        .with_file_name("examples")
+        .join("custom_transform");
+    if !bin.exists() {
+        assert!(!in_ci(), "{} was not built", bin.display());
+        eprintln!("skipping: {} was not built", bin.display());
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let job = dir.path().join("margin.toml");
+    let out = dir.path().join("out");
+    std::fs::write(
+        &job,
+        format!(
+            r#"
+name = "margin"
+[sources.orders]
+path = "{lake}"
+[[steps]]
+name = "priced"
+rust = "add_margin"
+args = {{ input = "orders", column = "amount", rate = 0.5 }}
+[[sinks]]
+from = "priced"
+path = "{out}"
+[[quality]]
+step = "priced"
+rule = "margin * 2 = amount"
+"#,
+            lake = crate::test_util::lake("orders"),
+            out = out.display()
+        ),
+    )
+    .unwrap();
+    let catalog = dir.path().join("c.db");
+    let custom = Run::from(
+        std::process::Command::new(&bin)
+            .arg("--catalog")
+            .arg(&catalog)
+            .args(["run", job.to_str().unwrap(), "--format", "json", "-q"])
+            .output()
+            .unwrap(),
+    );
+    let rec = record(custom);
+    assert_eq!(rec["sinks"][0]["rows"], 60);
+    assert!(rec["quality"][0]["passed"].as_bool().unwrap());
+    // The stock binary does not know the transform: an invalid job file, and no run is recorded.
+    let stock = run_job(&catalog, job.to_str().unwrap(), &[], &[]);
+    assert_eq!(stock.code, 2, "{}", stock.stderr);
+    assert!(
+        stock.stderr.contains("no transform named `add_margin`"),
+        "{}",
+        stock.stderr
+    );
+    assert!(stock.stdout.is_empty(), "{}", stock.stdout);
+}

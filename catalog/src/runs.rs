@@ -126,10 +126,10 @@ impl Catalog {
             )
             .optional()
             .map_err(self.err())?;
-        if let Some(lock) = &existing {
-            if lock.is_live() {
-                return Ok(LockOutcome::Held(lock.clone()));
-            }
+        if let Some(lock) = &existing
+            && lock.is_live()
+        {
+            return Ok(LockOutcome::Held(lock.clone()));
         }
         let now = chrono::Utc::now().to_rfc3339();
         tx.execute(

@@ -237,10 +237,10 @@ pub fn is_transient(error: &(dyn std::error::Error + 'static)) -> bool {
                 _ => {}
             }
         }
-        if let Some(df) = e.downcast_ref::<DataFusionError>() {
-            if datafusion_is_bad_input(df) || matches!(df, DataFusionError::ResourcesExhausted(_)) {
-                return false;
-            }
+        if let Some(df) = e.downcast_ref::<DataFusionError>()
+            && (datafusion_is_bad_input(df) || matches!(df, DataFusionError::ResourcesExhausted(_)))
+        {
+            return false;
         }
         if let Some(store) = e.downcast_ref::<object_store::Error>() {
             return match store {

@@ -69,6 +69,9 @@ pub struct SourceRecord {
     pub files_read: usize,
     /// Bytes of the files read.
     pub bytes_read: u64,
+    /// Rows the scans of this source produced, the most any one sink read (Parquet row-group and
+    /// page pruning may make it lower than the rows in the files).
+    pub rows_read: u64,
     /// Hive partitions among the files read.
     pub partitions_read: usize,
 }

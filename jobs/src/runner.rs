@@ -19,6 +19,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use datafusion::dataframe::DataFrame;
+use datafusion::datasource::physical_plan::FileScanConfig;
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::sql::parser::DFParser;
 use sluice_catalog::{BookmarkEntry, Catalog, LockOutcome, RunRow, TableDef, split_name};
 use sluice_engine::readers::{Exclude, TableFiles, build_table, describe_location};
@@ -125,6 +128,8 @@ pub struct SinkPlan {
 /// A source opened for one attempt.
 struct OpenedSource {
     record: SourceRecord,
+    /// Store paths of the files read, to attribute scan metrics.
+    store_paths: BTreeSet<String>,
     pending: Vec<PendingFile>,
     partitions: Vec<String>,
     files: Vec<String>,
@@ -168,22 +173,20 @@ impl Runner {
             }
             LockOutcome::Acquired { replaced } => replaced.map(|lock| lock.run_id),
         };
-        let heartbeat = {
-            let catalog = Arc::clone(&self.catalog);
-            let (job, run) = (name.clone(), run_id.to_string());
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(HEARTBEAT);
+        let heartbeat = async {
+            let mut tick = tokio::time::interval(HEARTBEAT);
+            tick.tick().await;
+            loop {
                 tick.tick().await;
-                loop {
-                    tick.tick().await;
-                    if let Err(e) = catalog.heartbeat_job_lock(&job, &run) {
-                        tracing::warn!(error = %e, "could not refresh the job lock");
-                    }
+                if let Err(e) = self.catalog.heartbeat_job_lock(&name, run_id) {
+                    tracing::warn!(error = %e, "could not refresh the job lock");
                 }
-            })
+            }
         };
-        let outcome = self.run_locked(job, run_id, recovered).await;
-        heartbeat.abort();
+        let outcome = tokio::select! {
+            outcome = self.run_locked(job, run_id, recovered) => outcome,
+            never = heartbeat => never,
+        };
         if let Err(e) = self.catalog.release_job_lock(&name, run_id) {
             tracing::warn!(error = %e, "could not release the job lock; the next run takes it over");
         }
@@ -630,6 +633,11 @@ impl Runner {
             .map(|f| partition_path(f.partition.iter().map(|(k, v)| (k.as_str(), v.as_deref()))))
             .collect();
         let files: Vec<String> = described.files.iter().map(full).collect();
+        let store_paths = described
+            .files
+            .iter()
+            .map(|f| f.meta.location.to_string())
+            .collect();
         let record = SourceRecord {
             name: name.to_string(),
             from,
@@ -638,6 +646,7 @@ impl Runner {
             files_read: described.files.len(),
             bytes_read: described.files.iter().map(|f| f.meta.size).sum(),
             partitions_read: partitions.len(),
+            rows_read: 0,
         };
         let table = build_table(&described, &options).map_err(err)?;
         session
@@ -646,6 +655,7 @@ impl Runner {
             .map_err(|e| JobError::datafusion(context.clone(), e))?;
         Ok(OpenedSource {
             record,
+            store_paths,
             pending,
             partitions: partitions.into_iter().collect(),
             files,
@@ -923,9 +933,27 @@ impl Runner {
             }
             return Err(e);
         }
+        let mut scans = Vec::new();
+        for (_, s) in &staged {
+            if let Staged::Pending(p) = s {
+                let mut rows = Vec::new();
+                scan_rows(p.executed_plan(), &mut rows);
+                scans.push(rows);
+            }
+        }
         let mut pending = Vec::new();
         let mut sources = Vec::new();
-        for o in opened {
+        for mut o in opened {
+            o.record.rows_read = scans
+                .iter()
+                .map(|sink| {
+                    sink.iter()
+                        .filter(|(path, _)| o.store_paths.contains(path))
+                        .map(|(_, rows)| rows)
+                        .sum::<u64>()
+                })
+                .max()
+                .unwrap_or(0);
             pending.extend(o.pending);
             sources.push(o.record);
         }
@@ -1039,6 +1067,24 @@ impl Runner {
                 })
                 .collect(),
         })
+    }
+}
+
+/// Rows each file scan in an executed plan produced, keyed by the store path of its first file.
+fn scan_rows(plan: &Arc<dyn ExecutionPlan>, out: &mut Vec<(String, u64)>) {
+    let node: &dyn std::any::Any = plan.as_ref();
+    let source = node
+        .downcast_ref::<DataSourceExec>()
+        .map(|e| (e, e.data_source().as_ref() as &dyn std::any::Any));
+    if let Some((exec, source)) = source
+        && let Some(config) = source.downcast_ref::<FileScanConfig>()
+        && let Some(first) = config.file_groups.iter().flat_map(|g| g.iter()).next()
+    {
+        let rows = exec.metrics().and_then(|m| m.output_rows()).unwrap_or(0);
+        out.push((first.object_meta.location.to_string(), rows as u64));
+    }
+    for child in plan.children() {
+        scan_rows(child, out);
     }
 }
 

@@ -58,6 +58,7 @@ fn print_record(record: &RunRecord, format: OutputFormat) -> anyhow::Result<()> 
     }
     let partitions: usize = record.sinks.iter().map(|s| s.partitions.len()).sum();
     let files_read: usize = record.sources.iter().map(|s| s.files_read).sum();
+    let rows_read: u64 = record.sources.iter().map(|s| s.rows_read).sum();
     let rules_failed = record.quality.iter().filter(|r| !r.passed).count();
     Record::new()
         .text("job", &record.job)
@@ -65,6 +66,7 @@ fn print_record(record: &RunRecord, format: OutputFormat) -> anyhow::Result<()> 
         .text("status", record.status.as_str())
         .number("attempts", record.attempts.len() as u64)
         .number("files_read", files_read as u64)
+        .number("rows_read", rows_read)
         .text("read", human_bytes(record.bytes_read))
         .number("rows_written", record.rows_written)
         .text("written", human_bytes(record.bytes_written))

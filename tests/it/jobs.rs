@@ -130,6 +130,8 @@ fn the_sample_job_is_idempotent_incremental_and_matches_duckdb() {
     let first = record(run_job(&catalog, &job, &params, &[]));
     assert_eq!(first["status"], "succeeded");
     assert_eq!(source(&first, "orders")["files_read"], 2);
+    assert_eq!(source(&first, "orders")["rows_read"], 40);
+    assert_eq!(source(&first, "regions")["rows_read"], 5);
     let after_first = snapshot(&out);
 
     // Nothing new: the bookmark skips every order file and the output stays byte for byte.

@@ -421,6 +421,7 @@ impl PartitionedWriter {
             commit::Start::Ready(committer) => committer,
         };
         let committer = Arc::new(committer);
+        let executed = Arc::clone(&plan);
         let streams = plan.properties().output_partitioning().partition_count().max(1);
         let shared = Arc::new(StreamShared {
             store: Arc::clone(&self.store),
@@ -483,6 +484,7 @@ impl PartitionedWriter {
         fault_point("after-data");
         Ok(Staged::Pending(PendingCommit {
             committer,
+            plan: executed,
             files: written,
             mode: self.options.mode,
             partition_by: self.options.partition_by,
@@ -503,6 +505,7 @@ pub enum Staged {
 /// Files written by a run that no commit record names yet.
 pub struct PendingCommit {
     committer: commit::Committer,
+    plan: Arc<dyn ExecutionPlan>,
     files: Vec<WrittenFile>,
     mode: WriteMode,
     partition_by: Vec<String>,
@@ -522,6 +525,11 @@ impl PendingCommit {
     /// The files waiting for the commit.
     pub fn files(&self) -> &[WrittenFile] {
         &self.files
+    }
+
+    /// The plan that produced the rows, executed: its metrics say what each scan read.
+    pub fn executed_plan(&self) -> &Arc<dyn ExecutionPlan> {
+        &self.plan
     }
 
     /// Makes the files part of the table (the commit point) and returns what was written.

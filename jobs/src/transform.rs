@@ -525,3 +525,98 @@ impl Transform for Conform {
             .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::util::pretty::pretty_format_batches;
+
+    async fn run(transform: &dyn Transform, sql: &str, args: &str) -> Result<String, TransformError> {
+        let ctx = SessionContext::new();
+        let df = ctx.sql(sql).await.unwrap();
+        let args: toml::Table = toml::from_str(args).unwrap();
+        let input = TransformInput {
+            ctx: ctx.clone(),
+            frames: BTreeMap::from([("t".to_string(), df)]),
+            params: BTreeMap::new(),
+            step: "s".into(),
+        };
+        let out = transform.apply(&input, &args).await?;
+        let batches = out
+            .sort(vec![datafusion::prelude::col("id").sort(true, true)])?
+            .collect()
+            .await?;
+        Ok(pretty_format_batches(&batches).unwrap().to_string())
+    }
+
+    #[tokio::test]
+    async fn flatten_makes_struct_fields_columns_and_explodes_lists() {
+        let out = run(
+            &Flatten,
+            "SELECT 1 AS id, named_struct('a', 2, 'b', named_struct('c', 'x')) AS s, [10, 20] AS items",
+            "input = \"t\"\nexplode = [\"items\"]",
+        )
+        .await
+        .unwrap();
+        assert!(out.contains("| id | s_a | s_b_c | items |"), "{out}");
+        assert!(
+            out.contains("| 1  | 2   | x     | 10    |") && out.contains("| 1  | 2   | x     | 20    |"),
+            "{out}"
+        );
+    }
+
+    #[tokio::test]
+    async fn dedupe_keeps_the_latest_row_per_key() {
+        let out = run(
+            &Dedupe,
+            "SELECT * FROM (VALUES (1, 'old', 1), (1, 'new', 2), (2, 'only', 1)) AS v(id, v, ts)",
+            "input = \"t\"\nkey = [\"id\"]\norder_by = [\"ts\"]",
+        )
+        .await
+        .unwrap();
+        assert!(
+            out.contains("| 1  | new  |") && out.contains("| 2  | only |") && !out.contains("old"),
+            "{out}"
+        );
+        let e = run(&Dedupe, "SELECT 1 AS id", "input = \"t\"\nkey = [\"nope\"]")
+            .await
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("key column `nope` is not in the input"),
+            "{e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn conform_casts_orders_and_fills_missing_columns() {
+        let out = run(
+            &Conform,
+            "SELECT '7' AS id, 'x' AS extra",
+            "input = \"t\"\ncolumns = [\"id BIGINT\", \"day DATE\"]\nextra = \"drop\"",
+        )
+        .await
+        .unwrap();
+        assert!(
+            out.contains("| id | day |") && out.contains("| 7  |     |"),
+            "{out}"
+        );
+        let strict = run(
+            &Conform,
+            "SELECT 'x' AS id",
+            "input = \"t\"\ncolumns = [\"id BIGINT\"]",
+        )
+        .await;
+        assert!(
+            strict.is_err(),
+            "a value that does not convert fails unless safe = true"
+        );
+        let safe = run(
+            &Conform,
+            "SELECT 'x' AS id",
+            "input = \"t\"\ncolumns = [\"id BIGINT\"]\nsafe = true",
+        )
+        .await
+        .unwrap();
+        assert!(safe.contains("|    |"), "{safe}");
+    }
+}

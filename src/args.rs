@@ -158,6 +158,13 @@ pub struct CrawlArgs {
     /// When a table's columns or partition keys changed: record it, only report it, or fail.
     #[arg(long, value_enum, default_value = "update")]
     pub on_schema_change: SchemaChangeArg,
+    /// Report what the crawl would change without changing the catalog.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Add each table's inference decisions (sniffed dialect, widened columns and the file that
+    /// widened them, typed strings) to the output.
+    #[arg(long)]
+    pub explain: bool,
 }
 
 /// `--on-schema-change` values.

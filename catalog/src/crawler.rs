@@ -6,12 +6,12 @@
 //!     ──per table: list once, infer formats, schema, Hive partitions──> TableDef ──upsert──> catalog
 //! ```
 //!
-//! Not yet done (see the catalog issue): Glue's sibling-folder similarity rule, `--exclude` globs,
-//! CSV dialect sniffing, schema-change policies and incremental crawls.
+//! A table crawled before is described incrementally: files whose size and time match the catalog
+//! are not read again; new or changed files widen the recorded schema.
 
 use futures::TryStreamExt;
 use serde::Serialize;
-use sluice_engine::readers::{Exclude, describe_location, format_of, is_hidden};
+use sluice_engine::readers::{Exclude, Known, describe_location_incremental, format_of, is_hidden};
 use sluice_engine::{EngineError, Location, ReadOptions, SluiceSession};
 
 use crate::error::{CatalogError, Result};
@@ -33,6 +33,10 @@ pub struct CrawledTable {
     pub partitions: usize,
     /// Data files.
     pub files: usize,
+    /// Files whose contents were read (new or changed since the last crawl).
+    pub files_read: usize,
+    /// Inference decisions: sniffed dialects, widened columns, typed strings.
+    pub notes: Vec<String>,
 }
 
 /// What a crawl found.
@@ -63,6 +67,8 @@ pub struct CrawlOptions {
     pub sample_files: Option<usize>,
     /// What to do with schema changes.
     pub on_schema_change: SchemaChangePolicy,
+    /// Decide everything, change nothing: actions become `would-create` / `would-update`.
+    pub dry_run: bool,
 }
 
 /// Lower-case letters, digits and `_`, as Glue and Athena require; other characters become `_`.
@@ -174,25 +180,43 @@ pub async fn crawl(
     let mut report = CrawlReport::default();
     for (name, table_location) in tables {
         let qualified = format!("{database}.{name}");
-        let described = match describe_location(&state, &table_location, &options).await {
-            Ok(d) => d,
-            Err(e @ (EngineError::NoDataFiles { .. } | EngineError::NotFound { .. })) => {
-                report.tables.push(CrawledTable {
-                    table: qualified,
-                    action: "skipped".into(),
-                    detail: e.to_string(),
-                    columns: 0,
-                    partitions: 0,
-                    files: 0,
-                });
-                continue;
+        let old = catalog.find(database, &name)?;
+        let known = match &old {
+            Some(def) if def.location == table_location.as_folder().url().as_str() => {
+                let (described, _) = def.to_described(catalog.path())?;
+                Some(Known {
+                    file_schema: described.file_schema,
+                    files: def
+                        .files
+                        .iter()
+                        .map(|f| (f.path.clone(), (f.size, f.last_modified.clone())))
+                        .collect(),
+                    csv: described.csv,
+                })
             }
-            Err(e) => return Err(e.into()),
+            _ => None,
         };
-        let def = TableDef::from_described(database, &name, &described, &options);
-        let schema_change = catalog
-            .find(database, &name)?
-            .and_then(|old| def.schema_diff(&old));
+        let described =
+            match describe_location_incremental(&state, &table_location, &options, known.as_ref()).await {
+                Ok(d) => d,
+                Err(e @ (EngineError::NoDataFiles { .. } | EngineError::NotFound { .. })) => {
+                    report.tables.push(CrawledTable {
+                        table: qualified,
+                        action: "skipped".into(),
+                        detail: e.to_string(),
+                        columns: 0,
+                        partitions: 0,
+                        files: 0,
+                        files_read: 0,
+                        notes: Vec::new(),
+                    });
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+        let (described, notes) = described;
+        let def = TableDef::from_described(database, &name, &described);
+        let schema_change = old.as_ref().and_then(|old| def.schema_diff(old));
         match (crawl_options.on_schema_change, schema_change) {
             (SchemaChangePolicy::Fail, Some(diff)) => {
                 return Err(CatalogError::SchemaChanged {
@@ -209,15 +233,25 @@ pub async fn crawl(
                     columns: def.columns.len(),
                     partitions: def.partition_count(),
                     files: def.files.len(),
+                    files_read: notes.files_read,
+                    notes: notes.notes,
                 });
                 continue;
             }
             _ => {}
         }
-        let (action, detail) = match catalog.upsert(&def)? {
-            Change::Created => ("created", String::new()),
-            Change::Updated(diff) => ("updated", diff),
-            Change::Unchanged => ("unchanged", String::new()),
+        let (action, detail) = if crawl_options.dry_run {
+            match old.as_ref().map(|o| def.diff(o)) {
+                None => ("would-create", String::new()),
+                Some(Some(diff)) => ("would-update", diff),
+                Some(None) => ("unchanged", String::new()),
+            }
+        } else {
+            match catalog.upsert(&def)? {
+                Change::Created => ("created", String::new()),
+                Change::Updated(diff) => ("updated", diff),
+                Change::Unchanged => ("unchanged", String::new()),
+            }
         };
         tracing::info!(table = %qualified, action, "crawled");
         report.tables.push(CrawledTable {
@@ -227,6 +261,8 @@ pub async fn crawl(
             columns: def.columns.len(),
             partitions: def.partition_count(),
             files: def.files.len(),
+            files_read: notes.files_read,
+            notes: notes.notes,
         });
     }
     report.tables.sort_by(|a, b| a.table.cmp(&b.table));

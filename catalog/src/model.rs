@@ -79,7 +79,7 @@ pub struct TableDef {
 
 impl TableDef {
     /// A table from what a listing found.
-    pub fn from_described(database: &str, name: &str, described: &TableFiles, options: &ReadOptions) -> Self {
+    pub fn from_described(database: &str, name: &str, described: &TableFiles) -> Self {
         let classification = described
             .files
             .iter()
@@ -101,8 +101,8 @@ impl TableDef {
             name: name.to_string(),
             location: described.location.as_folder().url().to_string(),
             classification,
-            has_header: options.csv.has_header,
-            delimiter: options.csv.delimiter,
+            has_header: described.csv.has_header,
+            delimiter: described.csv.delimiter,
             columns: described
                 .file_schema
                 .fields()
@@ -170,13 +170,15 @@ impl TableDef {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        let csv = CsvReadOptions {
+            has_header: self.has_header,
+            delimiter: self.delimiter,
+            sniff: false,
+            ..CsvReadOptions::default()
+        };
         let options = ReadOptions {
             format: None,
-            csv: CsvReadOptions {
-                has_header: self.has_header,
-                delimiter: self.delimiter,
-                ..CsvReadOptions::default()
-            },
+            csv: csv.clone(),
             ..ReadOptions::default()
         };
         Ok((
@@ -185,6 +187,7 @@ impl TableDef {
                 file_schema: Arc::new(Schema::new(fields)),
                 partition_cols,
                 files,
+                csv,
             },
             options,
         ))

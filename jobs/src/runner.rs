@@ -479,7 +479,7 @@ impl Runner {
         let described = describe_location(&session.ctx().state(), &dest.as_folder(), &options)
             .await
             .map_err(|e| JobError::engine(format!("listing sink `{path}` for the catalog"), e))?;
-        let def = TableDef::from_described(db, name, &described, &options);
+        let def = TableDef::from_described(db, name, &described);
         Ok(match self.catalog.upsert(&def)? {
             sluice_catalog::Change::Created => "created".to_string(),
             sluice_catalog::Change::Updated(diff) => format!("updated: {diff}"),
@@ -574,6 +574,7 @@ impl Runner {
                                 )),
                             })
                             .transpose()?,
+                        sniff: spec.header.is_none(),
                         ..CsvReadOptions::default()
                     },
                     ..ReadOptions::default()

@@ -5,7 +5,7 @@ use sluice_engine::Location;
 
 use crate::args::{CatalogCommand, CrawlArgs, DialectArg, SchemaChangeArg, TableCommand, TablesArgs};
 use crate::diagnostics::UsageError;
-use crate::output::{Progress, number_column, print_columns, text_column};
+use crate::output::{Progress, number_column, print_columns, status, text_column};
 use crate::settings::Settings;
 use sluice_catalog::Dialect;
 
@@ -13,7 +13,12 @@ use sluice_catalog::Dialect;
 pub async fn crawl(args: CrawlArgs, settings: &Settings) -> anyhow::Result<()> {
     let location = Location::parse(&args.url)?;
     let session = settings.session()?;
-    let catalog = Catalog::open(&settings.catalog)?;
+    // A dry run must not even create the catalog file.
+    let catalog = if args.dry_run && !settings.catalog.exists() {
+        Catalog::open(":memory:")?
+    } else {
+        Catalog::open(&settings.catalog)?
+    };
     let progress = Progress::spinner(format!("crawling {location}"), settings.show_progress());
     let options = sluice_catalog::CrawlOptions {
         exclude: args.exclude.clone(),
@@ -23,21 +28,40 @@ pub async fn crawl(args: CrawlArgs, settings: &Settings) -> anyhow::Result<()> {
             SchemaChangeArg::Log => sluice_catalog::SchemaChangePolicy::Log,
             SchemaChangeArg::Fail => sluice_catalog::SchemaChangePolicy::Fail,
         },
+        dry_run: args.dry_run,
     };
+    let started = std::time::Instant::now();
     let report = sluice_catalog::crawl(&session, &catalog, &location, &args.database, &options).await;
     progress.finish();
     let t = report?.tables;
-    print_columns(
-        settings.format,
-        vec![
-            ("table", text_column(t.iter().map(|t| t.table.as_str()))),
-            ("action", text_column(t.iter().map(|t| t.action.as_str()))),
-            ("columns", number_column(t.iter().map(|t| t.columns as u64))),
-            ("partitions", number_column(t.iter().map(|t| t.partitions as u64))),
-            ("files", number_column(t.iter().map(|t| t.files as u64))),
-            ("detail", text_column(t.iter().map(|t| t.detail.as_str()))),
-        ],
-    )
+    let count = |action: &str| t.iter().filter(|t| t.action == action).count();
+    status(
+        settings.quiet,
+        &format!(
+            "{} tables: {} created, {} updated, {} unchanged; read {} of {} files in {:.2}s",
+            t.len(),
+            count("created") + count("would-create"),
+            count("updated") + count("would-update"),
+            count("unchanged"),
+            t.iter().map(|t| t.files_read).sum::<usize>(),
+            t.iter().map(|t| t.files).sum::<usize>(),
+            started.elapsed().as_secs_f64()
+        ),
+    );
+    let notes: Vec<String> = t.iter().map(|t| t.notes.join("; ")).collect();
+    let mut columns = vec![
+        ("table", text_column(t.iter().map(|t| t.table.as_str()))),
+        ("action", text_column(t.iter().map(|t| t.action.as_str()))),
+        ("columns", number_column(t.iter().map(|t| t.columns as u64))),
+        ("partitions", number_column(t.iter().map(|t| t.partitions as u64))),
+        ("files", number_column(t.iter().map(|t| t.files as u64))),
+        ("files_read", number_column(t.iter().map(|t| t.files_read as u64))),
+        ("detail", text_column(t.iter().map(|t| t.detail.as_str()))),
+    ];
+    if args.explain {
+        columns.push(("decisions", text_column(notes.iter().map(String::as_str))));
+    }
+    print_columns(settings.format, columns)
 }
 
 /// Runs `sluice tables`.

@@ -25,6 +25,7 @@ pub async fn run(args: ConvertArgs, settings: &Settings) -> anyhow::Result<()> {
         csv: CsvReadOptions {
             has_header: !args.no_header,
             delimiter: args.delimiter.as_deref().map(parse_delimiter).transpose()?,
+            sniff: !args.no_header,
             ..CsvReadOptions::default()
         },
         ..ReadOptions::default()

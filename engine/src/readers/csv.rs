@@ -17,6 +17,9 @@ pub struct CsvReadOptions {
     pub quote: u8,
     /// Rows sampled for type inference.
     pub infer_rows: usize,
+    /// Sniff the delimiter (when not given) and the header from the files when describing a
+    /// location (default true; a dialect recorded in the catalog is not sniffed again).
+    pub sniff: bool,
 }
 
 impl Default for CsvReadOptions {
@@ -26,6 +29,7 @@ impl Default for CsvReadOptions {
             delimiter: None,
             quote: b'"',
             infer_rows: 1000,
+            sniff: true,
         }
     }
 }

@@ -9,10 +9,11 @@
 //! Parsing is DataFusion's; this module only decides formats, partition columns and schemas.
 
 mod csv;
+pub mod infer;
 mod json;
 mod table;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -23,7 +24,7 @@ use datafusion::datasource::file_format::file_compression_type::FileCompressionT
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::execution::object_store::ObjectStoreUrl;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 
 pub use self::csv::CsvReadOptions;
@@ -339,7 +340,37 @@ pub struct TableFiles {
     pub partition_cols: Vec<(String, DataType)>,
     /// The data files, each with its partition values.
     pub files: Vec<DataFile>,
+    /// The CSV dialect the files are read with (sniffed, or as given).
+    pub csv: CsvReadOptions,
 }
+
+/// What an earlier crawl recorded about a table, so describing it again reads only new or changed
+/// files.
+#[derive(Debug, Clone)]
+pub struct Known {
+    /// The table's columns as recorded (partition columns excluded).
+    pub file_schema: SchemaRef,
+    /// Store path → (size, last-modified RFC 3339) of every recorded file.
+    pub files: HashMap<String, (u64, String)>,
+    /// The recorded CSV dialect.
+    pub csv: CsvReadOptions,
+}
+
+/// What describing a location did besides finding the table.
+#[derive(Debug, Clone, Default)]
+pub struct DescribeNotes {
+    /// Files whose contents were read to infer the schema.
+    pub files_read: usize,
+    /// Decisions worth explaining: sniffed dialects, widened columns, typed strings.
+    pub notes: Vec<String>,
+}
+
+/// Bytes read from the start of a file to sniff its dialect or its string columns.
+const HEAD_BYTES: usize = 64 * 1024;
+/// Files per format group whose heads are sniffed.
+const SNIFF_FILES: usize = 5;
+/// Schema inferences in flight at once (each reads the start of one file).
+const INFER_CONCURRENCY: usize = 16;
 
 /// Lists a location and infers its table: formats from file names (or `options.format`), Hive
 /// partition columns from folder names (typed `BIGINT` or `DATE` when every value parses, else
@@ -349,6 +380,21 @@ pub async fn describe_location(
     location: &Location,
     options: &ReadOptions,
 ) -> Result<TableFiles> {
+    Ok(describe_location_incremental(state, location, options, None)
+        .await?
+        .0)
+}
+
+/// Like [`describe_location`], reading only files that `known` does not list with the same size and
+/// time: their schemas widen the known one (see [`infer::widen`]). CSV dialects are sniffed from the
+/// files read (unless `options.csv` fixes them) and strings in NDJSON that are all dates or
+/// timestamps become typed.
+pub async fn describe_location_incremental(
+    state: &dyn Session,
+    location: &Location,
+    options: &ReadOptions,
+    known: Option<&Known>,
+) -> Result<(TableFiles, DescribeNotes)> {
     let store = state.runtime_env().object_store(location.listing_url()?)?;
     let listed = list_data_files(&store, location).await?;
     let mut groups: BTreeMap<FileKind, Vec<ObjectMeta>> = BTreeMap::new();
@@ -383,33 +429,144 @@ pub async fn describe_location(
         });
     }
     let partition_cols = partition_columns(location, &files)?;
-    let mut file_schemas = Vec::new();
-    for (kind, metas) in &groups {
-        let format = file_format(kind, options);
-        let sample = sample(metas, options.sample_files);
-        file_schemas.push(format.infer_schema(state, &store, &sample).await?);
+    let mut notes = DescribeNotes::default();
+    let mut csv_options = known
+        .map(|k| k.csv.clone())
+        .unwrap_or_else(|| options.csv.clone());
+    let mut parts: Vec<(String, SchemaRef)> = Vec::new();
+    if let Some(known) = known {
+        parts.push(("the catalog".to_string(), Arc::clone(&known.file_schema)));
     }
-    let merged = Schema::try_merge(file_schemas.iter().map(|s| s.as_ref().clone())).map_err(|e| {
-        EngineError::InvalidOption {
-            option: location.original().to_string(),
-            reason: format!("its files have conflicting column types ({e}); read them separately or cast"),
+    let mut json_temporal: Vec<(String, DataType)> = Vec::new();
+    let mut non_json_columns: Vec<String> = Vec::new();
+    for (kind, metas) in &groups {
+        let fresh: Vec<ObjectMeta> = metas
+            .iter()
+            .filter(|m| {
+                known.is_none_or(|k| {
+                    k.files.get(m.location.as_ref()) != Some(&(m.size, m.last_modified.to_rfc3339()))
+                })
+            })
+            .cloned()
+            .collect();
+        if fresh.is_empty() {
+            continue;
         }
-    })?;
+        let sample = sample(&fresh, options.sample_files);
+        let sniffed: Vec<(String, Vec<u8>)> = if kind.format == FileFormatKind::Parquet {
+            Vec::new()
+        } else {
+            let mut heads = Vec::new();
+            for meta in sample.iter().take(SNIFF_FILES) {
+                let head = infer::head(&store, meta, kind.compression.file_type(), HEAD_BYTES).await?;
+                heads.push((meta.location.to_string(), head));
+            }
+            heads
+        };
+        if kind.format == FileFormatKind::Csv && options.csv.sniff {
+            let fixed = options.csv.delimiter.or(kind.tab_separated.then_some(b'\t'));
+            let dialects: Vec<infer::Dialect> = sniffed
+                .iter()
+                .map(|(_, h)| infer::sniff_csv(h, fixed, options.csv.quote))
+                .collect();
+            if fixed.is_none()
+                && let Some(d) = majority(dialects.iter().map(|d| d.delimiter))
+                && d != b','
+            {
+                csv_options.delimiter = Some(d);
+                notes
+                    .notes
+                    .push(format!("sniffed the CSV delimiter `{}`", d as char));
+            }
+            let yes = dialects.iter().filter(|d| d.has_header == Some(true)).count();
+            let no = dialects.iter().filter(|d| d.has_header == Some(false)).count();
+            if yes != no {
+                csv_options.has_header = yes > no;
+                notes.notes.push(format!(
+                    "header {}: {yes} of {} sniffed files look like they have one, {no} not",
+                    if yes > no { "detected" } else { "absent" },
+                    dialects.len()
+                ));
+            }
+        }
+        let effective = ReadOptions {
+            csv: csv_options.clone(),
+            ..options.clone()
+        };
+        let format = file_format(kind, &effective);
+        let inferred: Vec<(String, SchemaRef)> = futures::stream::iter(sample.iter().cloned())
+            .map(|meta| {
+                let format = Arc::clone(&format);
+                let store = Arc::clone(&store);
+                async move {
+                    let schema = format
+                        .infer_schema(state, &store, std::slice::from_ref(&meta))
+                        .await?;
+                    Ok::<_, EngineError>((meta.location.to_string(), schema))
+                }
+            })
+            .buffered(INFER_CONCURRENCY)
+            .try_collect()
+            .await?;
+        notes.files_read += inferred.len();
+        if kind.format == FileFormatKind::Json {
+            let (group, _) = infer::merge_schemas(&inferred);
+            let heads: Vec<Vec<u8>> = sniffed.into_iter().map(|(_, h)| h).collect();
+            json_temporal.extend(infer::json_temporal_columns(&heads, &group));
+        } else {
+            for (_, schema) in &inferred {
+                non_json_columns.extend(schema.fields().iter().map(|f| f.name().clone()));
+            }
+        }
+        parts.extend(inferred);
+    }
+    let (merged, widenings) = infer::merge_schemas(&parts);
+    notes.notes.extend(widenings);
+    let mut fields: Vec<Field> = merged.fields().iter().map(|f| f.as_ref().clone()).collect();
+    for (name, ty) in json_temporal {
+        if non_json_columns.contains(&name) {
+            continue;
+        }
+        if let Some(f) = fields
+            .iter_mut()
+            .find(|f| f.name() == &name && f.data_type() == &DataType::Utf8)
+        {
+            notes.notes.push(format!(
+                "column `{name}` holds only {ty} values in JSON strings: typed {ty}"
+            ));
+            *f = Field::new(&name, ty, true);
+        }
+    }
     // A column that is both in the files and a partition key is read from the folder name.
     let file_schema = Arc::new(Schema::new(
-        merged
-            .fields()
-            .iter()
+        fields
+            .into_iter()
             .filter(|f| !partition_cols.iter().any(|(n, _)| n == f.name()))
-            .cloned()
             .collect::<Vec<_>>(),
     ));
-    Ok(TableFiles {
-        location: location.clone(),
-        file_schema,
-        partition_cols,
-        files,
-    })
+    Ok((
+        TableFiles {
+            location: location.clone(),
+            file_schema,
+            partition_cols,
+            files,
+            csv: csv_options,
+        },
+        notes,
+    ))
+}
+
+/// The most common value (ties: the first seen).
+fn majority<T: PartialEq + Copy>(values: impl Iterator<Item = T>) -> Option<T> {
+    let mut counts: Vec<(T, usize)> = Vec::new();
+    for v in values {
+        match counts.iter_mut().find(|(x, _)| *x == v) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((v, 1)),
+        }
+    }
+    let best = counts.iter().map(|(_, n)| *n).max()?;
+    counts.into_iter().find(|(_, n)| *n == best).map(|(v, _)| v)
 }
 
 /// Up to `n` files spread evenly over `metas` (all of them when `n` is `None`).
@@ -422,6 +579,10 @@ fn sample(metas: &[ObjectMeta], n: Option<usize>) -> Vec<ObjectMeta> {
 
 /// Builds the table for files described earlier, without touching the store.
 pub fn build_table(described: &TableFiles, options: &ReadOptions) -> Result<LakeTable> {
+    let options = &ReadOptions {
+        csv: described.csv.clone(),
+        ..options.clone()
+    };
     let mut groups: BTreeMap<FileKind, Vec<PartitionedFile>> = BTreeMap::new();
     for file in &described.files {
         let name = file.meta.location.filename().unwrap_or_default();

@@ -362,3 +362,140 @@ fn crawl_excludes_and_schema_change_policies() {
     let r = with_catalog(&catalog, &["crawl", url, "--exclude", "[", "--database", "raw"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
 }
+
+/// A messy lake: a `;`-separated CSV with a header, a header-less CSV, a table whose later file
+/// turns a column from integers into decimals and adds a column, and NDJSON with dates in strings.
+fn messy_lake(root: &Path) {
+    let write = |rel: &str, text: &str| {
+        let path = root.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write("semi/part-0.csv", "id;city;amount\n1;Oslo;2.5\n2;Rome;3\n");
+    write(
+        "noheader/part-0.csv",
+        "1,Oslo,2026-01-01\n2,Rome,2026-01-02\n3,Lima,2026-01-03\n",
+    );
+    write("sales/day=1/a.csv", "id,qty\n1,2\n2,3\n");
+    write("sales/day=2/b.csv", "id,qty,note\n3,2.5,late\n");
+    write("_SUCCESS", "");
+    write(
+        "events/e.ndjson",
+        "{\"id\": 1, \"on\": \"2026-11-01\", \"at\": \"2026-11-01T10:00:00Z\"}\n{\"id\": 2, \"on\": \"2026-11-02\", \"at\": null}\n",
+    );
+}
+
+#[test]
+fn crawl_sniffs_widens_types_dates_and_recrawls_without_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake_dir = dir.path().join("lake");
+    messy_lake(&lake_dir);
+    let catalog = dir.path().join("c.db");
+    let lake = lake_dir.to_str().unwrap();
+
+    let dry = with_catalog(
+        &catalog,
+        &["crawl", lake, "--database", "m", "--dry-run", "--format", "json"],
+    )
+    .json();
+    assert!(dry.iter().all(|t| t["action"] == "would-create"), "{dry:?}");
+    assert!(!catalog.exists(), "a dry run created the catalog");
+
+    let first = with_catalog(
+        &catalog,
+        &["crawl", lake, "--database", "m", "--explain", "--format", "json"],
+    )
+    .json();
+    let by_name = |rows: &[serde_json::Value], name: &str| -> serde_json::Value {
+        rows.iter().find(|t| t["table"] == name).cloned().unwrap()
+    };
+    let sales = by_name(&first, "m.sales");
+    assert!(
+        sales["decisions"]
+            .as_str()
+            .unwrap()
+            .contains("`qty` widened from Int64 to Float64 by")
+            && sales["decisions"].as_str().unwrap().contains("day=2/b.csv"),
+        "{sales}"
+    );
+    assert_eq!(by_name(&first, "m.semi")["files_read"], 1);
+
+    let types = with_catalog(
+        &catalog,
+        &[
+            "sql",
+            "--format",
+            "json",
+            "SELECT table_name || '.' || column_name AS c, data_type FROM information_schema.columns
+             WHERE table_schema = 'm' ORDER BY 1",
+        ],
+    )
+    .json();
+    let types: std::collections::BTreeMap<String, String> = types
+        .iter()
+        .map(|r| {
+            (
+                r["c"].as_str().unwrap().to_string(),
+                r["data_type"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let expect = [
+        ("semi.amount", "Float64"),
+        ("semi.city", "Utf8"),
+        ("noheader.column_1", "Int64"),
+        ("noheader.column_3", "Date32"),
+        ("sales.qty", "Float64"),
+        ("sales.note", "Utf8"),
+        ("sales.day", "Int64"),
+        ("events.on", "Date32"),
+        ("events.at", "Timestamp(µs)"),
+    ];
+    for (col, ty) in expect {
+        assert_eq!(types.get(col).map(String::as_str), Some(ty), "{col}: {types:?}");
+    }
+    let rows = with_catalog(
+        &catalog,
+        &[
+            "sql",
+            "--format",
+            "json",
+            "SELECT (SELECT sum(qty) FROM m.sales) AS qty, (SELECT count(*) FROM m.noheader) AS n,
+                    (SELECT max(\"on\") FROM m.events) AS last_day",
+        ],
+    )
+    .json();
+    assert_eq!(rows[0]["qty"], 7.5);
+    assert_eq!(rows[0]["n"], 3, "the header-less file lost a row");
+    assert_eq!(rows[0]["last_day"], "2026-11-02");
+
+    // Nothing changed: no file is read. A new file: only it is read.
+    let again = with_catalog(&catalog, &["crawl", lake, "--database", "m", "--format", "json"]).json();
+    assert!(
+        again
+            .iter()
+            .all(|t| t["files_read"] == 0 && t["action"] == "unchanged"),
+        "{again:?}"
+    );
+    std::fs::create_dir_all(lake_dir.join("sales/day=3")).unwrap();
+    std::fs::write(lake_dir.join("sales/day=3/c.csv"), "id,qty,note\n4,1,x\n").unwrap();
+    let third = with_catalog(&catalog, &["crawl", lake, "--database", "m", "--format", "json"]).json();
+    let sales = by_name(&third, "m.sales");
+    assert_eq!(
+        (sales["files_read"].clone(), sales["action"].clone()),
+        (1.into(), "updated".into()),
+        "{sales}"
+    );
+    assert_eq!(by_name(&third, "m.semi")["files_read"], 0);
+
+    // A CSV file whose columns come in another order would be misread by position: refused, named.
+    std::fs::create_dir_all(lake_dir.join("sales/day=4")).unwrap();
+    std::fs::write(lake_dir.join("sales/day=4/d.csv"), "qty,id\n1,5\n").unwrap();
+    let refused = with_catalog(&catalog, &["crawl", lake, "--database", "m"]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("day=4/d.csv") && refused.stderr.contains("by position"),
+        "{}",
+        refused.stderr
+    );
+}

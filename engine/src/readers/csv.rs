@@ -48,6 +48,9 @@ pub(super) fn format(
             .with_delimiter(delimiter)
             .with_quote(options.quote)
             .with_schema_infer_max_rec(options.infer_rows)
+            // Files that lack the table's trailing columns (written before a column was added) read
+            // them as NULL; the crawler checks that every file's header is a prefix of the table's.
+            .with_truncated_rows(true)
             .with_file_compression_type(compression),
     )
 }

@@ -439,6 +439,7 @@ pub async fn describe_location_incremental(
     }
     let mut json_temporal: Vec<(String, DataType)> = Vec::new();
     let mut non_json_columns: Vec<String> = Vec::new();
+    let mut csv_files: Vec<(String, SchemaRef)> = Vec::new();
     for (kind, metas) in &groups {
         let fresh: Vec<ObjectMeta> = metas
             .iter()
@@ -509,6 +510,9 @@ pub async fn describe_location_incremental(
             .try_collect()
             .await?;
         notes.files_read += inferred.len();
+        if kind.format == FileFormatKind::Csv && csv_options.has_header {
+            csv_files.extend(inferred.iter().cloned());
+        }
         if kind.format == FileFormatKind::Json {
             let (group, _) = infer::merge_schemas(&inferred);
             let heads: Vec<Vec<u8>> = sniffed.into_iter().map(|(_, h)| h).collect();
@@ -522,6 +526,23 @@ pub async fn describe_location_incremental(
     }
     let (merged, widenings) = infer::merge_schemas(&parts);
     notes.notes.extend(widenings);
+    // CSV is read by position: every file's columns must be the table's first columns, in order.
+    let order: Vec<&str> = merged.fields().iter().map(|f| f.name().as_str()).collect();
+    for (file, schema) in &csv_files {
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        let position: Vec<&str> = order.iter().copied().filter(|n| names.contains(n)).collect();
+        if names.len() > order.len() || order[..names.len()] != names[..] {
+            return Err(EngineError::InvalidOption {
+                option: location.original().to_string(),
+                reason: format!(
+                    "CSV file `{file}` has the columns [{}] where the table's first columns are [{}]; CSV is read by position, so it would be misread. Move it to its own table, leave it out with --exclude, or rewrite it with the table's column order ({})",
+                    names.join(", "),
+                    order[..names.len().min(order.len())].join(", "),
+                    position.join(", ")
+                ),
+            });
+        }
+    }
     let mut fields: Vec<Field> = merged.fields().iter().map(|f| f.as_ref().clone()).collect();
     for (name, ty) in json_temporal {
         if non_json_columns.contains(&name) {

@@ -158,6 +158,14 @@ pub struct CrawlArgs {
     /// When a table's columns or partition keys changed: record it, only report it, or fail.
     #[arg(long, value_enum, default_value = "update")]
     pub on_schema_change: SchemaChangeArg,
+    /// Catalog tables under URL whose data is gone: keep them marked deprecated, delete them, or
+    /// only report them.
+    #[arg(long, value_enum, default_value = "deprecate")]
+    pub on_delete: DeleteArg,
+    /// Fail, changing nothing, when the crawl would create more than N new tables (a guard against
+    /// crawling the wrong folder level).
+    #[arg(long, value_name = "N")]
+    pub max_new_tables: Option<usize>,
     /// Report what the crawl would change without changing the catalog.
     #[arg(long)]
     pub dry_run: bool,
@@ -165,6 +173,17 @@ pub struct CrawlArgs {
     /// widened them, typed strings) to the output.
     #[arg(long)]
     pub explain: bool,
+}
+
+/// `--on-delete` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DeleteArg {
+    /// Keep the table, marked deprecated.
+    Deprecate,
+    /// Remove the table from the catalog.
+    Delete,
+    /// Only report it.
+    Log,
 }
 
 /// `--on-schema-change` values.
@@ -199,6 +218,23 @@ pub enum TableCommand {
     Drop(TableName),
     /// Print a CREATE statement for another engine.
     Ddl(DdlArgs),
+    /// Keep a column's type whatever later crawls infer (SQL or Arrow type names).
+    Pin {
+        /// `db.table`.
+        name: String,
+        /// The column.
+        column: String,
+        /// Its type: BIGINT, DOUBLE, DECIMAL(12,2), DATE, TIMESTAMP, VARCHAR, BOOLEAN, or an Arrow type.
+        #[arg(value_name = "TYPE")]
+        data_type: String,
+    },
+    /// Let crawls infer a pinned column's type again.
+    Unpin {
+        /// `db.table`.
+        name: String,
+        /// The column.
+        column: String,
+    },
 }
 
 /// `sluice catalog ...`

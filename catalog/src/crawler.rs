@@ -9,7 +9,7 @@
 //! A table crawled before is described incrementally: files whose size and time match the catalog
 //! are not read again; new or changed files widen the recorded schema.
 
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 use sluice_engine::readers::{Exclude, Known, describe_location_incremental, format_of, is_hidden};
 use sluice_engine::{EngineError, Location, ReadOptions, SluiceSession};
@@ -69,7 +69,27 @@ pub struct CrawlOptions {
     pub on_schema_change: SchemaChangePolicy,
     /// Decide everything, change nothing: actions become `would-create` / `would-update`.
     pub dry_run: bool,
+    /// What to do with catalog tables under the crawled folder whose data is gone.
+    pub on_delete: DeletePolicy,
+    /// Fail before changing anything when more tables than this would be created.
+    pub max_new_tables: Option<usize>,
 }
+
+/// What a crawl does with a catalog table whose folder no longer holds data (Glue's
+/// `DeleteBehavior`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeletePolicy {
+    /// Keep it, marked deprecated (`sluice tables` shows when); found again, it is current again.
+    #[default]
+    Deprecate,
+    /// Remove it from the catalog.
+    Delete,
+    /// Only report it.
+    Log,
+}
+
+/// Tables described at once (each lists its folder and reads new files).
+const TABLES_AT_ONCE: usize = 4;
 
 /// Lower-case letters, digits and `_`, as Glue and Athena require; other characters become `_`.
 pub fn table_name(folder: &str) -> String {
@@ -177,9 +197,9 @@ pub async fn crawl(
         sample_files: crawl_options.sample_files,
         ..ReadOptions::default()
     };
-    let mut report = CrawlReport::default();
+    // What the catalog knows about each table, read before the (concurrent) descriptions.
+    let mut planned = Vec::new();
     for (name, table_location) in tables {
-        let qualified = format!("{database}.{name}");
         let old = catalog.find(database, &name)?;
         let known = match &old {
             Some(def) if def.location == table_location.as_folder().url().as_str() => {
@@ -196,25 +216,83 @@ pub async fn crawl(
             }
             _ => None,
         };
-        let described =
-            match describe_location_incremental(&state, &table_location, &options, known.as_ref()).await {
-                Ok(d) => d,
-                Err(e @ (EngineError::NoDataFiles { .. } | EngineError::NotFound { .. })) => {
-                    report.tables.push(CrawledTable {
-                        table: qualified,
-                        action: "skipped".into(),
-                        detail: e.to_string(),
-                        columns: 0,
-                        partitions: 0,
-                        files: 0,
-                        files_read: 0,
-                        notes: Vec::new(),
-                    });
-                    continue;
+        let pins = if old.is_some() {
+            catalog.pins(database, &name)?
+        } else {
+            Default::default()
+        };
+        planned.push((name, table_location, old, known, pins));
+    }
+    let state_ref = &state;
+    let options_ref = &options;
+    let described: Vec<_> = futures::stream::iter(planned)
+        .map(|(name, table_location, old, known, pins)| async move {
+            let result =
+                describe_location_incremental(state_ref, &table_location, options_ref, known.as_ref()).await;
+            (name, old, pins, result)
+        })
+        .buffered(TABLES_AT_ONCE)
+        .collect()
+        .await;
+    if let Some(max) = crawl_options.max_new_tables {
+        let new: Vec<&str> = described
+            .iter()
+            .filter(|(_, old, _, r)| old.is_none() && r.is_ok())
+            .map(|(name, ..)| name.as_str())
+            .collect();
+        if new.len() > max {
+            return Err(CatalogError::GuardRail {
+                reason: format!(
+                    "the crawl would create {} new tables ({}), more than --max-new-tables {max}; check the folder layout or raise the limit",
+                    new.len(),
+                    new.iter().take(10).copied().collect::<Vec<_>>().join(", ")
+                ),
+            });
+        }
+    }
+    let mut report = CrawlReport::default();
+    let mut found = std::collections::HashSet::new();
+    for (name, old, pins, result) in described {
+        let qualified = format!("{database}.{name}");
+        let (mut described, mut notes) = match result {
+            Ok(d) => d,
+            Err(e @ (EngineError::NoDataFiles { .. } | EngineError::NotFound { .. })) => {
+                report.tables.push(CrawledTable {
+                    table: qualified,
+                    action: "skipped".into(),
+                    detail: e.to_string(),
+                    columns: 0,
+                    partitions: 0,
+                    files: 0,
+                    files_read: 0,
+                    notes: Vec::new(),
+                });
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        found.insert(name.clone());
+        if !pins.is_empty() {
+            let mut fields: Vec<arrow::datatypes::Field> = described
+                .file_schema
+                .fields()
+                .iter()
+                .map(|f| f.as_ref().clone())
+                .collect();
+            for (column, ty) in &pins {
+                if let Some(f) = fields.iter_mut().find(|f| f.name() == column) {
+                    let pinned = crate::lifecycle::parse_type(ty)?;
+                    if f.data_type() != &pinned {
+                        notes.notes.push(format!(
+                            "column `{column}` pinned to {ty} (files suggest {})",
+                            f.data_type()
+                        ));
+                    }
+                    *f = arrow::datatypes::Field::new(column, pinned, true);
                 }
-                Err(e) => return Err(e.into()),
-            };
-        let (described, notes) = described;
+            }
+            described.file_schema = std::sync::Arc::new(arrow::datatypes::Schema::new(fields));
+        }
         let def = TableDef::from_described(database, &name, &described);
         let schema_change = old.as_ref().and_then(|old| def.schema_diff(old));
         match (crawl_options.on_schema_change, schema_change) {
@@ -240,7 +318,7 @@ pub async fn crawl(
             }
             _ => {}
         }
-        let (action, detail) = if crawl_options.dry_run {
+        let (action, mut detail) = if crawl_options.dry_run {
             match old.as_ref().map(|o| def.diff(o)) {
                 None => ("would-create", String::new()),
                 Some(Some(diff)) => ("would-update", diff),
@@ -253,6 +331,14 @@ pub async fn crawl(
                 Change::Unchanged => ("unchanged", String::new()),
             }
         };
+        if !crawl_options.dry_run && old.is_some() && catalog.set_deprecated(database, &name, false)? {
+            detail = [detail.as_str(), "found again: no longer deprecated"]
+                .iter()
+                .filter(|s| !s.is_empty())
+                .copied()
+                .collect::<Vec<_>>()
+                .join("; ");
+        }
         tracing::info!(table = %qualified, action, "crawled");
         report.tables.push(CrawledTable {
             table: qualified,
@@ -263,6 +349,39 @@ pub async fn crawl(
             files: def.files.len(),
             files_read: notes.files_read,
             notes: notes.notes,
+        });
+    }
+    // Tables recorded under this folder that the crawl no longer finds.
+    let root_url = root.url().to_string();
+    for gone in catalog.tables(Some(database))? {
+        if !gone.location.starts_with(&root_url) || found.contains(&gone.name) {
+            continue;
+        }
+        let qualified = format!("{database}.{}", gone.name);
+        let action = match (crawl_options.on_delete, crawl_options.dry_run) {
+            (DeletePolicy::Log, _) => "missing",
+            (DeletePolicy::Deprecate, true) => "would-deprecate",
+            (DeletePolicy::Delete, true) => "would-delete",
+            (DeletePolicy::Deprecate, false) => {
+                catalog.set_deprecated(database, &gone.name, true)?;
+                "deprecated"
+            }
+            (DeletePolicy::Delete, false) => {
+                catalog.drop_table(database, &gone.name)?;
+                "deleted"
+            }
+        };
+        tracing::warn!(table = %qualified, action, "the crawl found no data for a catalog table");
+        report.tables.retain(|t| t.table != qualified);
+        report.tables.push(CrawledTable {
+            table: qualified,
+            action: action.into(),
+            detail: format!("no data under {}", gone.location),
+            columns: gone.columns,
+            partitions: gone.partitions,
+            files: gone.objects,
+            files_read: 0,
+            notes: Vec::new(),
         });
     }
     report.tables.sort_by(|a, b| a.table.cmp(&b.table));

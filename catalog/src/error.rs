@@ -50,6 +50,13 @@ pub enum CatalogError {
         diff: String,
     },
 
+    /// A crawl stopped by a guard rail before changing anything.
+    #[error("{reason}")]
+    GuardRail {
+        /// What was exceeded.
+        reason: String,
+    },
+
     /// Reading the lake failed.
     #[error(transparent)]
     Engine(#[from] sluice_engine::EngineError),
@@ -72,7 +79,7 @@ impl CatalogError {
     /// True when the user must fix the input (exit code 2).
     pub fn is_bad_input(&self) -> bool {
         match self {
-            Self::TableNotFound { .. } | Self::InvalidName { .. } => true,
+            Self::TableNotFound { .. } | Self::InvalidName { .. } | Self::GuardRail { .. } => true,
             Self::Engine(e) => e.is_bad_input(),
             Self::Sqlite { .. } | Self::Corrupt { .. } | Self::SchemaChanged { .. } => false,
         }

@@ -24,13 +24,16 @@ mod crawler;
 mod ddl;
 mod error;
 pub mod glue;
+mod lifecycle;
 mod model;
 mod provider;
 mod runs;
 mod store;
 mod types;
 
-pub use crawler::{CrawlOptions, CrawlReport, CrawledTable, SchemaChangePolicy, crawl, table_name};
+pub use crawler::{
+    CrawlOptions, CrawlReport, CrawledTable, DeletePolicy, SchemaChangePolicy, crawl, table_name,
+};
 pub use ddl::{Dialect, ddl};
 pub use error::{CatalogError, Result};
 
@@ -44,6 +47,7 @@ pub fn split_name(qualified: &str) -> Result<(&str, &str)> {
         }),
     }
 }
+pub use lifecycle::parse_type;
 pub use model::{ColumnDef, FileEntry, TableDef, TableSummary};
 pub use provider::mount;
 pub use runs::{BookmarkEntry, BookmarkSummary, JobLock, LOCK_TTL, LockOutcome, RunRow};

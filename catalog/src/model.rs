@@ -290,4 +290,6 @@ pub struct TableSummary {
     pub version: i64,
     /// When the table last changed.
     pub updated_at: String,
+    /// When a crawl last found its folder gone (`--on-delete deprecate`).
+    pub deprecated_at: Option<String>,
 }

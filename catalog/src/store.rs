@@ -78,6 +78,10 @@ CREATE TABLE job_locks (
     heartbeat_at TEXT NOT NULL
 );
 "#,
+    r#"
+ALTER TABLE tables ADD COLUMN deprecated_at TEXT;
+ALTER TABLE tables ADD COLUMN pins TEXT NOT NULL DEFAULT '{}';
+"#,
 ];
 
 /// What an upsert did.
@@ -321,7 +325,7 @@ impl Catalog {
         let mut stmt = conn
             .prepare(
                 "SELECT database, name, classification, location, partition_keys, columns, partition_count,
-                        object_count, size_bytes, version, updated_at
+                        object_count, size_bytes, version, updated_at, deprecated_at
                  FROM tables WHERE ?1 IS NULL OR database = ?1 ORDER BY database, name",
             )
             .map_err(self.err())?;
@@ -339,6 +343,7 @@ impl Catalog {
                     r.get::<_, i64>(8)?,
                     r.get::<_, i64>(9)?,
                     r.get::<_, String>(10)?,
+                    r.get::<_, Option<String>>(11)?,
                 ))
             })
             .map_err(self.err())?;
@@ -355,6 +360,7 @@ impl Catalog {
                 bytes,
                 version,
                 updated_at,
+                deprecated_at,
             ) = row.map_err(self.err())?;
             let keys: Vec<ColumnDef> = serde_json::from_str(&keys)
                 .map_err(|e| self.corrupt(format!("partition keys of `{database}.{name}`: {e}")))?;
@@ -372,6 +378,7 @@ impl Catalog {
                 bytes: bytes as u64,
                 version,
                 updated_at,
+                deprecated_at,
             })
         })
         .collect()

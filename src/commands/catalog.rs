@@ -3,9 +3,11 @@
 use sluice_catalog::Catalog;
 use sluice_engine::Location;
 
-use crate::args::{CatalogCommand, CrawlArgs, DialectArg, SchemaChangeArg, TableCommand, TablesArgs};
+use crate::args::{
+    CatalogCommand, CrawlArgs, DeleteArg, DialectArg, SchemaChangeArg, TableCommand, TablesArgs,
+};
 use crate::diagnostics::UsageError;
-use crate::output::{Progress, number_column, print_columns, status, text_column};
+use crate::output::{Progress, Record, number_column, print_columns, status, text_column};
 use crate::settings::Settings;
 use sluice_catalog::Dialect;
 
@@ -29,6 +31,12 @@ pub async fn crawl(args: CrawlArgs, settings: &Settings) -> anyhow::Result<()> {
             SchemaChangeArg::Fail => sluice_catalog::SchemaChangePolicy::Fail,
         },
         dry_run: args.dry_run,
+        on_delete: match args.on_delete {
+            DeleteArg::Deprecate => sluice_catalog::DeletePolicy::Deprecate,
+            DeleteArg::Delete => sluice_catalog::DeletePolicy::Delete,
+            DeleteArg::Log => sluice_catalog::DeletePolicy::Log,
+        },
+        max_new_tables: args.max_new_tables,
     };
     let started = std::time::Instant::now();
     let report = sluice_catalog::crawl(&session, &catalog, &location, &args.database, &options).await;
@@ -82,6 +90,10 @@ pub fn tables(args: TablesArgs, settings: &Settings) -> anyhow::Result<()> {
             ("bytes", number_column(t.iter().map(|t| t.bytes))),
             ("version", number_column(t.iter().map(|t| t.version as u64))),
             ("location", text_column(t.iter().map(|t| t.location.as_str()))),
+            (
+                "deprecated_at",
+                text_column(t.iter().map(|t| t.deprecated_at.as_deref().unwrap_or(""))),
+            ),
         ],
     )
 }
@@ -90,6 +102,31 @@ pub fn tables(args: TablesArgs, settings: &Settings) -> anyhow::Result<()> {
 #[allow(clippy::print_stdout)]
 pub fn table(command: TableCommand, settings: &Settings) -> anyhow::Result<()> {
     let catalog = Catalog::open(&settings.catalog)?;
+    match &command {
+        TableCommand::Pin {
+            name,
+            column,
+            data_type,
+        } => {
+            let (db, table) = sluice_catalog::split_name(name)?;
+            catalog.set_pin(db, table, column, Some(data_type))?;
+            return Record::new()
+                .text("table", name.as_str())
+                .text("column", column.as_str())
+                .text("pinned", data_type.as_str())
+                .print(settings.format);
+        }
+        TableCommand::Unpin { name, column } => {
+            let (db, table) = sluice_catalog::split_name(name)?;
+            catalog.set_pin(db, table, column, None)?;
+            return Record::new()
+                .text("table", name.as_str())
+                .text("column", column.as_str())
+                .text("pinned", "")
+                .print(settings.format);
+        }
+        _ => {}
+    }
     if let TableCommand::Ddl(args) = &command {
         let (db, name) = sluice_catalog::split_name(&args.name)?;
         let Some(def) = catalog.find(db, name)? else {
@@ -209,7 +246,12 @@ pub fn table(command: TableCommand, settings: &Settings) -> anyhow::Result<()> {
                 ],
             )
         }
-        TableCommand::Drop(_) | TableCommand::Ddl(_) => unreachable!("handled above"),
+        TableCommand::Drop(_)
+        | TableCommand::Ddl(_)
+        | TableCommand::Pin { .. }
+        | TableCommand::Unpin { .. } => {
+            unreachable!("handled above")
+        }
     }
 }
 

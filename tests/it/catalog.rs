@@ -499,3 +499,82 @@ fn crawl_sniffs_widens_types_dates_and_recrawls_without_reading() {
         refused.stderr
     );
 }
+
+#[test]
+fn deleted_folders_pins_and_the_new_table_guard() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake_dir = dir.path().join("lake");
+    messy_lake(&lake_dir);
+    let catalog = dir.path().join("c.db");
+    let lake = lake_dir.to_str().unwrap();
+
+    let guarded = with_catalog(
+        &catalog,
+        &["crawl", lake, "--database", "m", "--max-new-tables", "2"],
+    );
+    assert_eq!(guarded.code, 2, "{}", guarded.stderr);
+    assert!(
+        guarded.stderr.contains("would create 4 new tables"),
+        "{}",
+        guarded.stderr
+    );
+    let none = with_catalog(&catalog, &["tables", "--format", "json"]).json();
+    assert!(none.is_empty(), "the guard changed the catalog: {none:?}");
+
+    with_catalog(&catalog, &["crawl", lake, "--database", "m", "-q"]).ok();
+    with_catalog(&catalog, &["table", "pin", "m.sales", "id", "DOUBLE"]).ok();
+    let bad = with_catalog(&catalog, &["table", "pin", "m.sales", "id", "colour"]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+
+    std::fs::rename(lake_dir.join("semi"), dir.path().join("semi-moved")).unwrap();
+    let second = with_catalog(
+        &catalog,
+        &["crawl", lake, "--database", "m", "--format", "json", "--explain"],
+    )
+    .json();
+    let row = |name: &str| second.iter().find(|t| t["table"] == name).cloned().unwrap();
+    assert_eq!(row("m.semi")["action"], "deprecated");
+    assert!(
+        row("m.sales")["decisions"]
+            .as_str()
+            .unwrap()
+            .contains("`id` pinned to DOUBLE")
+    );
+    let tables = with_catalog(&catalog, &["tables", "--format", "json"]).json();
+    let semi = tables.iter().find(|t| t["table"] == "semi").unwrap();
+    assert!(!semi["deprecated_at"].as_str().unwrap().is_empty());
+    let id_type = with_catalog(
+        &catalog,
+        &[
+            "sql",
+            "--format",
+            "json",
+            "SELECT data_type FROM information_schema.columns WHERE table_name = 'sales' AND column_name = 'id'",
+        ],
+    )
+    .json();
+    assert_eq!(id_type[0]["data_type"], "Float64");
+
+    let third = with_catalog(
+        &catalog,
+        &[
+            "crawl",
+            lake,
+            "--database",
+            "m",
+            "--on-delete",
+            "delete",
+            "--format",
+            "json",
+        ],
+    )
+    .json();
+    assert!(
+        third
+            .iter()
+            .any(|t| t["table"] == "m.semi" && t["action"] == "deleted"),
+        "{third:?}"
+    );
+    let tables = with_catalog(&catalog, &["tables", "--format", "json"]).json();
+    assert!(tables.iter().all(|t| t["table"] != "semi"));
+}

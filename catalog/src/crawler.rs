@@ -11,7 +11,9 @@
 
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
-use sluice_engine::readers::{Exclude, Known, describe_location_incremental, format_of, is_hidden};
+use sluice_engine::readers::{
+    DescribeNotes, Exclude, Known, TableFiles, describe_location_incremental, format_of, is_hidden,
+};
 use sluice_engine::{EngineError, Location, ReadOptions, SluiceSession};
 
 use crate::error::{CatalogError, Result};
@@ -124,6 +126,120 @@ fn check_database(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// One table to describe, with what the catalog knows of it.
+struct Planned {
+    name: String,
+    location: Location,
+    old: Option<TableDef>,
+    known: Option<Known>,
+    pins: std::collections::BTreeMap<String, String>,
+}
+
+fn plan_table(catalog: &Catalog, database: &str, name: String, location: Location) -> Result<Planned> {
+    let old = catalog.find(database, &name)?;
+    let known = match &old {
+        Some(def) if def.location == location.as_folder().url().as_str() => {
+            let (described, _) = def.to_described(catalog.path())?;
+            Some(Known {
+                file_schema: described.file_schema,
+                files: def
+                    .files
+                    .iter()
+                    .map(|f| (f.path.clone(), (f.size, f.last_modified.clone())))
+                    .collect(),
+                csv: described.csv,
+            })
+        }
+        _ => None,
+    };
+    let pins = if old.is_some() {
+        catalog.pins(database, &name)?
+    } else {
+        Default::default()
+    };
+    Ok(Planned {
+        name,
+        location,
+        old,
+        known,
+        pins,
+    })
+}
+
+/// Share of sibling folders that must fall in the largest schema cluster for Glue to merge them.
+const PARTITION_THRESHOLD: f64 = 0.7;
+/// Most distinct schema clusters sibling folders may have and still merge.
+const MAX_CLUSTERS: usize = 5;
+
+/// Glue's sibling rule: folders that hold the same format and compression at the same depth, whose
+/// column-name sets fall into at most five clusters (a subset or superset joins a cluster) with the
+/// largest holding more than 70% of them, are partitions of one table (`partition_0` = folder name).
+/// Returns the decision's explanation when they merge.
+fn sibling_merge(
+    described: &[(
+        &str,
+        &std::result::Result<(TableFiles, DescribeNotes), EngineError>,
+    )],
+) -> Option<String> {
+    let mut kinds = std::collections::BTreeSet::new();
+    let mut depths = std::collections::BTreeSet::new();
+    let mut sets: Vec<std::collections::BTreeSet<String>> = Vec::new();
+    for (_, result) in described {
+        let (d, _) = result.as_ref().ok()?;
+        let root = d.location.as_folder().store_path();
+        for f in &d.files {
+            let name = f.meta.location.filename().unwrap_or_default();
+            let compression = name
+                .rsplit('.')
+                .next()
+                .filter(|e| ["gz", "bz2", "xz", "zst"].contains(e));
+            kinds.insert((format_of(name), compression.map(str::to_string)));
+            depths.insert(
+                f.meta
+                    .location
+                    .prefix_match(&root)
+                    .map(|p| p.count())
+                    .unwrap_or(0),
+            );
+        }
+        sets.push(
+            d.file_schema
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .chain(d.partition_cols.iter().map(|(n, _)| n.clone()))
+                .collect(),
+        );
+    }
+    if kinds.len() != 1 || depths.len() != 1 {
+        return None;
+    }
+    let mut clusters: Vec<(std::collections::BTreeSet<String>, usize)> = Vec::new();
+    for set in sets {
+        match clusters
+            .iter_mut()
+            .find(|(c, _)| set.is_subset(c) || c.is_subset(&set))
+        {
+            Some((c, n)) => {
+                c.extend(set);
+                *n += 1;
+            }
+            None => clusters.push((set, 1)),
+        }
+    }
+    let largest = clusters.iter().map(|(_, n)| *n).max().unwrap_or(0);
+    let share = largest as f64 / described.len() as f64;
+    (share > PARTITION_THRESHOLD && clusters.len() <= MAX_CLUSTERS).then(|| {
+        let names: Vec<&str> = described.iter().map(|(n, _)| *n).collect();
+        format!(
+            "sibling folders [{}] hold the same format at the same depth and {:.0}% share one schema ({} cluster(s)): one table partitioned by partition_0",
+            names.join(", "),
+            share * 100.0,
+            clusters.len()
+        )
+    })
+}
+
 /// Crawls `location` into `database`.
 pub async fn crawl(
     session: &SluiceSession,
@@ -172,68 +288,62 @@ pub async fn crawl(
             .into());
         }
     }
-    let tables: Vec<(String, Location)> = if files_here || folders.iter().any(|f| f.contains('=')) {
-        let name = root
-            .url()
-            .path_segments()
-            .and_then(|mut s| s.rfind(|p| !p.is_empty()).map(str::to_string));
-        let name = name
-            .or_else(|| root.url().host_str().map(str::to_string))
-            .unwrap_or_else(|| "root".into());
-        vec![(
-            table_name(&sluice_engine::writer::layout::unescape_path_name(&name)),
-            root.clone(),
-        )]
-    } else {
+    let root_name = root
+        .url()
+        .path_segments()
+        .and_then(|mut s| s.rfind(|p| !p.is_empty()).map(str::to_string))
+        .or_else(|| root.url().host_str().map(str::to_string))
+        .unwrap_or_else(|| "root".into());
+    let root_name = table_name(&sluice_engine::writer::layout::unescape_path_name(&root_name));
+    let siblings = !(files_here || folders.iter().any(|f| f.contains('=')));
+    let tables: Vec<(String, Location)> = if siblings {
         folders
             .iter()
             .map(|f| Ok((table_name(f), root.join(&format!("{f}/"))?)))
             .collect::<Result<_>>()?
+    } else {
+        vec![(root_name.clone(), root.clone())]
     };
     let state = session.ctx().state();
     let crawl_options = options;
     let options = ReadOptions {
         exclude,
         sample_files: crawl_options.sample_files,
+        unnamed_partitions: true,
         ..ReadOptions::default()
     };
-    // What the catalog knows about each table, read before the (concurrent) descriptions.
     let mut planned = Vec::new();
     for (name, table_location) in tables {
-        let old = catalog.find(database, &name)?;
-        let known = match &old {
-            Some(def) if def.location == table_location.as_folder().url().as_str() => {
-                let (described, _) = def.to_described(catalog.path())?;
-                Some(Known {
-                    file_schema: described.file_schema,
-                    files: def
-                        .files
-                        .iter()
-                        .map(|f| (f.path.clone(), (f.size, f.last_modified.clone())))
-                        .collect(),
-                    csv: described.csv,
-                })
-            }
-            _ => None,
-        };
-        let pins = if old.is_some() {
-            catalog.pins(database, &name)?
-        } else {
-            Default::default()
-        };
-        planned.push((name, table_location, old, known, pins));
+        planned.push(plan_table(catalog, database, name, table_location)?);
     }
     let state_ref = &state;
     let options_ref = &options;
-    let described: Vec<_> = futures::stream::iter(planned)
-        .map(|(name, table_location, old, known, pins)| async move {
+    let mut described: Vec<_> = futures::stream::iter(planned)
+        .map(|p| async move {
             let result =
-                describe_location_incremental(state_ref, &table_location, options_ref, known.as_ref()).await;
-            (name, old, pins, result)
+                describe_location_incremental(state_ref, &p.location, options_ref, p.known.as_ref()).await;
+            (p.name, p.old, p.pins, result)
         })
         .buffered(TABLES_AT_ONCE)
         .collect()
         .await;
+    // Glue's rule for sibling folders: similar enough, they are partitions of one table.
+    if siblings && described.len() >= 2 {
+        let results: Vec<_> = described
+            .iter()
+            .map(|(name, _, _, r)| (name.as_str(), r))
+            .collect();
+        if let Some(note) = sibling_merge(&results) {
+            let p = plan_table(catalog, database, root_name, root.clone())?;
+            let result = describe_location_incremental(&state, &root, &options, p.known.as_ref())
+                .await
+                .map(|(d, mut n)| {
+                    n.notes.insert(0, note);
+                    (d, n)
+                });
+            described = vec![(p.name, p.old, p.pins, result)];
+        }
+    }
     if let Some(max) = crawl_options.max_new_tables {
         let new: Vec<&str> = described
             .iter()

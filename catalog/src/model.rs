@@ -179,6 +179,10 @@ impl TableDef {
         let options = ReadOptions {
             format: None,
             csv: csv.clone(),
+            unnamed_partitions: self
+                .partition_keys
+                .iter()
+                .any(|k| k.name.starts_with("partition_")),
             ..ReadOptions::default()
         };
         Ok((

@@ -578,3 +578,58 @@ fn deleted_folders_pins_and_the_new_table_guard() {
     let tables = with_catalog(&catalog, &["tables", "--format", "json"]).json();
     assert!(tables.iter().all(|t| t["table"] != "semi"));
 }
+
+#[test]
+fn similar_sibling_folders_become_partition_0_and_different_ones_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |rel: &str, text: &str| {
+        let path = dir.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write("sales/2025/q1/a.csv", "id,amt\n1,2\n");
+    write("sales/2026/q1/b.csv", "id,amt\n2,3\n");
+    write("sales/2026/q2/c.csv", "id,amt,extra\n3,4,x\n");
+    write("mixed/orders/a.csv", "order_id,total\n1,2\n");
+    write("mixed/people/a.csv", "name,age\nAda,36\n");
+    let catalog = dir.path().join("c.db");
+    let sales = dir.path().join("sales");
+    let crawled = with_catalog(
+        &catalog,
+        &[
+            "crawl",
+            sales.to_str().unwrap(),
+            "--database",
+            "s",
+            "--format",
+            "json",
+        ],
+    )
+    .json();
+    assert_eq!(crawled.len(), 1, "{crawled:?}");
+    assert_eq!(crawled[0]["table"], "s.sales");
+    let rows = with_catalog(
+        &catalog,
+        &["sql", "--format", "json", "SELECT partition_0 AS y, partition_1 AS q, count(*) AS n FROM s.sales GROUP BY 1, 2 ORDER BY 1, 2"],
+    )
+    .json();
+    assert_eq!(
+        serde_json::Value::Array(rows),
+        serde_json::json!([{"y": 2025, "q": "q1", "n": 1}, {"y": 2026, "q": "q1", "n": 1}, {"y": 2026, "q": "q2", "n": 1}])
+    );
+    let mixed = dir.path().join("mixed");
+    let tables = with_catalog(
+        &catalog,
+        &[
+            "crawl",
+            mixed.to_str().unwrap(),
+            "--database",
+            "x",
+            "--format",
+            "json",
+        ],
+    )
+    .json();
+    let names: Vec<&str> = tables.iter().map(|t| t["table"].as_str().unwrap()).collect();
+    assert_eq!(names, vec!["x.orders", "x.people"]);
+}

@@ -72,6 +72,9 @@ pub struct ReadOptions {
     pub exclude: Option<Exclude>,
     /// Infer the schema from at most this many files per format (spread over the listing).
     pub sample_files: Option<usize>,
+    /// Folders that are not `key=value` are partitions too, named `partition_<depth>` as Glue's
+    /// crawler names them (the crawler sets this; plain SQL over a folder does not).
+    pub unnamed_partitions: bool,
 }
 
 /// Glue lets `**` cross folders anywhere (`**.csv`, `logs**`); globset only as a whole path
@@ -427,6 +430,29 @@ pub async fn describe_location_incremental(
                 location: location.original().to_string(),
             },
         });
+    }
+    if options.unnamed_partitions {
+        let root = location.store_path();
+        for file in &mut files {
+            let Some(rel) = file.meta.location.prefix_match(&root) else {
+                continue;
+            };
+            let parts: Vec<String> = rel.map(|p| p.as_ref().to_string()).collect();
+            file.partition = parts[..parts.len().saturating_sub(1)]
+                .iter()
+                .enumerate()
+                .map(|(depth, seg)| match seg.split_once('=') {
+                    Some((k, v)) => {
+                        let value = unescape_path_name(v);
+                        (
+                            unescape_path_name(k),
+                            (value != HIVE_DEFAULT_PARTITION).then_some(value),
+                        )
+                    }
+                    None => (format!("partition_{depth}"), Some(unescape_path_name(seg))),
+                })
+                .collect();
+        }
     }
     let partition_cols = partition_columns(location, &files)?;
     let mut notes = DescribeNotes::default();

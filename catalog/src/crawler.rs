@@ -37,6 +37,10 @@ pub struct CrawledTable {
     pub files: usize,
     /// Files whose contents were read (new or changed since the last crawl).
     pub files_read: usize,
+    /// Partitions that were not in the catalog before.
+    pub partitions_added: usize,
+    /// Partitions in the catalog that are gone.
+    pub partitions_removed: usize,
     /// Inference decisions: sniffed dialects, widened columns, typed strings.
     pub notes: Vec<String>,
 }
@@ -126,6 +130,28 @@ fn check_database(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Partitions in `new` but not `old`, and in `old` but not `new`.
+fn partition_changes(old: Option<&TableDef>, new: &TableDef) -> (usize, usize) {
+    let set = |d: &TableDef| -> std::collections::HashSet<Vec<Option<String>>> {
+        d.files
+            .iter()
+            .filter(|f| !f.partition_values.is_empty())
+            .map(|f| f.partition_values.clone())
+            .collect()
+    };
+    let after = set(new);
+    match old {
+        None => (after.len(), 0),
+        Some(old) => {
+            let before = set(old);
+            (
+                after.difference(&before).count(),
+                before.difference(&after).count(),
+            )
+        }
+    }
+}
+
 /// One table to describe, with what the catalog knows of it.
 struct Planned {
     name: String,
@@ -174,18 +200,20 @@ const MAX_CLUSTERS: usize = 5;
 /// Glue's sibling rule: folders that hold the same format and compression at the same depth, whose
 /// column-name sets fall into at most five clusters (a subset or superset joins a cluster) with the
 /// largest holding more than 70% of them, are partitions of one table (`partition_0` = folder name).
-/// Returns the decision's explanation when they merge.
+/// Returns the decision's explanation: `Ok` when they merge, `Err` when each stays a table.
 fn sibling_merge(
     described: &[(
         &str,
         &std::result::Result<(TableFiles, DescribeNotes), EngineError>,
     )],
-) -> Option<String> {
+) -> std::result::Result<String, String> {
     let mut kinds = std::collections::BTreeSet::new();
     let mut depths = std::collections::BTreeSet::new();
     let mut sets: Vec<std::collections::BTreeSet<String>> = Vec::new();
-    for (_, result) in described {
-        let (d, _) = result.as_ref().ok()?;
+    for (name, result) in described {
+        let Ok((d, _)) = result.as_ref() else {
+            return Err(format!("folder `{name}` could not be described"));
+        };
         let root = d.location.as_folder().store_path();
         for f in &d.files {
             let name = f.meta.location.filename().unwrap_or_default();
@@ -211,8 +239,14 @@ fn sibling_merge(
                 .collect(),
         );
     }
-    if kinds.len() != 1 || depths.len() != 1 {
-        return None;
+    if kinds.len() != 1 {
+        return Err(format!(
+            "the sibling folders mix {} formats or compressions",
+            kinds.len()
+        ));
+    }
+    if depths.len() != 1 {
+        return Err("the sibling folders hold files at different depths".into());
     }
     let mut clusters: Vec<(std::collections::BTreeSet<String>, usize)> = Vec::new();
     for set in sets {
@@ -229,15 +263,22 @@ fn sibling_merge(
     }
     let largest = clusters.iter().map(|(_, n)| *n).max().unwrap_or(0);
     let share = largest as f64 / described.len() as f64;
-    (share > PARTITION_THRESHOLD && clusters.len() <= MAX_CLUSTERS).then(|| {
+    if !(share > PARTITION_THRESHOLD && clusters.len() <= MAX_CLUSTERS) {
+        return Err(format!(
+            "only {:.0}% of the sibling folders share a schema ({} clusters; merging needs over 70% and at most 5)",
+            share * 100.0,
+            clusters.len()
+        ));
+    }
+    {
         let names: Vec<&str> = described.iter().map(|(n, _)| *n).collect();
-        format!(
+        Ok(format!(
             "sibling folders [{}] hold the same format at the same depth and {:.0}% share one schema ({} cluster(s)): one table partitioned by partition_0",
             names.join(", "),
             share * 100.0,
             clusters.len()
-        )
-    })
+        ))
+    }
 }
 
 /// Crawls `location` into `database`.
@@ -333,7 +374,15 @@ pub async fn crawl(
             .iter()
             .map(|(name, _, _, r)| (name.as_str(), r))
             .collect();
-        if let Some(note) = sibling_merge(&results) {
+        let decision = sibling_merge(&results);
+        if let Err(reason) = &decision {
+            for (_, _, _, result) in &mut described {
+                if let Ok((_, notes)) = result {
+                    notes.notes.insert(0, format!("a table of its own: {reason}"));
+                }
+            }
+        }
+        if let Ok(note) = decision {
             let p = plan_table(catalog, database, root_name, root.clone())?;
             let result = describe_location_incremental(&state, &root, &options, p.known.as_ref())
                 .await
@@ -375,6 +424,8 @@ pub async fn crawl(
                     partitions: 0,
                     files: 0,
                     files_read: 0,
+                    partitions_added: 0,
+                    partitions_removed: 0,
                     notes: Vec::new(),
                 });
                 continue;
@@ -404,6 +455,7 @@ pub async fn crawl(
             described.file_schema = std::sync::Arc::new(arrow::datatypes::Schema::new(fields));
         }
         let def = TableDef::from_described(database, &name, &described);
+        let (partitions_added, partitions_removed) = partition_changes(old.as_ref(), &def);
         let schema_change = old.as_ref().and_then(|old| def.schema_diff(old));
         match (crawl_options.on_schema_change, schema_change) {
             (SchemaChangePolicy::Fail, Some(diff)) => {
@@ -422,6 +474,8 @@ pub async fn crawl(
                     partitions: def.partition_count(),
                     files: def.files.len(),
                     files_read: notes.files_read,
+                    partitions_added: 0,
+                    partitions_removed: 0,
                     notes: notes.notes,
                 });
                 continue;
@@ -458,6 +512,8 @@ pub async fn crawl(
             partitions: def.partition_count(),
             files: def.files.len(),
             files_read: notes.files_read,
+            partitions_added,
+            partitions_removed,
             notes: notes.notes,
         });
     }
@@ -491,6 +547,8 @@ pub async fn crawl(
             partitions: gone.partitions,
             files: gone.objects,
             files_read: 0,
+            partitions_added: 0,
+            partitions_removed: 0,
             notes: Vec::new(),
         });
     }

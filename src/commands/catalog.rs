@@ -46,11 +46,13 @@ pub async fn crawl(args: CrawlArgs, settings: &Settings) -> anyhow::Result<()> {
     status(
         settings.quiet,
         &format!(
-            "{} tables: {} created, {} updated, {} unchanged; read {} of {} files in {:.2}s",
+            "{} tables: {} created, {} updated, {} unchanged; partitions {} added, {} removed; read {} of {} files in {:.2}s",
             t.len(),
             count("created") + count("would-create"),
             count("updated") + count("would-update"),
             count("unchanged"),
+            t.iter().map(|t| t.partitions_added).sum::<usize>(),
+            t.iter().map(|t| t.partitions_removed).sum::<usize>(),
             t.iter().map(|t| t.files_read).sum::<usize>(),
             t.iter().map(|t| t.files).sum::<usize>(),
             started.elapsed().as_secs_f64()

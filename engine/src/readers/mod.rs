@@ -402,6 +402,7 @@ pub async fn describe_location_incremental(
     let listed = list_data_files(&store, location).await?;
     let mut groups: BTreeMap<FileKind, Vec<ObjectMeta>> = BTreeMap::new();
     let mut files = Vec::with_capacity(listed.len());
+    let mut odd = Vec::new();
     for file in &listed {
         if options
             .exclude
@@ -417,7 +418,8 @@ pub async fn describe_location_incremental(
                 files.push(file.clone());
             }
             None => {
-                tracing::warn!(file = %file.meta.location, "skipping a file whose extension names no known format")
+                tracing::warn!(file = %file.meta.location, "skipping a file whose extension names no known format");
+                odd.push(file.meta.location.to_string());
             }
         }
     }
@@ -456,6 +458,14 @@ pub async fn describe_location_incremental(
     }
     let partition_cols = partition_columns(location, &files)?;
     let mut notes = DescribeNotes::default();
+    if !odd.is_empty() {
+        notes.notes.push(format!(
+            "left out {} file(s) whose extension names no known format: {}{}",
+            odd.len(),
+            odd.iter().take(5).cloned().collect::<Vec<_>>().join(", "),
+            if odd.len() > 5 { ", …" } else { "" }
+        ));
+    }
     let mut csv_options = known
         .map(|k| k.csv.clone())
         .unwrap_or_else(|| options.csv.clone());

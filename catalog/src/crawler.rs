@@ -192,6 +192,9 @@ fn plan_table(catalog: &Catalog, database: &str, name: String, location: Locatio
     })
 }
 
+/// A folder's description, or why it has none.
+type Described = std::result::Result<(TableFiles, DescribeNotes), EngineError>;
+
 /// Share of sibling folders that must fall in the largest schema cluster for Glue to merge them.
 const PARTITION_THRESHOLD: f64 = 0.7;
 /// Most distinct schema clusters sibling folders may have and still merge.
@@ -201,12 +204,7 @@ const MAX_CLUSTERS: usize = 5;
 /// column-name sets fall into at most five clusters (a subset or superset joins a cluster) with the
 /// largest holding more than 70% of them, are partitions of one table (`partition_0` = folder name).
 /// Returns the decision's explanation: `Ok` when they merge, `Err` when each stays a table.
-fn sibling_merge(
-    described: &[(
-        &str,
-        &std::result::Result<(TableFiles, DescribeNotes), EngineError>,
-    )],
-) -> std::result::Result<String, String> {
+fn sibling_merge(described: &[(&str, &Described)]) -> std::result::Result<String, String> {
     let mut kinds = std::collections::BTreeSet::new();
     let mut depths = std::collections::BTreeSet::new();
     let mut sets: Vec<std::collections::BTreeSet<String>> = Vec::new();

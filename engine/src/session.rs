@@ -194,11 +194,10 @@ impl SluiceSession {
         options: WriteOptions,
         run_id: &str,
     ) -> Result<CommitReport> {
-        let plan = df.create_physical_plan().await?;
-        let store = self.store_for(dest)?;
-        PartitionedWriter::new(store, dest.clone(), options, run_id)
-            .write(plan, self.ctx.task_ctx())
-            .await
+        match self.stage_parquet(df, dest, options, run_id).await? {
+            Staged::Committed(report) => Ok(report),
+            Staged::Pending(pending) => pending.commit().await,
+        }
     }
 }
 

@@ -2,21 +2,7 @@
 
 use std::path::Path;
 
-use crate::test_util::{convert_partitioned, copy_tree, in_ci, lake, sluice};
-
-fn with_catalog(catalog: &Path, args: &[&str]) -> crate::test_util::Run {
-    let out = sluice()
-        .arg("--catalog")
-        .arg(catalog)
-        .args(args)
-        .output()
-        .unwrap();
-    crate::test_util::Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
+use crate::test_util::{convert_partitioned, copy_tree, in_ci, lake, sluice, with_catalog};
 
 #[test]
 fn crawl_finds_tables_and_sql_reads_them_from_the_catalog() {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::test_util::{Run, copy_tree, in_ci, python, python_json, repo, sluice};
+use crate::test_util::{Run, copy_tree, in_ci, python, python_json, repo, sluice, with_catalog};
 
 fn example(name: &str) -> String {
     format!("{}/jobs/examples/{name}.toml", repo().display())
@@ -41,6 +41,34 @@ fn add_day(lake: &Path, day: &str) {
         &repo().join("testdata/lake/orders").join(&dir),
         &lake.join("orders").join(&dir),
     );
+}
+
+/// A staged copy of the sample lake with an output folder and a catalog path.
+struct Fixture {
+    dir: tempfile::TempDir,
+    lake: PathBuf,
+    dims: PathBuf,
+    out: PathBuf,
+    catalog: PathBuf,
+}
+
+impl Fixture {
+    fn new(python: Option<&str>, days: usize) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (lake, dims) = stage_lake(dir.path(), python, days);
+        Self {
+            out: dir.path().join("out"),
+            catalog: dir.path().join("c.db"),
+            lake,
+            dims,
+            dir,
+        }
+    }
+
+    /// `--param` values for the sample job.
+    fn params(&self) -> [(&str, &Path); 3] {
+        [("lake", &self.lake), ("dims", &self.dims), ("out", &self.out)]
+    }
 }
 
 fn run_job(catalog: &Path, job: &str, params: &[(&str, &Path)], extra: &[&str]) -> Run {
@@ -116,26 +144,20 @@ print(json.dumps({"raw": [list(r) for r in raw], "got": [list(r) for r in got],
 #[test]
 fn the_sample_job_is_idempotent_incremental_and_matches_duckdb() {
     let Some(py) = python() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let (lake, dims) = stage_lake(dir.path(), Some(&py), 2);
-    let out = dir.path().join("out");
-    let catalog = dir.path().join("c.db");
-    let params = [
-        ("lake", lake.as_path()),
-        ("dims", dims.as_path()),
-        ("out", out.as_path()),
-    ];
+    let fx = Fixture::new(Some(&py), 2);
+    let (lake, dims, out, catalog) = (&fx.lake, &fx.dims, &fx.out, &fx.catalog);
+    let params = fx.params();
     let job = example("daily_revenue");
 
-    let first = record(run_job(&catalog, &job, &params, &[]));
+    let first = record(run_job(catalog, &job, &params, &[]));
     assert_eq!(first["status"], "succeeded");
     assert_eq!(source(&first, "orders")["files_read"], 2);
     assert_eq!(source(&first, "orders")["rows_read"], 40);
     assert_eq!(source(&first, "regions")["rows_read"], 5);
-    let after_first = snapshot(&out);
+    let after_first = snapshot(out);
 
     // Nothing new: the bookmark skips every order file and the output stays byte for byte.
-    let second = record(run_job(&catalog, &job, &params, &[]));
+    let second = record(run_job(catalog, &job, &params, &[]));
     assert_eq!(source(&second, "orders")["files_read"], 0);
     assert_eq!(source(&second, "orders")["files_total"], 2);
     assert_eq!(second["rows_written"], 0);
@@ -146,14 +168,14 @@ fn the_sample_job_is_idempotent_incremental_and_matches_duckdb() {
             .collect()
     };
     assert_eq!(
-        data(&snapshot(&out)),
+        data(&snapshot(out)),
         data(&after_first),
         "a rerun changed the output"
     );
 
     // A new day arrives: only its file is read, and the result equals a full recomputation.
-    add_day(&lake, "2026-11-03");
-    let third = record(run_job(&catalog, &job, &params, &[]));
+    add_day(lake, "2026-11-03");
+    let third = record(run_job(catalog, &job, &params, &[]));
     assert_eq!(source(&third, "orders")["files_read"], 1);
     assert_eq!(
         third["sinks"][1]["partitions"],
@@ -177,60 +199,37 @@ fn the_sample_job_is_idempotent_incremental_and_matches_duckdb() {
     assert_eq!(check["facts"][0], check["facts"][1], "an order was written twice");
 
     // The catalog has the table, the runs and the bookmark.
-    let runs = Run::from(
-        sluice()
-            .arg("--catalog")
-            .arg(&catalog)
-            .args(["runs", "daily_revenue", "--format", "json"])
-            .output()
-            .unwrap(),
-    );
+    let runs = with_catalog(catalog, &["runs", "daily_revenue", "--format", "json"]);
     let runs: Vec<serde_json::Value> = serde_json::from_str(&runs.ok()).unwrap();
     assert_eq!(runs.len(), 3);
     assert!(runs.iter().all(|r| r["status"] == "succeeded"));
-    let bookmark = Run::from(
-        sluice()
-            .arg("--catalog")
-            .arg(&catalog)
-            .args(["bookmark", "show", &job, "--format", "json"])
-            .output()
-            .unwrap(),
-    )
-    .json();
+    let bookmark = with_catalog(catalog, &["bookmark", "show", &job, "--format", "json"]).json();
     assert_eq!(bookmark[0]["files"], 3);
-    let sql = Run::from(
-        sluice()
-            .arg("--catalog")
-            .arg(&catalog)
-            .args([
-                "sql",
-                "--format",
-                "json",
-                "SELECT count(DISTINCT order_date) AS days FROM curated.daily_revenue",
-            ])
-            .output()
-            .unwrap(),
+    let sql = with_catalog(
+        catalog,
+        &[
+            "sql",
+            "--format",
+            "json",
+            "SELECT count(DISTINCT order_date) AS days FROM curated.daily_revenue",
+        ],
     )
     .json();
     assert_eq!(sql[0]["days"], 3);
 
     // Rewinding to the first run forgets the file the third run read.
     let first_id = first["run_id"].as_str().unwrap();
-    let rewound = Run::from(
-        sluice()
-            .arg("--catalog")
-            .arg(&catalog)
-            .args([
-                "bookmark",
-                "rewind",
-                "daily_revenue",
-                "--to-run",
-                first_id,
-                "--format",
-                "json",
-            ])
-            .output()
-            .unwrap(),
+    let rewound = with_catalog(
+        catalog,
+        &[
+            "bookmark",
+            "rewind",
+            "daily_revenue",
+            "--to-run",
+            first_id,
+            "--format",
+            "json",
+        ],
     )
     .json();
     assert_eq!(rewound[0]["files_forgotten"], 1);
@@ -238,25 +237,19 @@ fn the_sample_job_is_idempotent_incremental_and_matches_duckdb() {
 
 #[test]
 fn a_failing_quality_rule_exits_1_and_leaves_output_catalog_and_bookmark_alone() {
-    let dir = tempfile::tempdir().unwrap();
-    let (lake, dims) = stage_lake(dir.path(), None, 2);
-    let out = dir.path().join("out");
-    let catalog = dir.path().join("c.db");
-    let params = [
-        ("lake", lake.as_path()),
-        ("dims", dims.as_path()),
-        ("out", out.as_path()),
-    ];
-    record(run_job(&catalog, &example("daily_revenue"), &params, &[]));
-    let before = snapshot(&out);
+    let fx = Fixture::new(None, 2);
+    let (dir, lake, out, catalog) = (fx.dir.path(), &fx.lake, &fx.out, &fx.catalog);
+    let params = fx.params();
+    record(run_job(catalog, &example("daily_revenue"), &params, &[]));
+    let before = snapshot(out);
 
     // The same job with one more rule that cannot hold, on a new day of input.
-    let strict = dir.path().join("strict.toml");
+    let strict = dir.join("strict.toml");
     let text = std::fs::read_to_string(example("daily_revenue")).unwrap()
         + "\n[[quality]]\nstep = \"revenue\"\nrule = \"row_count > 1000000\"\n";
     std::fs::write(&strict, text).unwrap();
-    add_day(&lake, "2026-11-03");
-    let failed = run_job(&catalog, strict.to_str().unwrap(), &params, &[]);
+    add_day(lake, "2026-11-03");
+    let failed = run_job(catalog, strict.to_str().unwrap(), &params, &[]);
     assert_eq!(failed.code, 1, "{}", failed.stderr);
     assert!(failed.stderr.contains("row_count > 1000000"), "{}", failed.stderr);
     let rec: serde_json::Value = serde_json::from_str(&failed.stdout).unwrap();
@@ -272,21 +265,17 @@ fn a_failing_quality_rule_exits_1_and_leaves_output_catalog_and_bookmark_alone()
             .collect()
     };
     assert_eq!(
-        data(snapshot(&out)),
+        data(snapshot(out)),
         data(before),
         "the failed run left files behind"
     );
 
     // The bookmark did not advance: the normal job still sees the new day.
-    let again = record(run_job(&catalog, &example("daily_revenue"), &params, &[]));
+    let again = record(run_job(catalog, &example("daily_revenue"), &params, &[]));
     assert_eq!(source(&again, "orders")["files_read"], 1);
-    let table = Run::from(
-        sluice()
-            .arg("--catalog")
-            .arg(&catalog)
-            .args(["table", "partitions", "curated.daily_revenue", "--format", "json"])
-            .output()
-            .unwrap(),
+    let table = with_catalog(
+        catalog,
+        &["table", "partitions", "curated.daily_revenue", "--format", "json"],
     )
     .json();
     assert_eq!(table.len(), 3);
@@ -294,16 +283,10 @@ fn a_failing_quality_rule_exits_1_and_leaves_output_catalog_and_bookmark_alone()
 
 #[test]
 fn dry_run_plans_without_writing_anything() {
-    let dir = tempfile::tempdir().unwrap();
-    let (lake, dims) = stage_lake(dir.path(), None, 3);
-    let out = dir.path().join("out");
-    let catalog = dir.path().join("c.db");
-    let params = [
-        ("lake", lake.as_path()),
-        ("dims", dims.as_path()),
-        ("out", out.as_path()),
-    ];
-    let run = run_job(&catalog, &example("daily_revenue"), &params, &["--dry-run"]);
+    let fx = Fixture::new(None, 3);
+    let (out, catalog) = (&fx.out, &fx.catalog);
+    let params = fx.params();
+    let run = run_job(catalog, &example("daily_revenue"), &params, &["--dry-run"]);
     let plan: serde_json::Value = serde_json::from_str(&run.ok()).unwrap();
     assert_eq!(
         plan["sinks"][1]["partitions"],
@@ -358,19 +341,13 @@ fn bad_job_files_exit_2_naming_the_key_and_line() {
 
 #[test]
 fn a_second_run_is_refused_while_the_first_holds_the_lock_and_a_dead_holder_is_replaced() {
-    let dir = tempfile::tempdir().unwrap();
-    let (lake, dims) = stage_lake(dir.path(), None, 1);
-    let out = dir.path().join("out");
-    let catalog_path = dir.path().join("c.db");
-    let params = [
-        ("lake", lake.as_path()),
-        ("dims", dims.as_path()),
-        ("out", out.as_path()),
-    ];
-    let catalog = sluice_catalog::Catalog::open(&catalog_path).unwrap();
+    let fx = Fixture::new(None, 1);
+    let (out, catalog_path) = (&fx.out, &fx.catalog);
+    let params = fx.params();
+    let catalog = sluice_catalog::Catalog::open(catalog_path).unwrap();
     // This test process is alive: as far as sluice can tell, a run is in progress.
     catalog.acquire_job_lock("daily_revenue", "held-by-test").unwrap();
-    let refused = run_job(&catalog_path, &example("daily_revenue"), &params, &[]);
+    let refused = run_job(catalog_path, &example("daily_revenue"), &params, &[]);
     assert_eq!(refused.code, 1, "{}", refused.stderr);
     assert!(
         refused.stderr.contains("already running (run held-by-test"),
@@ -383,13 +360,13 @@ fn a_second_run_is_refused_while_the_first_holds_the_lock_and_a_dead_holder_is_r
     let mut dead = std::process::Command::new("true").spawn().unwrap();
     let dead_pid = dead.id();
     dead.wait().unwrap();
-    let conn = rusqlite::Connection::open(&catalog_path).unwrap();
+    let conn = rusqlite::Connection::open(catalog_path).unwrap();
     conn.execute(
         "UPDATE job_locks SET pid = ?1 WHERE job = 'daily_revenue'",
         [dead_pid],
     )
     .unwrap();
-    let taken = record(run_job(&catalog_path, &example("daily_revenue"), &params, &[]));
+    let taken = record(run_job(catalog_path, &example("daily_revenue"), &params, &[]));
     assert_eq!(taken["status"], "succeeded");
     assert_eq!(taken["recovered"], "held-by-test");
     assert!(
@@ -400,25 +377,19 @@ fn a_second_run_is_refused_while_the_first_holds_the_lock_and_a_dead_holder_is_r
 
 #[test]
 fn a_timed_out_run_commits_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let (lake, dims) = stage_lake(dir.path(), None, 3);
-    let out = dir.path().join("out");
-    let catalog = dir.path().join("c.db");
-    let job = dir.path().join("slow.toml");
+    let fx = Fixture::new(None, 3);
+    let (dir, out, catalog) = (fx.dir.path(), &fx.out, &fx.catalog);
+    let job = dir.join("slow.toml");
     let text = std::fs::read_to_string(example("daily_revenue"))
         .unwrap()
         .replace("timeout = \"30m\"", "timeout = \"1us\"");
     std::fs::write(&job, text).unwrap();
-    let params = [
-        ("lake", lake.as_path()),
-        ("dims", dims.as_path()),
-        ("out", out.as_path()),
-    ];
-    let r = run_job(&catalog, job.to_str().unwrap(), &params, &[]);
+    let params = fx.params();
+    let r = run_job(catalog, job.to_str().unwrap(), &params, &[]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     let rec: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(rec["status"], "timeout");
-    let parquet = snapshot(&out)
+    let parquet = snapshot(out)
         .into_iter()
         .filter(|(p, _)| p.ends_with(".parquet"))
         .count();

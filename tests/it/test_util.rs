@@ -63,6 +63,18 @@ pub(crate) fn run(args: &[&str]) -> Run {
     Run::from(sluice().args(args).output().expect("the sluice binary runs"))
 }
 
+/// Runs `sluice --catalog CATALOG ARGS...`.
+pub(crate) fn with_catalog(catalog: &Path, args: &[&str]) -> Run {
+    Run::from(
+        sluice()
+            .arg("--catalog")
+            .arg(catalog)
+            .args(args)
+            .output()
+            .expect("the sluice binary runs"),
+    )
+}
+
 /// Runs `sluice ARGS...` with stdin.
 pub(crate) fn run_with_stdin(args: &[&str], stdin: &str) -> Run {
     use std::io::Write;

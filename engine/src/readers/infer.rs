@@ -283,9 +283,8 @@ pub fn sniff_csv(head: &[u8], fixed: Option<u8>, quote: u8) -> Dialect {
         let kinds: Vec<Kind> = below.iter().map(|v| kind(v)).collect();
         let head_kind = kind(value);
         if kinds.iter().all(|k| *k == kinds[0]) && kinds[0] != Kind::Text {
-            if head_kind == Kind::Empty {
-                votes -= 1;
-            } else if head_kind == kinds[0] {
+            // An empty first value, or one of the column's type, looks like data.
+            if head_kind == Kind::Empty || head_kind == kinds[0] {
                 votes -= 1;
             } else {
                 votes += 1;

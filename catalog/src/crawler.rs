@@ -452,7 +452,19 @@ pub async fn crawl(
             }
             described.file_schema = std::sync::Arc::new(arrow::datatypes::Schema::new(fields));
         }
-        let def = TableDef::from_described(database, &name, &described);
+        let mut def = TableDef::from_described(database, &name, &described);
+        if let Some(old) = &old {
+            let before: std::collections::HashMap<&str, &crate::model::FileEntry> =
+                old.files.iter().map(|f| (f.path.as_str(), f)).collect();
+            for f in def.files.iter_mut().filter(|f| f.rows.is_none()) {
+                if let Some(prev) = before.get(f.path.as_str())
+                    && prev.size == f.size
+                    && prev.last_modified == f.last_modified
+                {
+                    f.rows = prev.rows;
+                }
+            }
+        }
         let (partitions_added, partitions_removed) = partition_changes(old.as_ref(), &def);
         let schema_change = old.as_ref().and_then(|old| def.schema_diff(old));
         match (crawl_options.on_schema_change, schema_change) {

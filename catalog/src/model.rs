@@ -52,6 +52,8 @@ pub struct FileEntry {
     pub last_modified: String,
     /// Partition values in partition-key order; `None` is NULL.
     pub partition_values: Vec<Option<String>>,
+    /// Rows (exact for Parquet, estimated for CSV and JSON); `None` when unknown.
+    pub rows: Option<u64>,
 }
 
 /// A table: where it is, how to read it, its columns, partition keys and files.
@@ -122,6 +124,7 @@ impl TableDef {
                     size: f.meta.size,
                     last_modified: f.meta.last_modified.to_rfc3339(),
                     partition_values: f.partition.iter().map(|(_, v)| v.clone()).collect(),
+                    rows: f.rows,
                 })
                 .collect(),
         }
@@ -167,6 +170,7 @@ impl TableDef {
                         .zip(&f.partition_values)
                         .map(|(k, v)| (k.name.clone(), v.clone()))
                         .collect(),
+                    rows: f.rows,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -296,4 +300,6 @@ pub struct TableSummary {
     pub updated_at: String,
     /// When a crawl last found its folder gone (`--on-delete deprecate`).
     pub deprecated_at: Option<String>,
+    /// Rows: exact for Parquet (footers), estimated for CSV and JSON (sampled lines per byte).
+    pub rows: u64,
 }

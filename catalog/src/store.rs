@@ -82,6 +82,9 @@ CREATE TABLE job_locks (
 ALTER TABLE tables ADD COLUMN deprecated_at TEXT;
 ALTER TABLE tables ADD COLUMN pins TEXT NOT NULL DEFAULT '{}';
 "#,
+    r#"
+ALTER TABLE files ADD COLUMN rows INTEGER;
+"#,
 ];
 
 /// What an upsert did.
@@ -222,12 +225,19 @@ impl Catalog {
             .map_err(self.err())?;
         {
             let mut insert = tx
-                .prepare("INSERT INTO files (table_id, path, size, last_modified, partition_values) VALUES (?1, ?2, ?3, ?4, ?5)")
+                .prepare("INSERT INTO files (table_id, path, size, last_modified, partition_values, rows) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
                 .map_err(self.err())?;
             for f in &table.files {
                 let values = serde_json::to_string(&f.partition_values).expect("values serialize");
                 insert
-                    .execute(params![id, f.path, f.size as i64, f.last_modified, values])
+                    .execute(params![
+                        id,
+                        f.path,
+                        f.size as i64,
+                        f.last_modified,
+                        values,
+                        f.rows.map(|n| n as i64)
+                    ])
                     .map_err(self.err())?;
             }
         }
@@ -279,7 +289,7 @@ impl Catalog {
                 .map_err(|e| self.corrupt(format!("columns of `{database}.{name}`: {e}")))
         };
         let mut stmt = conn
-            .prepare("SELECT path, size, last_modified, partition_values FROM files WHERE table_id = ?1 ORDER BY path")
+            .prepare("SELECT path, size, last_modified, partition_values, rows FROM files WHERE table_id = ?1 ORDER BY path")
             .map_err(self.err())?;
         let files = stmt
             .query_map(params![id], |r| {
@@ -288,11 +298,12 @@ impl Catalog {
                     r.get::<_, i64>(1)?,
                     r.get::<_, String>(2)?,
                     r.get::<_, String>(3)?,
+                    r.get::<_, Option<i64>>(4)?,
                 ))
             })
             .map_err(self.err())?
             .map(|row| {
-                let (path, size, last_modified, values) = row.map_err(self.err())?;
+                let (path, size, last_modified, values, rows) = row.map_err(self.err())?;
                 let partition_values = serde_json::from_str(&values)
                     .map_err(|e| self.corrupt(format!("partition values of `{path}`: {e}")))?;
                 Ok(FileEntry {
@@ -300,6 +311,7 @@ impl Catalog {
                     size: size as u64,
                     last_modified,
                     partition_values,
+                    rows: rows.map(|n| n.max(0) as u64),
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -325,7 +337,8 @@ impl Catalog {
         let mut stmt = conn
             .prepare(
                 "SELECT database, name, classification, location, partition_keys, columns, partition_count,
-                        object_count, size_bytes, version, updated_at, deprecated_at
+                        object_count, size_bytes, version, updated_at, deprecated_at,
+                        (SELECT coalesce(sum(rows), 0) FROM files WHERE files.table_id = tables.id)
                  FROM tables WHERE ?1 IS NULL OR database = ?1 ORDER BY database, name",
             )
             .map_err(self.err())?;
@@ -344,6 +357,7 @@ impl Catalog {
                     r.get::<_, i64>(9)?,
                     r.get::<_, String>(10)?,
                     r.get::<_, Option<String>>(11)?,
+                    r.get::<_, i64>(12)?,
                 ))
             })
             .map_err(self.err())?;
@@ -361,6 +375,7 @@ impl Catalog {
                 version,
                 updated_at,
                 deprecated_at,
+                rows,
             ) = row.map_err(self.err())?;
             let keys: Vec<ColumnDef> = serde_json::from_str(&keys)
                 .map_err(|e| self.corrupt(format!("partition keys of `{database}.{name}`: {e}")))?;
@@ -379,6 +394,7 @@ impl Catalog {
                 version,
                 updated_at,
                 deprecated_at,
+                rows: rows.max(0) as u64,
             })
         })
         .collect()

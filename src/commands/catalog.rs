@@ -89,6 +89,7 @@ pub fn tables(args: TablesArgs, settings: &Settings) -> anyhow::Result<()> {
             ("columns", number_column(t.iter().map(|t| t.columns as u64))),
             ("partitions", number_column(t.iter().map(|t| t.partitions as u64))),
             ("objects", number_column(t.iter().map(|t| t.objects as u64))),
+            ("rows", number_column(t.iter().map(|t| t.rows))),
             ("bytes", number_column(t.iter().map(|t| t.bytes))),
             ("version", number_column(t.iter().map(|t| t.version as u64))),
             ("location", text_column(t.iter().map(|t| t.location.as_str()))),
@@ -210,12 +211,13 @@ pub fn table(command: TableCommand, settings: &Settings) -> anyhow::Result<()> {
                 )
                 .into());
             }
-            let mut parts: std::collections::BTreeMap<Vec<Option<String>>, (u64, u64)> =
+            let mut parts: std::collections::BTreeMap<Vec<Option<String>>, (u64, u64, u64)> =
                 std::collections::BTreeMap::new();
             for f in &def.files {
                 let e = parts.entry(f.partition_values.clone()).or_default();
                 e.0 += 1;
                 e.1 += f.size;
+                e.2 += f.rows.unwrap_or(0);
             }
             let values: Vec<String> = parts
                 .keys()
@@ -234,6 +236,7 @@ pub fn table(command: TableCommand, settings: &Settings) -> anyhow::Result<()> {
                     ("partition", text_column(values.iter().map(String::as_str))),
                     ("files", number_column(parts.values().map(|p| p.0))),
                     ("bytes", number_column(parts.values().map(|p| p.1))),
+                    ("rows", number_column(parts.values().map(|p| p.2))),
                 ],
             )
         }

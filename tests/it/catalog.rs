@@ -405,6 +405,12 @@ fn crawl_sniffs_widens_types_dates_and_recrawls_without_reading() {
         "{sales}"
     );
     assert_eq!(by_name(&first, "m.semi")["files_read"], 1);
+    let tables = with_catalog(&catalog, &["tables", "--format", "json"]).json();
+    let rows = |t: &str| tables.iter().find(|r| r["table"] == t).unwrap()["rows"].clone();
+    assert_eq!(
+        (rows("sales"), rows("noheader"), rows("events")),
+        (3.into(), 3.into(), 2.into())
+    );
 
     let types = with_catalog(
         &catalog,

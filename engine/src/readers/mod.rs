@@ -251,6 +251,9 @@ pub struct DataFile {
     pub meta: ObjectMeta,
     /// `(key, value)` pairs from `key=value` folders, outermost first; `None` is the default partition.
     pub partition: Vec<(String, Option<String>)>,
+    /// Rows in the file: exact from a Parquet footer, estimated for text from the lines per byte of
+    /// sampled file heads; `None` when not looked at.
+    pub rows: Option<u64>,
 }
 
 /// Lists the data files under a location: a single file, or every non-hidden file below a folder.
@@ -265,6 +268,7 @@ pub async fn list_data_files(store: &Arc<dyn ObjectStore>, location: &Location) 
                 return Ok(vec![DataFile {
                     meta,
                     partition: vec![],
+                    rows: None,
                 }]);
             }
             Err(object_store::Error::NotFound { .. }) => {}
@@ -320,7 +324,11 @@ pub async fn list_data_files(store: &Arc<dyn ObjectStore>, location: &Location) 
                 )
             })
             .collect();
-        files.push(DataFile { meta, partition });
+        files.push(DataFile {
+            meta,
+            partition,
+            rows: None,
+        });
     }
     if files.is_empty() {
         return Err(EngineError::NotFound {
@@ -546,6 +554,21 @@ pub async fn describe_location_incremental(
             .try_collect()
             .await?;
         notes.files_read += inferred.len();
+        let rows = count_rows(
+            state,
+            &store,
+            kind,
+            &format,
+            &fresh,
+            &sniffed,
+            csv_options.has_header,
+        )
+        .await?;
+        for file in &mut files {
+            if let Some(n) = rows.get(file.meta.location.as_ref()) {
+                file.rows = Some(*n);
+            }
+        }
         if kind.format == FileFormatKind::Csv && csv_options.has_header {
             csv_files.extend(inferred.iter().cloned());
         }
@@ -611,6 +634,58 @@ pub async fn describe_location_incremental(
         },
         notes,
     ))
+}
+
+/// Rows per fresh file (by store path): exact from Parquet footers; for text, the lines per stored
+/// byte of the sniffed heads times each file's size (minus its header line).
+async fn count_rows(
+    state: &dyn Session,
+    store: &Arc<dyn ObjectStore>,
+    kind: &FileKind,
+    format: &Arc<dyn FileFormat>,
+    fresh: &[ObjectMeta],
+    heads: &[(String, Vec<u8>)],
+    has_header: bool,
+) -> Result<HashMap<String, u64>> {
+    let mut rows = HashMap::new();
+    if kind.format == FileFormatKind::Parquet {
+        let schema = Arc::new(Schema::empty());
+        let counted: Vec<(String, Option<usize>)> = futures::stream::iter(fresh.iter().cloned())
+            .map(|meta| {
+                let (format, store, schema) = (Arc::clone(format), Arc::clone(store), Arc::clone(&schema));
+                async move {
+                    let stats = format.infer_stats(state, &store, schema, &meta).await?;
+                    Ok::<_, EngineError>((meta.location.to_string(), stats.num_rows.get_value().copied()))
+                }
+            })
+            .buffered(INFER_CONCURRENCY)
+            .try_collect()
+            .await?;
+        rows.extend(counted.into_iter().filter_map(|(p, n)| n.map(|n| (p, n as u64))));
+        return Ok(rows);
+    }
+    let sizes: HashMap<&str, u64> = fresh.iter().map(|m| (m.location.as_ref(), m.size)).collect();
+    let (mut lines, mut bytes) = (0u64, 0u64);
+    for (path, head) in heads {
+        let Some(size) = sizes.get(path.as_str()) else {
+            continue;
+        };
+        lines += head.iter().filter(|b| **b == b'\n').count() as u64;
+        bytes += if kind.compression == Compression::None {
+            head.len() as u64
+        } else {
+            (*size).min(HEAD_BYTES as u64)
+        };
+    }
+    if bytes == 0 {
+        return Ok(rows);
+    }
+    let header = u64::from(has_header && kind.format == FileFormatKind::Csv);
+    for meta in fresh {
+        let estimate = (meta.size as f64 * lines as f64 / bytes as f64).round() as u64;
+        rows.insert(meta.location.to_string(), estimate.saturating_sub(header));
+    }
+    Ok(rows)
 }
 
 /// The most common value (ties: the first seen).

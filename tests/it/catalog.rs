@@ -625,3 +625,40 @@ fn similar_sibling_folders_become_partition_0_and_different_ones_tables() {
     let names: Vec<&str> = tables.iter().map(|t| t["table"].as_str().unwrap()).collect();
     assert_eq!(names, vec!["x.orders", "x.people"]);
 }
+
+#[test]
+fn types_come_from_the_middle_and_end_of_large_files_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("lake/big");
+    std::fs::create_dir_all(&table).unwrap();
+    let mut text = String::from("id,amount\n");
+    for i in 0..60_000 {
+        text.push_str(&format!("{i},{}\n", i % 100));
+    }
+    text.push_str("60000,12.5\n");
+    std::fs::write(table.join("a.csv"), text).unwrap();
+    let catalog = dir.path().join("c.db");
+    let crawl = with_catalog(
+        &catalog,
+        &[
+            "crawl",
+            dir.path().join("lake").to_str().unwrap(),
+            "--database",
+            "b",
+            "--explain",
+            "--format",
+            "json",
+        ],
+    )
+    .json();
+    assert!(
+        crawl[0]["decisions"].as_str().unwrap().contains("a.csv (end)"),
+        "{crawl:?}"
+    );
+    let sum = with_catalog(
+        &catalog,
+        &["sql", "--format", "json", "SELECT sum(amount) AS s FROM b.big"],
+    )
+    .json();
+    assert_eq!(sum[0]["s"], 2_970_012.5);
+}

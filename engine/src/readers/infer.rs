@@ -428,3 +428,76 @@ mod tests {
         );
     }
 }
+
+/// Column types of CSV records read from the middle or end of a file (no header there): each
+/// column's values classified as in the sniffer. Records whose field count differs from `names`
+/// (a cut line, a newline inside quotes) are skipped. `None` when no record fits.
+pub fn infer_csv_lines(data: &[u8], names: &[String], delimiter: u8, quote: u8) -> Option<Schema> {
+    let rows: Vec<Vec<String>> = records(data, delimiter, quote, usize::MAX)
+        .into_iter()
+        .filter(|r| r.len() == names.len())
+        .collect();
+    if rows.is_empty() {
+        return None;
+    }
+    let fields = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let values: Vec<&str> = rows
+                .iter()
+                .map(|r| r[i].trim())
+                .filter(|v| !v.is_empty())
+                .collect();
+            let kinds: Vec<Kind> = values.iter().map(|v| kind(v)).collect();
+            let ty = if values.is_empty() {
+                DataType::Null
+            } else if kinds.iter().all(|k| *k == Kind::Number) {
+                if values.iter().all(|v| v.parse::<i64>().is_ok()) {
+                    DataType::Int64
+                } else {
+                    DataType::Float64
+                }
+            } else if kinds.iter().all(|k| *k == Kind::Bool) {
+                DataType::Boolean
+            } else if kinds.iter().all(|k| *k == Kind::Temporal) {
+                if values.iter().all(|v| v.len() == 10) {
+                    DataType::Date32
+                } else if values.iter().any(|v| v.contains('.')) {
+                    DataType::Timestamp(TimeUnit::Nanosecond, None)
+                } else {
+                    DataType::Timestamp(TimeUnit::Second, None)
+                }
+            } else {
+                DataType::Utf8
+            };
+            Field::new(name, ty, true)
+        })
+        .collect::<Vec<_>>();
+    Some(Schema::new(fields))
+}
+
+/// Complete lines from a byte range that starts and ends anywhere in a file.
+pub fn whole_lines(data: &[u8]) -> &[u8] {
+    let start = data
+        .iter()
+        .position(|b| *b == b'\n')
+        .map_or(data.len(), |i| i + 1);
+    let end = data.iter().rposition(|b| *b == b'\n').map_or(start, |i| i + 1);
+    if end <= start { &[] } else { &data[start..end] }
+}
+
+#[cfg(test)]
+mod lines_tests {
+    use super::*;
+
+    #[test]
+    fn types_from_the_middle_of_a_file() {
+        let data = b"3,x\n4,4.5,z\n5,2026-01-01,y\n6,7.25,w\n";
+        let names = vec!["a".to_string(), "b".to_string()];
+        let got = infer_csv_lines(whole_lines(data), &names, b',', b'"').unwrap();
+        // `3,x` is cut (a partial first line is dropped); `4,4.5,z` has three fields and is skipped.
+        assert_eq!(got.field(0).data_type(), &DataType::Int64);
+        assert_eq!(got.field(1).data_type(), &DataType::Utf8);
+    }
+}

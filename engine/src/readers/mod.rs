@@ -554,6 +554,11 @@ pub async fn describe_location_incremental(
             .try_collect()
             .await?;
         notes.files_read += inferred.len();
+        let mut inferred = inferred;
+        if kind.format == FileFormatKind::Csv && kind.compression == Compression::None {
+            inferred
+                .extend(sample_further(&store, &sample, &inferred, &csv_options, kind.tab_separated).await?);
+        }
         let rows = count_rows(
             state,
             &store,
@@ -634,6 +639,51 @@ pub async fn describe_location_incremental(
         },
         notes,
     ))
+}
+
+/// Types from the middle and the end of larger uncompressed CSV files, whose heads alone may hide a
+/// later decimal or text value.
+async fn sample_further(
+    store: &Arc<dyn ObjectStore>,
+    sample: &[ObjectMeta],
+    inferred: &[(String, SchemaRef)],
+    csv: &CsvReadOptions,
+    tab_separated: bool,
+) -> Result<Vec<(String, SchemaRef)>> {
+    let delimiter = csv.delimiter.unwrap_or(if tab_separated { b'\t' } else { b',' });
+    let names: HashMap<&str, Vec<String>> = inferred
+        .iter()
+        .map(|(p, s)| (p.as_str(), s.fields().iter().map(|f| f.name().clone()).collect()))
+        .collect();
+    let mut ranges: Vec<(ObjectMeta, String, std::ops::Range<u64>)> = Vec::new();
+    for meta in sample.iter().filter(|m| m.size > 4 * HEAD_BYTES as u64) {
+        let chunk = HEAD_BYTES as u64;
+        for (place, start) in [("middle", meta.size / 2), ("end", meta.size - chunk)] {
+            ranges.push((
+                meta.clone(),
+                place.to_string(),
+                start..(start + chunk).min(meta.size),
+            ));
+        }
+    }
+    let parts: Vec<Option<(String, SchemaRef)>> = futures::stream::iter(ranges)
+        .map(|(meta, place, range)| {
+            let store = Arc::clone(store);
+            let names = names.get(meta.location.as_ref()).cloned();
+            async move {
+                let Some(names) = names else { return Ok(None) };
+                let bytes = store
+                    .get_range(&meta.location, range)
+                    .await
+                    .map_err(|e| EngineError::store(meta.location.to_string(), e))?;
+                let schema = infer::infer_csv_lines(infer::whole_lines(&bytes), &names, delimiter, csv.quote);
+                Ok::<_, EngineError>(schema.map(|s| (format!("{} ({place})", meta.location), Arc::new(s))))
+            }
+        })
+        .buffered(INFER_CONCURRENCY)
+        .try_collect()
+        .await?;
+    Ok(parts.into_iter().flatten().collect())
 }
 
 /// Rows per fresh file (by store path): exact from Parquet footers; for text, the lines per stored

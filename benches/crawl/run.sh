@@ -13,7 +13,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE/target}"
 SLUICE="$CARGO_TARGET_DIR/release/sluice"
 [ -x "$SLUICE" ] || { echo "build first: cargo build --release --bin sluice" >&2; exit 2; }
 S3S="$CACHE/s3s/bin/s3s-fs"
-LAKE="$CACHE/bench/crawl10k"
+LAKE="$CACHE/bench/crawl10k-v2"
 if [ ! -f "$LAKE/.done" ]; then
   echo "== generating $LAKE (10 tables x 1,000 files)"
   python3 - "$LAKE" <<'PY'
@@ -26,7 +26,7 @@ for t in range(10):
         d = os.path.join(root, f"table{t}", f"dt=2026-02-{day:02d}")
         os.makedirs(d, exist_ok=True)
         with open(os.path.join(d, f"part-{f:04d}.csv"), "w") as out:
-            out.write("id,name,amount,ts\n")
+            out.write(f"id,name_{t},amount,ts\n")  # a column per table: ten tables, not one
             for i in range(10):
                 out.write(f"{f * 10 + i},n{rng.randint(0, 999)},{rng.uniform(0, 100):.2f},2026-02-{day:02d}T10:00:{i:02d}\n")
 open(os.path.join(root, ".done"), "w").close()

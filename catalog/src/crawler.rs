@@ -334,7 +334,12 @@ pub async fn crawl(
         .or_else(|| root.url().host_str().map(str::to_string))
         .unwrap_or_else(|| "root".into());
     let root_name = table_name(&sluice_engine::writer::layout::unescape_path_name(&root_name));
-    let siblings = !(files_here || folders.iter().any(|f| f.contains('=')));
+    // A folder merged into one table by an earlier crawl stays one table: describe it directly
+    // (reading only changed files) instead of judging its sub-folders again.
+    let merged_before = catalog.find(database, &root_name)?.is_some_and(|t| {
+        t.location == root.url().as_str() && t.partition_keys.first().is_some_and(|k| k.name == "partition_0")
+    });
+    let siblings = !(files_here || folders.iter().any(|f| f.contains('=')) || merged_before);
     let tables: Vec<(String, Location)> = if siblings {
         folders
             .iter()

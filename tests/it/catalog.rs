@@ -609,6 +609,23 @@ fn similar_sibling_folders_become_partition_0_and_different_ones_tables() {
         serde_json::Value::Array(rows),
         serde_json::json!([{"y": 2025, "q": "q1", "n": 1}, {"y": 2026, "q": "q1", "n": 1}, {"y": 2026, "q": "q2", "n": 1}])
     );
+    let again = with_catalog(
+        &catalog,
+        &[
+            "crawl",
+            sales.to_str().unwrap(),
+            "--database",
+            "s",
+            "--format",
+            "json",
+        ],
+    )
+    .json();
+    assert_eq!(
+        (again.len(), again[0]["files_read"].clone()),
+        (1, 0.into()),
+        "{again:?}"
+    );
     let mixed = dir.path().join("mixed");
     let tables = with_catalog(
         &catalog,

@@ -12,7 +12,8 @@
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 use sluice_engine::readers::{
-    DescribeNotes, Exclude, Known, TableFiles, describe_location_incremental, format_of, is_hidden,
+    DescribeNotes, Exclude, Known, TableFiles, describe_location_incremental, file_format_of, format_of,
+    is_hidden,
 };
 use sluice_engine::{EngineError, Location, ReadOptions, SluiceSession};
 
@@ -174,6 +175,11 @@ fn plan_table(catalog: &Catalog, database: &str, name: String, location: Locatio
                     .map(|f| (f.path.clone(), (f.size, f.last_modified.clone())))
                     .collect(),
                 csv: described.csv,
+                detected: def
+                    .files
+                    .iter()
+                    .filter_map(|f| f.format.clone().map(|label| (f.path.clone(), label)))
+                    .collect(),
             })
         }
         _ => None,
@@ -214,12 +220,15 @@ fn sibling_merge(described: &[(&str, &Described)]) -> std::result::Result<String
         };
         let root = d.location.as_folder().store_path();
         for f in &d.files {
-            let name = f.meta.location.filename().unwrap_or_default();
+            let name = f
+                .detected
+                .as_deref()
+                .unwrap_or(f.meta.location.filename().unwrap_or_default());
             let compression = name
                 .rsplit('.')
                 .next()
                 .filter(|e| ["gz", "bz2", "xz", "zst"].contains(e));
-            kinds.insert((format_of(name), compression.map(str::to_string)));
+            kinds.insert((file_format_of(f), compression.map(str::to_string)));
             depths.insert(
                 f.meta
                     .location
@@ -306,6 +315,14 @@ pub async fn crawl(
         .iter()
         .filter_map(|m| m.location.filename())
         .any(|n| !is_hidden(n) && format_of(n).is_some());
+    // Files whose names say no format count when there is nothing else (they are classified by content).
+    let files_here = files_here
+        || (listing.common_prefixes.is_empty()
+            && listing
+                .objects
+                .iter()
+                .filter_map(|m| m.location.filename())
+                .any(|n| !is_hidden(n)));
     let folders: Vec<String> = listing
         .common_prefixes
         .iter()

@@ -54,6 +54,8 @@ pub struct FileEntry {
     pub partition_values: Vec<Option<String>>,
     /// Rows (exact for Parquet, estimated for CSV and JSON); `None` when unknown.
     pub rows: Option<u64>,
+    /// The format read from the file's content (`csv.gz`, ...) when its name does not say it.
+    pub format: Option<String>,
 }
 
 /// A table: where it is, how to read it, its columns, partition keys and files.
@@ -85,8 +87,7 @@ impl TableDef {
         let classification = described
             .files
             .iter()
-            .filter_map(|f| f.meta.location.filename().map(sluice_engine::readers::format_of))
-            .flatten()
+            .filter_map(sluice_engine::readers::file_format_of)
             .fold(
                 std::collections::BTreeMap::<&'static str, usize>::new(),
                 |mut m, f| {
@@ -125,6 +126,7 @@ impl TableDef {
                     last_modified: f.meta.last_modified.to_rfc3339(),
                     partition_values: f.partition.iter().map(|(_, v)| v.clone()).collect(),
                     rows: f.rows,
+                    format: f.detected.clone(),
                 })
                 .collect(),
         }
@@ -171,6 +173,7 @@ impl TableDef {
                         .map(|(k, v)| (k.name.clone(), v.clone()))
                         .collect(),
                     rows: f.rows,
+                    detected: f.format.clone(),
                 })
             })
             .collect::<Result<Vec<_>>>()?;

@@ -85,6 +85,9 @@ ALTER TABLE tables ADD COLUMN pins TEXT NOT NULL DEFAULT '{}';
     r#"
 ALTER TABLE files ADD COLUMN rows INTEGER;
 "#,
+    r#"
+ALTER TABLE files ADD COLUMN format TEXT;
+"#,
 ];
 
 /// What an upsert did.
@@ -225,7 +228,7 @@ impl Catalog {
             .map_err(self.err())?;
         {
             let mut insert = tx
-                .prepare("INSERT INTO files (table_id, path, size, last_modified, partition_values, rows) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+                .prepare("INSERT INTO files (table_id, path, size, last_modified, partition_values, rows, format) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
                 .map_err(self.err())?;
             for f in &table.files {
                 let values = serde_json::to_string(&f.partition_values).expect("values serialize");
@@ -236,7 +239,8 @@ impl Catalog {
                         f.size as i64,
                         f.last_modified,
                         values,
-                        f.rows.map(|n| n as i64)
+                        f.rows.map(|n| n as i64),
+                        f.format
                     ])
                     .map_err(self.err())?;
             }
@@ -289,7 +293,7 @@ impl Catalog {
                 .map_err(|e| self.corrupt(format!("columns of `{database}.{name}`: {e}")))
         };
         let mut stmt = conn
-            .prepare("SELECT path, size, last_modified, partition_values, rows FROM files WHERE table_id = ?1 ORDER BY path")
+            .prepare("SELECT path, size, last_modified, partition_values, rows, format FROM files WHERE table_id = ?1 ORDER BY path")
             .map_err(self.err())?;
         let files = stmt
             .query_map(params![id], |r| {
@@ -299,11 +303,12 @@ impl Catalog {
                     r.get::<_, String>(2)?,
                     r.get::<_, String>(3)?,
                     r.get::<_, Option<i64>>(4)?,
+                    r.get::<_, Option<String>>(5)?,
                 ))
             })
             .map_err(self.err())?
             .map(|row| {
-                let (path, size, last_modified, values, rows) = row.map_err(self.err())?;
+                let (path, size, last_modified, values, rows, format) = row.map_err(self.err())?;
                 let partition_values = serde_json::from_str(&values)
                     .map_err(|e| self.corrupt(format!("partition values of `{path}`: {e}")))?;
                 Ok(FileEntry {
@@ -312,6 +317,7 @@ impl Catalog {
                     last_modified,
                     partition_values,
                     rows: rows.map(|n| n.max(0) as u64),
+                    format,
                 })
             })
             .collect::<Result<Vec<_>>>()?;

@@ -679,3 +679,63 @@ fn types_come_from_the_middle_and_end_of_large_files_too() {
     .json();
     assert_eq!(sum[0]["s"], 2_970_012.5);
 }
+
+#[test]
+fn files_without_extensions_are_classified_by_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("lake/logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    std::fs::write(logs.join("data"), "a,b\n1,x\n2,y\n").unwrap();
+    std::fs::write(logs.join("junk"), [0u8, 159, 146, 150, 1, 2, 3, 4, 5]).unwrap();
+    copy_tree(
+        &Path::new(&lake("orders")).join("order_date=2026-11-03"),
+        &dir.path().join("tmp"),
+    );
+    // A gzip file without an extension (the sample lake's last orders day has the same columns).
+    std::fs::copy(dir.path().join("tmp/part-0.csv.gz"), logs.join("more")).unwrap();
+    std::fs::write(
+        logs.join("data"),
+        "order_id,customer_id,amount,status,note\n1,2,3.5,new,\n",
+    )
+    .unwrap();
+    let catalog = dir.path().join("c.db");
+    let root = dir.path().join("lake");
+    let crawl = with_catalog(
+        &catalog,
+        &[
+            "crawl",
+            root.to_str().unwrap(),
+            "--database",
+            "n",
+            "--explain",
+            "--format",
+            "json",
+        ],
+    )
+    .json();
+    let notes = crawl[0]["decisions"].as_str().unwrap();
+    assert!(
+        notes.contains("data (csv)") && notes.contains("more (csv.gz)"),
+        "{notes}"
+    );
+    assert!(notes.contains("junk"), "{notes}");
+    let n = with_catalog(
+        &catalog,
+        &["sql", "--format", "json", "SELECT count(*) AS n FROM n.logs"],
+    )
+    .json();
+    assert_eq!(n[0]["n"], 21);
+    let again = with_catalog(
+        &catalog,
+        &[
+            "crawl",
+            root.to_str().unwrap(),
+            "--database",
+            "n",
+            "--format",
+            "json",
+        ],
+    )
+    .json();
+    assert_eq!(again[0]["files_read"], 0);
+}

@@ -238,6 +238,73 @@ pub fn format_of(name: &str) -> Option<&'static str> {
     })
 }
 
+/// What a listed file is: its content-detected kind, or what its name says.
+fn kind_of(file: &DataFile, forced: Option<FileFormatKind>) -> Option<FileKind> {
+    match &file.detected {
+        Some(label) => classify(&format!("detected.{label}"), forced),
+        None => classify(file.meta.location.filename().unwrap_or_default(), forced),
+    }
+}
+
+/// The format (`csv`, `json`, `parquet`) of a listed file, by content when it was detected.
+pub fn file_format_of(file: &DataFile) -> Option<&'static str> {
+    match &file.detected {
+        Some(label) => format_of(&format!("detected.{label}")),
+        None => format_of(file.meta.location.filename().unwrap_or_default()),
+    }
+}
+
+/// Reads a file's first bytes to tell its format when its name does not: Parquet's `PAR1`, the
+/// gzip, bzip2, xz and zstd magic numbers, then `{` for NDJSON or delimited lines for CSV.
+async fn detect_kind(store: &Arc<dyn ObjectStore>, meta: &ObjectMeta) -> Result<Option<String>> {
+    if meta.size < 4 {
+        return Ok(None);
+    }
+    let magic = store
+        .get_range(&meta.location, 0..meta.size.min(8))
+        .await
+        .map_err(|e| EngineError::store(meta.location.to_string(), e))?;
+    if magic.starts_with(b"PAR1") {
+        return Ok(Some("parquet".into()));
+    }
+    let compression = if magic.starts_with(&[0x1f, 0x8b]) {
+        Compression::Gzip
+    } else if magic.starts_with(b"BZh") {
+        Compression::Bzip2
+    } else if magic.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0x00]) {
+        Compression::Xz
+    } else if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Compression::Zstd
+    } else {
+        Compression::None
+    };
+    let head = infer::head(store, meta, compression.file_type(), HEAD_BYTES).await?;
+    let text = head.strip_prefix(b"\xef\xbb\xbf".as_slice()).unwrap_or(&head);
+    let Ok(text) = std::str::from_utf8(text) else {
+        return Ok(None);
+    };
+    let trimmed = text.trim_start();
+    let format = if trimmed.starts_with('{') {
+        "json"
+    } else if trimmed.lines().count() >= 1 && infer::sniff_csv(text.as_bytes(), None, b'"').delimiter != 0 {
+        let first = trimmed.lines().next().unwrap_or("");
+        if first.chars().any(|c| c.is_control() && c != '\t') {
+            return Ok(None);
+        }
+        "csv"
+    } else {
+        return Ok(None);
+    };
+    let suffix = match compression {
+        Compression::None => "",
+        Compression::Gzip => ".gz",
+        Compression::Bzip2 => ".bz2",
+        Compression::Xz => ".xz",
+        Compression::Zstd => ".zst",
+    };
+    Ok(Some(format!("{format}{suffix}")))
+}
+
 /// True for names Hive and Spark skip: `_SUCCESS`, `.crc`, `_temporary/`, anything starting `_` or
 /// `.` (a `_` folder holding `=` is a partition and is kept).
 pub fn is_hidden(segment: &str) -> bool {
@@ -254,6 +321,9 @@ pub struct DataFile {
     /// Rows in the file: exact from a Parquet footer, estimated for text from the lines per byte of
     /// sampled file heads; `None` when not looked at.
     pub rows: Option<u64>,
+    /// The format read from the file's first bytes (`csv`, `json.gz`, `parquet`, ...) when its name
+    /// does not say it; `None` when the extension does.
+    pub detected: Option<String>,
 }
 
 /// Lists the data files under a location: a single file, or every non-hidden file below a folder.
@@ -269,6 +339,7 @@ pub async fn list_data_files(store: &Arc<dyn ObjectStore>, location: &Location) 
                     meta,
                     partition: vec![],
                     rows: None,
+                    detected: None,
                 }]);
             }
             Err(object_store::Error::NotFound { .. }) => {}
@@ -328,6 +399,7 @@ pub async fn list_data_files(store: &Arc<dyn ObjectStore>, location: &Location) 
             meta,
             partition,
             rows: None,
+            detected: None,
         });
     }
     if files.is_empty() {
@@ -365,6 +437,8 @@ pub struct Known {
     pub files: HashMap<String, (u64, String)>,
     /// The recorded CSV dialect.
     pub csv: CsvReadOptions,
+    /// Store path → format recorded from the content of files whose names say none.
+    pub detected: HashMap<String, String>,
 }
 
 /// What describing a location did besides finding the table.
@@ -411,6 +485,7 @@ pub async fn describe_location_incremental(
     let mut groups: BTreeMap<FileKind, Vec<ObjectMeta>> = BTreeMap::new();
     let mut files = Vec::with_capacity(listed.len());
     let mut odd = Vec::new();
+    let mut unnamed = Vec::new();
     for file in &listed {
         if options
             .exclude
@@ -419,14 +494,49 @@ pub async fn describe_location_incremental(
         {
             continue;
         }
-        let name = file.meta.location.filename().unwrap_or_default();
-        match classify(name, options.format) {
+        match kind_of(file, options.format) {
             Some(kind) => {
                 groups.entry(kind).or_default().push(file.meta.clone());
                 files.push(file.clone());
             }
+            None => unnamed.push(file.clone()),
+        }
+    }
+    // Names that say nothing: look at the first bytes.
+    let detected: Vec<(DataFile, Option<String>)> = futures::stream::iter(unnamed)
+        .map(|file| {
+            let store = Arc::clone(&store);
+            // An unchanged file keeps the format an earlier crawl read from it.
+            let recorded = known.and_then(|k| {
+                let path = file.meta.location.as_ref();
+                (k.files.get(path) == Some(&(file.meta.size, file.meta.last_modified.to_rfc3339())))
+                    .then(|| k.detected.get(path).cloned())
+                    .flatten()
+            });
+            async move {
+                let kind = match recorded {
+                    Some(label) => Some(label),
+                    None => detect_kind(&store, &file.meta).await?,
+                };
+                Ok::<_, EngineError>((file, kind))
+            }
+        })
+        .buffered(INFER_CONCURRENCY)
+        .try_collect()
+        .await?;
+    let mut by_content = Vec::new();
+    for (mut file, label) in detected {
+        match label {
+            Some(label) => {
+                by_content.push(format!("{} ({label})", file.meta.location));
+                file.detected = Some(label);
+                if let Some(kind) = kind_of(&file, None) {
+                    groups.entry(kind).or_default().push(file.meta.clone());
+                    files.push(file);
+                }
+            }
             None => {
-                tracing::warn!(file = %file.meta.location, "skipping a file whose extension names no known format");
+                tracing::warn!(file = %file.meta.location, "skipping a file that is not CSV, NDJSON or Parquet");
                 odd.push(file.meta.location.to_string());
             }
         }
@@ -466,9 +576,17 @@ pub async fn describe_location_incremental(
     }
     let partition_cols = partition_columns(location, &files)?;
     let mut notes = DescribeNotes::default();
+    if !by_content.is_empty() {
+        notes.notes.push(format!(
+            "classified {} file(s) without a known extension by their content: {}{}",
+            by_content.len(),
+            by_content.iter().take(5).cloned().collect::<Vec<_>>().join(", "),
+            if by_content.len() > 5 { ", …" } else { "" }
+        ));
+    }
     if !odd.is_empty() {
         notes.notes.push(format!(
-            "left out {} file(s) whose extension names no known format: {}{}",
+            "left out {} file(s) that are not CSV, NDJSON or Parquet: {}{}",
             odd.len(),
             odd.iter().take(5).cloned().collect::<Vec<_>>().join(", "),
             if odd.len() > 5 { ", …" } else { "" }
@@ -767,8 +885,7 @@ pub fn build_table(described: &TableFiles, options: &ReadOptions) -> Result<Lake
     };
     let mut groups: BTreeMap<FileKind, Vec<PartitionedFile>> = BTreeMap::new();
     for file in &described.files {
-        let name = file.meta.location.filename().unwrap_or_default();
-        let Some(kind) = classify(name, options.format) else {
+        let Some(kind) = kind_of(file, options.format) else {
             continue;
         };
         let values = described

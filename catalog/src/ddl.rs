@@ -37,6 +37,10 @@ pub fn ddl(table: &TableDef, dialect: Dialect) -> String {
     }
 }
 
+fn quote(table: &TableDef) -> String {
+    (table.quote.unwrap_or(b'"') as char).to_string()
+}
+
 fn delimiter(table: &TableDef) -> String {
     (table.delimiter.unwrap_or(b',') as char).to_string()
 }
@@ -70,8 +74,9 @@ fn athena(t: &TableDef) -> String {
             "ROW FORMAT SERDE 'org.openx.data.jsonserde.JsonSerDe'\nSTORED AS INPUTFORMAT 'org.apache.hadoop.mapred.TextInputFormat'\nOUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'\n",
         ),
         _ => out.push_str(&format!(
-            "ROW FORMAT SERDE 'org.apache.hadoop.hive.serde2.OpenCSVSerde'\nWITH SERDEPROPERTIES ('separatorChar' = {}, 'quoteChar' = '\"')\nSTORED AS INPUTFORMAT 'org.apache.hadoop.mapred.TextInputFormat'\nOUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'\n",
-            lit(&delimiter(t))
+            "ROW FORMAT SERDE 'org.apache.hadoop.hive.serde2.OpenCSVSerde'\nWITH SERDEPROPERTIES ('separatorChar' = {}, 'quoteChar' = {})\nSTORED AS INPUTFORMAT 'org.apache.hadoop.mapred.TextInputFormat'\nOUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'\n",
+            lit(&delimiter(t)),
+            lit(&quote(t))
         )),
     }
     out.push_str(&format!("LOCATION {}\n", lit(&t.location)));
@@ -106,9 +111,10 @@ fn spark(t: &TableDef) -> String {
     );
     if t.classification == "csv" {
         out.push_str(&format!(
-            "OPTIONS (header {}, delimiter {})\n",
+            "OPTIONS (header {}, delimiter {}, quote {})\n",
             lit(&t.has_header.to_string()),
-            lit(&delimiter(t))
+            lit(&delimiter(t)),
+            lit(&quote(t))
         ));
     }
     if !t.partition_keys.is_empty() {
@@ -210,10 +216,11 @@ fn duckdb(t: &TableDef) -> String {
             lit(&format!("{root}/**/*.*json*"))
         ),
         _ => format!(
-            "read_csv({}, hive_partitioning = true, header = {}, delim = {})",
+            "read_csv({}, hive_partitioning = true, header = {}, delim = {}, quote = {})",
             lit(&format!("{root}/**/*.csv*")),
             t.has_header,
-            lit(&delimiter(t))
+            lit(&delimiter(t)),
+            lit(&quote(t))
         ),
     };
     format!(
@@ -240,6 +247,7 @@ mod tests {
             classification: "csv".into(),
             has_header: true,
             delimiter: None,
+            quote: None,
             columns: vec![col("order_id", "Int64", "bigint"), col("note", "Utf8", "string")],
             partition_keys: vec![col("order_date", "Date32", "date")],
             files: vec![],

@@ -30,9 +30,10 @@ fn formats(classification: &str, t: &TableDef) -> (Value, &'static str, &'static
         ),
         _ => {
             let delim = (t.delimiter.unwrap_or(b',') as char).to_string();
+            let quote = (t.quote.unwrap_or(b'"') as char).to_string();
             (
                 json!({"SerializationLibrary": "org.apache.hadoop.hive.serde2.OpenCSVSerde",
-                       "Parameters": {"separatorChar": delim, "quoteChar": "\""}}),
+                       "Parameters": {"separatorChar": delim, "quoteChar": quote}}),
                 "org.apache.hadoop.mapred.TextInputFormat",
                 "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
             )
@@ -80,6 +81,7 @@ pub fn export(tables: &[TableDef]) -> Value {
         if t.classification == "csv" {
             params["skip.header.line.count"] = json!(if t.has_header { "1" } else { "0" });
             params["delimiter"] = json!((t.delimiter.unwrap_or(b',') as char).to_string());
+            params["quoteChar"] = json!((t.quote.unwrap_or(b'"') as char).to_string());
         }
         if t.partition_keys.is_empty() {
             params[FILES] = json!(files_param(&t.files.iter().collect::<Vec<_>>()));
@@ -241,6 +243,11 @@ pub fn import(doc: &Value) -> Result<Vec<TableDef>> {
                 .and_then(Value::as_str)
                 .is_none_or(|v| v != "0"),
             delimiter,
+            quote: params
+                .get("quoteChar")
+                .and_then(Value::as_str)
+                .and_then(|q| q.bytes().next())
+                .filter(|q| *q != b'"'),
             columns: column_defs(sd.get("Columns"))?,
             partition_keys: column_defs(input.get("PartitionKeys"))?,
             files: parse_files(params.get(FILES).and_then(Value::as_str))?,

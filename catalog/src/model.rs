@@ -73,6 +73,8 @@ pub struct TableDef {
     pub has_header: bool,
     /// CSV field delimiter.
     pub delimiter: Option<u8>,
+    /// CSV quote character when it is not `"`.
+    pub quote: Option<u8>,
     /// Columns stored in the files.
     pub columns: Vec<ColumnDef>,
     /// Hive partition keys, outermost first.
@@ -106,6 +108,7 @@ impl TableDef {
             classification,
             has_header: described.csv.has_header,
             delimiter: described.csv.delimiter,
+            quote: (described.csv.quote != b'"').then_some(described.csv.quote),
             columns: described
                 .file_schema
                 .fields()
@@ -180,6 +183,7 @@ impl TableDef {
         let csv = CsvReadOptions {
             has_header: self.has_header,
             delimiter: self.delimiter,
+            quote: self.quote.unwrap_or(b'"'),
             sniff: false,
             ..CsvReadOptions::default()
         };

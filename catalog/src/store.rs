@@ -88,6 +88,9 @@ ALTER TABLE files ADD COLUMN rows INTEGER;
     r#"
 ALTER TABLE files ADD COLUMN format TEXT;
 "#,
+    r#"
+ALTER TABLE tables ADD COLUMN quote INTEGER;
+"#,
 ];
 
 /// What an upsert did.
@@ -198,11 +201,12 @@ impl Catalog {
         let id: i64 = tx
             .query_row(
                 "INSERT INTO tables (database, name, location, classification, has_header, delimiter, columns,
-                     partition_keys, object_count, size_bytes, partition_count, version, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 1, ?12, ?12)
+                     partition_keys, object_count, size_bytes, partition_count, version, created_at, updated_at,
+                     quote)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 1, ?12, ?12, ?13)
                  ON CONFLICT (database, name) DO UPDATE SET location = excluded.location,
                      classification = excluded.classification, has_header = excluded.has_header,
-                     delimiter = excluded.delimiter, columns = excluded.columns,
+                     delimiter = excluded.delimiter, quote = excluded.quote, columns = excluded.columns,
                      partition_keys = excluded.partition_keys, object_count = excluded.object_count,
                      size_bytes = excluded.size_bytes, partition_count = excluded.partition_count,
                      version = tables.version + 1, updated_at = excluded.updated_at
@@ -219,7 +223,8 @@ impl Catalog {
                     table.files.len() as i64,
                     bytes as i64,
                     table.partition_count() as i64,
-                    now
+                    now,
+                    table.quote
                 ],
                 |r| r.get(0),
             )
@@ -268,7 +273,7 @@ impl Catalog {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let row = conn
             .query_row(
-                "SELECT id, location, classification, has_header, delimiter, columns, partition_keys
+                "SELECT id, location, classification, has_header, delimiter, columns, partition_keys, quote
                  FROM tables WHERE database = ?1 AND name = ?2",
                 params![database, name],
                 |r| {
@@ -280,12 +285,13 @@ impl Catalog {
                         r.get::<_, Option<u8>>(4)?,
                         r.get::<_, String>(5)?,
                         r.get::<_, String>(6)?,
+                        r.get::<_, Option<u8>>(7)?,
                     ))
                 },
             )
             .optional()
             .map_err(self.err())?;
-        let Some((id, location, classification, has_header, delimiter, columns, keys)) = row else {
+        let Some((id, location, classification, has_header, delimiter, columns, keys, quote)) = row else {
             return Ok(None);
         };
         let parse = |text: &str| -> Result<Vec<ColumnDef>> {
@@ -328,6 +334,7 @@ impl Catalog {
             classification,
             has_header,
             delimiter,
+            quote,
             columns: parse(&columns)?,
             partition_keys: parse(&keys)?,
             files,

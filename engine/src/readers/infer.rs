@@ -184,6 +184,8 @@ pub async fn head(
 pub struct Dialect {
     /// The field delimiter.
     pub delimiter: u8,
+    /// The quote character: `'` when values are wrapped in single quotes and never in double ones.
+    pub quote: u8,
     /// `Some(true)` header, `Some(false)` none, `None` no evidence either way.
     pub has_header: Option<bool>,
 }
@@ -236,10 +238,26 @@ fn parses_timestamp(v: &str) -> bool {
             .any(|f| chrono::NaiveDateTime::parse_from_str(v, f).is_ok())
 }
 
+/// `'` when some value starts right after a line start or a delimiter with `'` and closes with `'`
+/// before a delimiter or line end, and no value is wrapped in `"` that way.
+fn sniff_quote(head: &[u8]) -> Option<u8> {
+    let wrapped = |q: u8| {
+        head.windows(2)
+            .enumerate()
+            .filter(|(i, w)| {
+                w[1] == q && (*i == 0 && w[0] == q || (DELIMITERS.contains(&w[0]) || w[0] == b'\n'))
+            })
+            .count()
+    };
+    let (single, double) = (wrapped(b'\''), wrapped(b'"'));
+    (single >= 2 && double == 0).then_some(b'\'')
+}
+
 /// Sniffs the delimiter (unless `fixed`) and whether the first line is a header, like Python's
 /// `csv.Sniffer`: a delimiter must split most lines into the same number (> 1) of fields; a first
 /// line whose values do not fit the type (or the fixed length) of the values below them is a header.
 pub fn sniff_csv(head: &[u8], fixed: Option<u8>, quote: u8) -> Dialect {
+    let quote = sniff_quote(head).unwrap_or(quote);
     let delimiter = fixed.unwrap_or_else(|| {
         let mut best = (b',', 0.0f64, 1usize);
         for d in DELIMITERS {
@@ -266,6 +284,7 @@ pub fn sniff_csv(head: &[u8], fixed: Option<u8>, quote: u8) -> Dialect {
     if rows.len() < 2 {
         return Dialect {
             delimiter,
+            quote,
             has_header: None,
         };
     }
@@ -302,6 +321,7 @@ pub fn sniff_csv(head: &[u8], fixed: Option<u8>, quote: u8) -> Dialect {
     }
     Dialect {
         delimiter,
+        quote,
         has_header: match votes.cmp(&0) {
             std::cmp::Ordering::Greater => Some(true),
             std::cmp::Ordering::Less => Some(false),
@@ -402,6 +422,7 @@ mod tests {
     #[case(b"day\tcount\n2026-01-01\t3\n2026-01-02\t4\n", b'\t', Some(true))]
     #[case(b"a|bb\nccc|d\ne|ffff\n", b'|', None)]
     #[case(b"a|b\nx|y\nz|w\n", b'|', Some(false))]
+    #[case(b"'id';'name'\n'1';'a;b'\n'2';'c'\n", b';', Some(true))]
     fn sniffing(#[case] head: &[u8], #[case] delimiter: u8, #[case] header: Option<bool>) {
         let d = sniff_csv(head, None, b'"');
         assert_eq!((d.delimiter as char, d.has_header), (delimiter as char, header));

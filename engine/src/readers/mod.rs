@@ -641,6 +641,12 @@ pub async fn describe_location_incremental(
                     .notes
                     .push(format!("sniffed the CSV delimiter `{}`", d as char));
             }
+            if let Some(q) = majority(dialects.iter().map(|d| d.quote))
+                && q != options.csv.quote
+            {
+                csv_options.quote = q;
+                notes.notes.push(format!("sniffed the CSV quote `{}`", q as char));
+            }
             let yes = dialects.iter().filter(|d| d.has_header == Some(true)).count();
             let no = dialects.iter().filter(|d| d.has_header == Some(false)).count();
             if yes != no {

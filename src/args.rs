@@ -22,7 +22,7 @@ pub struct Cli {
 /// Options shared by every command.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// The catalog file (SQLite); created by `crawl`, read by `sql` when it exists.
+    /// The catalog file (SQLite): created by `crawl` and `run`, read by `sql` when it exists.
     #[arg(long, global = true, env = env::SLUICE_CATALOG, default_value = "sluice-catalog.db", value_name = "PATH")]
     pub catalog: PathBuf,
     /// How rows and records are printed (default: `table` on a terminal, `csv` otherwise).

@@ -1,12 +1,11 @@
 //! `sluice run`, `runs` and `bookmark` on the shipped sample jobs, with DuckDB recomputing the
 //! results from the raw files, and a fault-injecting proxy in front of the S3 test server.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::faults::FaultProxy;
 use crate::test_util::{Run, copy_tree, in_ci, python, python_json, repo, sluice, with_catalog};
 
 fn example(name: &str) -> String {
@@ -441,73 +440,6 @@ fn the_scd2_example_keeps_history() {
     );
 }
 
-/// A TCP proxy in front of the S3 test server that answers `503 Slow Down` to the first `fail`
-/// connections whose first request lists objects, and passes everything else through.
-struct FaultProxy {
-    addr: String,
-    failed: Arc<AtomicUsize>,
-}
-
-fn fault_proxy(upstream: String, fail: usize) -> FaultProxy {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = format!("http://{}", listener.local_addr().unwrap());
-    let failed = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&failed);
-    std::thread::spawn(move || {
-        for client in listener.incoming() {
-            let Ok(mut client) = client else { continue };
-            let upstream = upstream.clone();
-            let counter = Arc::clone(&counter);
-            std::thread::spawn(move || {
-                let mut head = Vec::new();
-                let mut buf = [0u8; 4096];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match client.read(&mut buf) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let first_line = String::from_utf8_lossy(&head)
-                    .lines()
-                    .next()
-                    .unwrap_or("")
-                    .to_string();
-                let is_list = first_line.starts_with("GET ") && first_line.contains("list-type=2");
-                if is_list
-                    && counter
-                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
-                            (n < fail).then_some(n + 1)
-                        })
-                        .is_ok()
-                {
-                    let body = "<?xml version=\"1.0\"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
-                    let _ = write!(
-                        client,
-                        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                        body.len()
-                    );
-                    return;
-                }
-                let Ok(mut server) = TcpStream::connect(&upstream) else {
-                    return;
-                };
-                if server.write_all(&head).is_err() {
-                    return;
-                }
-                let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-                let up = std::thread::spawn(move || {
-                    let _ = std::io::copy(&mut c2, &mut s2);
-                    let _ = s2.shutdown(std::net::Shutdown::Write);
-                });
-                let _ = std::io::copy(&mut server, &mut client);
-                let _ = client.shutdown(std::net::Shutdown::Write);
-                let _ = up.join();
-            });
-        }
-    });
-    FaultProxy { addr, failed }
-}
-
 #[test]
 fn transient_store_failures_are_retried_with_backoff() {
     let (Ok(endpoint), Ok(bucket), Ok(s3dir)) = (
@@ -530,7 +462,14 @@ fn transient_store_failures_are_retried_with_backoff() {
         &lake_dir.join("customers"),
     );
     let dir = tempfile::tempdir().unwrap();
-    let proxy = fault_proxy(endpoint.trim_start_matches("http://").to_string(), 2);
+    // The first two listings fail (the job's first request of each attempt lists a source).
+    let fails = Arc::new(AtomicUsize::new(0));
+    let proxy = FaultProxy::start(&endpoint, move |line: &str, _| {
+        line.contains("list-type=2")
+            && fails
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (n < 2).then_some(n + 1))
+                .is_ok()
+    });
     let job = dir.path().join("retry.toml");
     let text = std::fs::read_to_string(example("daily_revenue"))
         .unwrap()
@@ -556,7 +495,7 @@ fn transient_store_failures_are_retried_with_backoff() {
             .unwrap(),
     );
     let rec = record(run);
-    assert_eq!(proxy.failed.load(Ordering::SeqCst), 2);
+    assert_eq!(proxy.failed(), 2);
     let attempts = rec["attempts"].as_array().unwrap();
     assert_eq!(attempts.len(), 3, "{rec}");
     assert!(attempts[0]["transient"].as_bool().unwrap());

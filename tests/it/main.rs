@@ -6,6 +6,7 @@ mod catalog;
 mod cli;
 mod convert;
 mod crash;
+mod faults;
 mod jobs;
 mod s3;
 mod test_util;

@@ -354,8 +354,11 @@ impl Runner {
         record: &mut RunRecord,
     ) -> Result<()> {
         let session = (self.sessions)().map_err(|e| JobError::engine("starting the session", e))?;
+        // Once an attempt reached its commits, later attempts read exactly the files it read: a sink
+        // it committed must not be paired with a bookmark that also covers files it never saw.
+        let pinned = (!record.pending_bookmarks.is_empty()).then(|| record.pending_bookmarks.clone());
         let staging = async {
-            let (opened, _order) = self.prepare(job, &session).await?;
+            let (opened, _order) = self.prepare(job, &session, pinned.as_deref()).await?;
             self.stage(job, &session, run_id, opened).await
         };
         let staging = match deadline {
@@ -489,11 +492,16 @@ impl Runner {
 
     /// Opens the sources and plans the steps in dependency order. Returns the opened sources and
     /// the step order.
-    async fn prepare(&self, job: &Job, session: &SluiceSession) -> Result<(Vec<OpenedSource>, Vec<usize>)> {
+    async fn prepare(
+        &self,
+        job: &Job,
+        session: &SluiceSession,
+        pinned: Option<&[PendingFile]>,
+    ) -> Result<(Vec<OpenedSource>, Vec<usize>)> {
         sluice_catalog::mount(session, &self.catalog)?;
         let mut opened = Vec::new();
         for (name, spec) in &job.spec.sources {
-            match self.open_source(job, session, name, spec).await {
+            match self.open_source(job, session, name, spec, pinned).await {
                 Ok(source) => opened.push(source),
                 Err(JobError::Engine {
                     source:
@@ -519,6 +527,7 @@ impl Runner {
         session: &SluiceSession,
         name: &str,
         spec: &SourceSpec,
+        pinned: Option<&[PendingFile]>,
     ) -> Result<OpenedSource> {
         let context = format!("source `{name}`");
         let err = |e: sluice_engine::EngineError| JobError::engine(context.clone(), e);
@@ -615,6 +624,14 @@ impl Runner {
             });
             if let Some(max) = spec.max_files {
                 fresh.truncate(max);
+            }
+            if let Some(pinned) = pinned {
+                let keep: std::collections::HashSet<&str> = pinned
+                    .iter()
+                    .filter(|p| p.source == name)
+                    .map(|p| p.path.as_str())
+                    .collect();
+                fresh.retain(|f| keep.contains(full(f).as_str()));
             }
             pending = fresh
                 .iter()
@@ -982,7 +999,7 @@ impl Runner {
     /// (the catalog included).
     pub async fn dry_run(&self, job: &Job) -> Result<DryRun> {
         let session = (self.sessions)().map_err(|e| JobError::engine("starting the session", e))?;
-        let (opened, order) = self.prepare(job, &session).await?;
+        let (opened, order) = self.prepare(job, &session, None).await?;
         let mut steps = Vec::new();
         for &i in &order {
             let step = &job.spec.steps[i];

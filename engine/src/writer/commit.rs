@@ -23,7 +23,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
-use super::log::{ColumnRecord, CommitLog, CommitRecord, Snapshot};
+use super::log::{self, ColumnRecord, CommitLog, CommitRecord, Snapshot};
 use super::{WriteMode, fault_point};
 use crate::error::{EngineError, Result};
 use crate::readers::is_hidden;
@@ -126,7 +126,7 @@ impl Committer {
         let snapshot = log.load().await?;
         if let Some(record) = snapshot.committed.get(&run_id) {
             tracing::info!(run_id, "run already committed; nothing to write");
-            let seq = snapshot.next_seq - 1;
+            let seq = snapshot.seq_of(&run_id);
             return Ok(Start::Done(report(&dest, record, seq, 0, true)));
         }
         let listed = list_data(store.as_ref(), &dest.store_path(), dest.original()).await?;
@@ -175,6 +175,15 @@ impl Committer {
         let (seq, record) = loop {
             attempt += 1;
             let snapshot = self.log.load().await?;
+            // A put that succeeded but whose answer was lost (and retried into a conflict) shows
+            // up as our own record: the commit happened.
+            if let Some((seq, record)) = snapshot
+                .committed
+                .get(&self.run_id)
+                .map(|r| (snapshot.seq_of(&self.run_id), r))
+            {
+                break (seq, record.clone());
+            }
             let removed = self.replaced(&snapshot, mode, &written_dirs);
             let record = CommitRecord {
                 version: 1,
@@ -216,7 +225,10 @@ impl Committer {
         }
         fault_point("after-delete");
         let report = report(&self.dest, &record, seq, self.orphans_removed, false);
-        self.write_manifest(&report, &record).await?;
+        // The commit has happened; a missing manifest only inconveniences tools that wait for it.
+        if let Err(e) = self.write_manifest(&report, &record).await {
+            tracing::warn!(error = %e, "committed, but the _SUCCESS manifest could not be written");
+        }
         fault_point("after-success");
         self.log.unmark_running(&self.run_id).await;
         Ok(report)
@@ -240,6 +252,7 @@ impl Committer {
         candidates.dedup();
         candidates
             .into_iter()
+            .filter(|r| log::run_id_of(r) != Some(self.run_id.as_str()))
             .filter(|r| mode == WriteMode::Overwrite || written_dirs.contains(parent(r)))
             .collect()
     }

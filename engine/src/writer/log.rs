@@ -76,15 +76,23 @@ pub struct Snapshot {
     pub removed: BTreeSet<String>,
     /// Committed runs and their records.
     pub committed: HashMap<String, CommitRecord>,
+    /// The log number each committed run took.
+    pub seqs: HashMap<String, u64>,
     /// The sequence number the next commit takes.
     pub next_seq: u64,
 }
 
 impl Snapshot {
+    /// The log number `run_id` committed as (0 when it did not).
+    pub fn seq_of(&self, run_id: &str) -> u64 {
+        self.seqs.get(run_id).copied().unwrap_or(0)
+    }
+
     /// True when a file (relative to the destination) belongs to the table as sluice sees it.
     pub fn is_visible(&self, relative: &str) -> bool {
         if !self.has_log {
-            return true;
+            // No commit yet: files sluice names are a first write in flight (or a killed one).
+            return run_id_of(relative).is_none();
         }
         match run_id_of(relative) {
             Some(_) => self.live.contains(relative),
@@ -215,6 +223,7 @@ impl CommitLog {
                 snapshot.live.insert(file.path.clone());
             }
             snapshot.next_seq = seq + 1;
+            snapshot.seqs.insert(record.run_id.clone(), seq);
             snapshot.committed.insert(record.run_id.clone(), record);
         }
         Ok(snapshot)
@@ -279,16 +288,27 @@ impl CommitLog {
         };
         let mut alive = HashSet::new();
         for path in markers {
-            let marker: Option<RunMarker> = match self.store.get(&path).await {
-                Ok(r) => r.bytes().await.ok().and_then(|b| serde_json::from_slice(&b).ok()),
-                Err(_) => None,
+            let marker = match self.store.get(&path).await {
+                Ok(r) => r
+                    .bytes()
+                    .await
+                    .map(|b| serde_json::from_slice::<RunMarker>(&b).ok()),
+                Err(e) => Err(e),
             };
             match marker {
-                Some(m) if is_alive(&m) => {
+                Ok(Some(m)) if is_alive(&m) => {
                     alive.insert(m.run_id);
                 }
-                _ => {
+                // Gone meanwhile (its run finished), or unreadable garbage: not in flight.
+                Err(object_store::Error::NotFound { .. }) => {}
+                Ok(_) => {
                     let _ = self.store.delete(&path).await;
+                }
+                // A store error says nothing about the run: keep it (and its files) as in flight.
+                Err(_) => {
+                    if let Some(run) = path.filename().and_then(|n| n.strip_suffix(".json")) {
+                        alive.insert(run.to_string());
+                    }
                 }
             }
         }
@@ -307,13 +327,18 @@ impl CommitLog {
             return Ok(Vec::new());
         }
         let alive = self.running().await?;
+        // A run may have committed (and dropped its marker) between the caller's snapshot and the
+        // marker listing: judge by the log as it is now, read after the markers.
+        let fresh = self.load().await?;
         let orphans: Vec<Path> = listed
             .iter()
             .filter(|p| {
                 let rel = self.relative(p);
                 match run_id_of(&rel) {
-                    Some(run) => !snapshot.live.contains(&rel) && !alive.contains(run),
-                    None => snapshot.removed.contains(&rel),
+                    Some(run) => {
+                        !snapshot.live.contains(&rel) && !fresh.live.contains(&rel) && !alive.contains(run)
+                    }
+                    None => snapshot.removed.contains(&rel) && fresh.removed.contains(&rel),
                 }
             })
             .cloned()
@@ -387,8 +412,12 @@ mod tests {
         );
         assert!(!s.is_visible("old.parquet"), "removed by an overwrite");
         assert!(
-            Snapshot::default().is_visible("part-00000-00000-b.zstd.parquet"),
-            "no log: everything"
+            !Snapshot::default().is_visible("part-00000-00000-b.zstd.parquet"),
+            "no commit yet: a first write in flight is invisible"
+        );
+        assert!(
+            Snapshot::default().is_visible("part-00000-c000.snappy.parquet"),
+            "no commit yet: other writers' files stay visible"
         );
     }
 }

@@ -818,6 +818,44 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_commit_whose_answer_was_lost_is_not_appended_twice() {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let ctx = SessionContext::new();
+        let dest = Location::parse("memory:///t/").unwrap();
+        let options = WriteOptions::new().with_mode(WriteMode::Overwrite);
+        let staged = PartitionedWriter::new(Arc::clone(&store), dest.clone(), options, "r1")
+            .stage(plan(&ctx).await, ctx.task_ctx())
+            .await
+            .unwrap();
+        let Staged::Pending(pending) = staged else {
+            panic!("nothing was committed yet")
+        };
+        // The conditional put landed, but the writer never heard back.
+        let log = log::CommitLog::new(Arc::clone(&store), dest.store_path(), "t");
+        let record = log::CommitRecord {
+            version: 1,
+            run_id: "r1".into(),
+            committed_at: chrono::Utc::now().to_rfc3339(),
+            mode: WriteMode::Overwrite,
+            added: pending.files().to_vec(),
+            removed: Vec::new(),
+            partition_by: Vec::new(),
+            schema: Vec::new(),
+            writer: "test".into(),
+        };
+        assert!(log.try_append(1, &record).await.unwrap());
+        let report = pending.commit().await.unwrap();
+        assert_eq!(report.commit, 1);
+        let snapshot = log.load().await.unwrap();
+        assert_eq!(snapshot.next_seq, 2, "no second record");
+        assert_eq!(
+            snapshot.live.len(),
+            data_files(&store).await,
+            "no file of the run was deleted"
+        );
+    }
+
+    #[tokio::test]
     async fn concurrent_appends_each_get_their_own_commit() {
         let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
         let ctx = SessionContext::new();

@@ -84,11 +84,18 @@ impl JobLock {
     /// False when the holder is known to be gone: its process is not running on this host, or its
     /// heartbeat from another host is older than [`LOCK_TTL`].
     pub fn is_live(&self) -> bool {
-        sluice_engine::process::local_process_alive(&self.host, self.pid).unwrap_or_else(|| {
+        let heartbeat_fresh = || {
             chrono::DateTime::parse_from_rfc3339(&self.heartbeat_at)
                 .map(|t| chrono::Utc::now().signed_duration_since(t) < LOCK_TTL)
                 .unwrap_or(false)
-        })
+        };
+        // The process table answers only for this host, with /proc, and for another pid (a lock
+        // that names our own pid is a dead predecessor that had it, e.g. pid 1 in a container).
+        let checkable = self.pid != std::process::id() && std::path::Path::new("/proc").exists();
+        match sluice_engine::process::local_process_alive(&self.host, self.pid) {
+            Some(alive) if checkable => alive,
+            _ => heartbeat_fresh(),
+        }
     }
 }
 

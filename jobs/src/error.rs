@@ -73,6 +73,13 @@ pub enum JobError {
         since: String,
     },
 
+    /// Another run took the job's lock over (this one looked dead); this run stops before committing.
+    #[error("job `{job}` lost its lock to another run before committing; nothing of this run was committed")]
+    LockLost {
+        /// The job.
+        job: String,
+    },
+
     /// The job ran longer than its `timeout`; nothing was committed.
     #[error("job `{job}` timed out after {timeout}; nothing was committed")]
     Timeout {

@@ -141,6 +141,9 @@ pub struct RunRecord {
     /// Input files to remember once the run commits (kept while committing, for recovery).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pending_bookmarks: Vec<PendingFile>,
+    /// Sink destinations (resolved) while committing, for settling a crashed run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_sinks: Vec<String>,
     /// A run that took over the lock of a crashed run names it here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovered: Option<String>,

@@ -194,8 +194,12 @@ impl Runner {
     }
 
     async fn run_locked(&self, job: &Job, run_id: &str, recovered: Option<String>) -> Result<RunOutcome> {
-        if let Some(previous) = &recovered {
-            self.recover(job, previous).await?;
+        // Holding the lock, any other run of this job still marked running or committing is dead:
+        // settle each (not only the one whose lock was taken over).
+        for stale in self.catalog.runs(Some(job.name()), 100)? {
+            if stale.run_id != run_id && matches!(stale.status.as_str(), "running" | "committing") {
+                self.recover(job, &stale.run_id).await?;
+            }
         }
         let started = Instant::now();
         let mut record = RunRecord {
@@ -216,6 +220,7 @@ impl Runner {
             bytes_written: 0,
             error: None,
             pending_bookmarks: Vec::new(),
+            pending_sinks: Vec::new(),
             recovered,
         };
         self.save(&record)?;
@@ -277,6 +282,7 @@ impl Runner {
                 record.status = RunStatus::Succeeded;
                 let entries = bookmark_entries(&record.pending_bookmarks, run_id);
                 record.pending_bookmarks.clear();
+                record.pending_sinks.clear();
                 self.catalog.finish_run(&row(&record), &entries)?;
             }
             Some(e) => {
@@ -311,8 +317,14 @@ impl Runner {
         }
         let session = (self.sessions)().map_err(|e| JobError::engine("recovering the previous run", e))?;
         let mut committed = Vec::new();
-        for sink in &job.spec.sinks {
-            let dest = Location::parse(sink.path.get_ref()).map_err(|e| JobError::engine("recovery", e))?;
+        // The dead run's own destinations (params may resolve differently today).
+        let paths: Vec<String> = if record.pending_sinks.is_empty() {
+            job.spec.sinks.iter().map(|s| s.path.get_ref().clone()).collect()
+        } else {
+            record.pending_sinks.clone()
+        };
+        for path in &paths {
+            let dest = Location::parse(path).map_err(|e| JobError::engine("recovery", e))?;
             committed.push(
                 session
                     .is_committed(&dest, previous)
@@ -402,8 +414,23 @@ impl Runner {
         for r in record.quality.iter().filter(|r| !r.passed) {
             tracing::warn!(rule = %r.name, step = %r.step, observed = %r.observed, "quality rule failed (warn only)");
         }
+        if self
+            .catalog
+            .job_lock(job.name())?
+            .is_none_or(|lock| lock.run_id != run_id)
+        {
+            for (_, staged) in staging.staged {
+                if let Staged::Pending(pending) = staged {
+                    pending.abort().await;
+                }
+            }
+            return Err(JobError::LockLost {
+                job: job.name().to_string(),
+            });
+        }
         record.status = RunStatus::Committing;
         record.pending_bookmarks = staging.pending;
+        record.pending_sinks = job.spec.sinks.iter().map(|s| s.path.get_ref().clone()).collect();
         self.save(record)?;
         let mut sinks = Vec::new();
         let mut staged = staging.staged;

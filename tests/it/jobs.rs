@@ -574,3 +574,37 @@ rule = "margin * 2 = amount"
     );
     assert!(stock.stdout.is_empty(), "{}", stock.stdout);
 }
+
+#[test]
+fn a_run_left_running_by_a_dead_process_is_settled_by_the_next_run() {
+    let fx = Fixture::new(None, 1);
+    let catalog = sluice_catalog::Catalog::open(&fx.catalog).unwrap();
+    // A run whose process died after writing its record but released no lock (none is held).
+    let dead_record = serde_json::json!({
+        "run_id": "dead-run", "job": "daily_revenue", "job_file": "x.toml", "params": {},
+        "status": "running", "started_at": "2026-11-21T00:00:00Z", "ended_at": null, "seconds": 0.0,
+        "attempts": [], "sources": [], "sinks": [], "quality": [], "rows_written": 0,
+        "bytes_read": 0, "bytes_written": 0, "error": null
+    });
+    catalog
+        .save_run(&sluice_catalog::RunRow {
+            run_id: "dead-run".into(),
+            job: "daily_revenue".into(),
+            status: "running".into(),
+            started_at: "2026-11-21T00:00:00Z".into(),
+            ended_at: None,
+            record: dead_record,
+        })
+        .unwrap();
+    record(run_job(&fx.catalog, &example("daily_revenue"), &fx.params(), &[]));
+    let dead = catalog.run("dead-run").unwrap().unwrap();
+    assert_eq!(dead.status, "failed");
+    assert!(
+        dead.record["error"]
+            .as_str()
+            .unwrap()
+            .contains("died before committing"),
+        "{}",
+        dead.record
+    );
+}

@@ -139,6 +139,24 @@ fn compile(rule: &str, table: &str) -> std::result::Result<Check, String> {
         rest.ends_with(')').then_some(())?;
         // Arguments keep their original case.
         let open = text.find('(')?;
+        // `complete(a) OR (b > 0)` is a condition, not a call: the first `(` must close at the end.
+        let mut depth = 0i32;
+        let mut quote = None;
+        for (i, ch) in text.char_indices().skip_while(|(i, _)| *i < open) {
+            match (quote, ch) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), _) => {}
+                (None, '\'' | '"') => quote = Some(ch),
+                (None, '(') => depth += 1,
+                (None, ')') => {
+                    depth -= 1;
+                    if depth == 0 && i + 1 != text.len() {
+                        return None;
+                    }
+                }
+                _ => {}
+            }
+        }
         Some(split_args(&text[open + 1..text.len() - 1]))
     };
     if let Some(cols) = call("not_null").or_else(|| call("complete")) {
@@ -168,6 +186,15 @@ fn compile(rule: &str, table: &str) -> std::result::Result<Check, String> {
             .split_first()
             .filter(|(_, v)| !v.is_empty())
             .ok_or_else(|| "write `accepted_values(column, 'a', 'b')`".to_string())?;
+        // A NULL in the list would make `NOT IN` never true; NULL values are not_null's business.
+        let values: Vec<&str> = values
+            .iter()
+            .map(String::as_str)
+            .filter(|v| !v.eq_ignore_ascii_case("null"))
+            .collect();
+        if values.is_empty() {
+            return Err("list at least one value that is not NULL".into());
+        }
         return Ok(Check::Violations(format!(
             "SELECT count(*) FROM {table} WHERE {c} IS NOT NULL AND {c} NOT IN ({})",
             values.join(", "),
@@ -293,6 +320,12 @@ mod tests {
             )
         );
         assert!(compile("row_count ~ 3", t).is_err());
+        assert_eq!(
+            compile("complete(a) OR (b > 0)", t).unwrap(),
+            Check::Violations(
+                "SELECT count(*) FROM \"t\" WHERE NOT coalesce((complete(a) OR (b > 0)), false)".into()
+            )
+        );
         assert!(compile("range(a, 1)", t).is_err());
     }
 
@@ -319,6 +352,10 @@ mod tests {
         );
         assert!(!check("not_null(status)").await.passed);
         assert!(check("accepted_values(status, 'a', 'b')").await.passed);
+        assert!(
+            !check("accepted_values(status, 'a', NULL)").await.passed,
+            "a NULL in the list"
+        );
         assert!(!check("range(id, 0, 1)").await.passed);
         assert!(check("id > 0").await.passed);
         let custom = evaluate(

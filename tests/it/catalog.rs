@@ -777,3 +777,28 @@ fn a_partition_filter_reads_only_matching_partitions_of_a_catalog_table() {
         "an unfiltered query should have needed the deleted files"
     );
 }
+
+#[test]
+fn a_json_column_that_is_a_number_in_one_file_and_a_string_in_another_is_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = dir.path().join("lake/mixed");
+    std::fs::create_dir_all(&t).unwrap();
+    std::fs::write(t.join("a.json"), "{\"id\": 1, \"code\": 7}\n").unwrap();
+    std::fs::write(t.join("b.json"), "{\"id\": 2, \"code\": \"seven\"}\n").unwrap();
+    let catalog = dir.path().join("c.db");
+    let r = with_catalog(
+        &catalog,
+        &[
+            "crawl",
+            dir.path().join("lake").to_str().unwrap(),
+            "--database",
+            "j",
+        ],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("JSON column `code`") && r.stderr.contains("a.json") && r.stderr.contains("b.json"),
+        "{}",
+        r.stderr
+    );
+}

@@ -602,6 +602,7 @@ pub async fn describe_location_incremental(
     let mut json_temporal: Vec<(String, DataType)> = Vec::new();
     let mut non_json_columns: Vec<String> = Vec::new();
     let mut csv_files: Vec<(String, SchemaRef)> = Vec::new();
+    let mut json_files: Vec<(String, SchemaRef)> = Vec::new();
     for (kind, metas) in &groups {
         let fresh: Vec<ObjectMeta> = metas
             .iter()
@@ -702,6 +703,7 @@ pub async fn describe_location_incremental(
             csv_files.extend(inferred.iter().cloned());
         }
         if kind.format == FileFormatKind::Json {
+            json_files.extend(inferred.iter().cloned());
             let (group, _) = infer::merge_schemas(&inferred);
             let heads: Vec<Vec<u8>> = sniffed.into_iter().map(|(_, h)| h).collect();
             json_temporal.extend(infer::json_temporal_columns(&heads, &group));
@@ -714,6 +716,35 @@ pub async fn describe_location_incremental(
     }
     let (merged, widenings) = infer::merge_schemas(&parts);
     notes.notes.extend(widenings);
+    // The JSON reader cannot turn a JSON number or boolean into a string: a column that is both
+    // would fail every query, so say so now, naming a file of each kind.
+    for (file, schema) in &json_files {
+        for f in schema.fields() {
+            let scalar = matches!(
+                f.data_type(),
+                DataType::Int64 | DataType::Float64 | DataType::Boolean
+            );
+            let merged_type = merged.field_with_name(f.name()).map(|m| m.data_type().clone());
+            if scalar && matches!(merged_type, Ok(DataType::Utf8)) {
+                let other = parts
+                    .iter()
+                    .find(|(_, s)| {
+                        s.field_with_name(f.name())
+                            .is_ok_and(|o| matches!(o.data_type(), DataType::Utf8 | DataType::Utf8View))
+                    })
+                    .map(|(p, _)| p.as_str())
+                    .unwrap_or("another file");
+                return Err(EngineError::InvalidOption {
+                    option: location.original().to_string(),
+                    reason: format!(
+                        "JSON column `{}` holds {} values in `{file}` but strings in `{other}`; sluice reads a JSON column as one type. Make the files agree, or leave one kind out with --exclude",
+                        f.name(),
+                        f.data_type()
+                    ),
+                });
+            }
+        }
+    }
     // CSV is read by position: every file's columns must be the table's first columns, in order.
     let order: Vec<&str> = merged.fields().iter().map(|f| f.name().as_str()).collect();
     for (file, schema) in &csv_files {

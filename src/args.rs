@@ -34,6 +34,10 @@ pub struct GlobalArgs {
     /// Only errors; no progress.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// Log lines on stderr: `text` for people, `json` (one object per line, with the job, run id
+    /// and step of job runs) for log shippers.
+    #[arg(long, global = true, value_enum, default_value = "text", env = env::SLUICE_LOG_FORMAT)]
+    pub log_format: LogFormat,
     /// Memory operators may track before spilling to disk, e.g. `4GiB` (default: 70% of RAM).
     #[arg(long, global = true, env = env::SLUICE_MEMORY_LIMIT, value_name = "SIZE")]
     pub memory_limit: Option<String>,
@@ -43,6 +47,15 @@ pub struct GlobalArgs {
     /// Partitions each query runs with (default: number of cores).
     #[arg(long, global = true, env = env::SLUICE_TARGET_PARTITIONS, value_name = "N")]
     pub target_partitions: Option<usize>,
+}
+
+/// `--log-format` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// Output formats for rows.

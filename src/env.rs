@@ -17,3 +17,5 @@ pub const SLUICE_FORMAT: &str = "SLUICE_FORMAT";
 pub const SLUICE_LOG: &str = "SLUICE_LOG";
 /// Where the interactive shell keeps its history (default `~/.sluice_history`).
 pub const SLUICE_HISTORY: &str = "SLUICE_HISTORY";
+/// `text` or `json` log lines (`--log-format`).
+pub const SLUICE_LOG_FORMAT: &str = "SLUICE_LOG_FORMAT";

@@ -183,8 +183,10 @@ impl Runner {
                 }
             }
         };
+        // At error level so the run context reaches every line, whatever the verbosity.
+        let span = tracing::error_span!("run", job = %name, run_id = %run_id);
         let outcome = tokio::select! {
-            outcome = self.run_locked(job, run_id, recovered) => outcome,
+            outcome = tracing::Instrument::instrument(self.run_locked(job, run_id, recovered), span) => outcome,
             never = heartbeat => never,
         };
         if let Err(e) = self.catalog.release_job_lock(&name, run_id) {
@@ -506,9 +508,21 @@ impl Runner {
             format: Some(FileFormatKind::Parquet),
             ..ReadOptions::default()
         };
-        let described = describe_location(&session.ctx().state(), &dest.as_folder(), &options)
-            .await
-            .map_err(|e| JobError::engine(format!("listing sink `{path}` for the catalog"), e))?;
+        let described = match describe_location(&session.ctx().state(), &dest.as_folder(), &options).await {
+            Ok(d) => d,
+            // Nothing written there yet (a run without new input): no table to record.
+            Err(
+                sluice_engine::EngineError::NotFound { .. } | sluice_engine::EngineError::NoDataFiles { .. },
+            ) => {
+                return Ok("not recorded: the destination holds no data yet".to_string());
+            }
+            Err(e) => {
+                return Err(JobError::engine(
+                    format!("listing sink `{path}` for the catalog"),
+                    e,
+                ));
+            }
+        };
         let def = TableDef::from_described(db, name, &described);
         Ok(match self.catalog.upsert(&def)? {
             sluice_catalog::Change::Created => "created".to_string(),

@@ -608,3 +608,58 @@ fn a_run_left_running_by_a_dead_process_is_settled_by_the_next_run() {
         dead.record
     );
 }
+
+#[test]
+fn a_run_without_new_input_into_an_empty_destination_succeeds() {
+    let fx = Fixture::new(None, 1);
+    record(run_job(&fx.catalog, &example("daily_revenue"), &fx.params(), &[]));
+    // Same bookmark, but a new output folder: nothing new to read, nothing to write, still a success.
+    let elsewhere = fx.dir.path().join("elsewhere");
+    let params = [
+        ("lake", fx.lake.as_path()),
+        ("dims", fx.dims.as_path()),
+        ("out", elsewhere.as_path()),
+    ];
+    let rec = record(run_job(&fx.catalog, &example("daily_revenue"), &params, &[]));
+    assert_eq!(rec["status"], "succeeded");
+    assert_eq!(rec["rows_written"], 0);
+    assert!(
+        rec["sinks"][1]["table_change"]
+            .as_str()
+            .unwrap()
+            .contains("no data yet"),
+        "{rec}"
+    );
+}
+
+#[test]
+fn json_logs_carry_the_job_and_run_id() {
+    let fx = Fixture::new(None, 1);
+    let mut cmd = sluice();
+    cmd.arg("--catalog").arg(&fx.catalog).args([
+        "--log-format",
+        "json",
+        "run",
+        &example("daily_revenue"),
+        "--format",
+        "json",
+    ]);
+    for (k, v) in fx.params() {
+        cmd.arg("--param").arg(format!("{k}={}", v.display()));
+    }
+    let run = Run::from(cmd.output().unwrap());
+    let stderr = run.stderr.clone();
+    let rec = record(run);
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    // The sample job's `warn` rule always logs (customers without a region).
+    let warn = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "quality rule failed (warn only)")
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert_eq!(warn["level"], "WARN");
+    assert_eq!(warn["span"]["job"], "daily_revenue");
+    assert_eq!(warn["span"]["run_id"], rec["run_id"]);
+}

@@ -113,6 +113,10 @@ pub struct RunArgs {
     /// Check the job and print what it would read and write, without writing anything.
     #[arg(long)]
     pub dry_run: bool,
+    /// Write the run's metrics in Prometheus text format to this file (replaced atomically; for
+    /// node_exporter's textfile collector), whether the run succeeds or fails.
+    #[arg(long, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
 }
 
 /// `sluice runs`

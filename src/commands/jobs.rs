@@ -36,7 +36,9 @@ pub async fn run(args: RunArgs, settings: &Settings, registry: &Registry) -> any
     } else {
         Catalog::open(&settings.catalog)?
     };
-    let runner = Runner::new(registry.clone(), Arc::new(catalog), settings.session_factory());
+    let catalog = Arc::new(catalog);
+    let catalog_for_metrics = Arc::clone(&catalog);
+    let runner = Runner::new(registry.clone(), catalog, settings.session_factory());
     if args.dry_run {
         let plan = runner.dry_run(&job).await?;
         return print_plan(&plan, settings.format);
@@ -45,6 +47,14 @@ pub async fn run(args: RunArgs, settings: &Settings, registry: &Registry) -> any
     let outcome = runner.run(&job, &run_id).await;
     progress.finish();
     let outcome = outcome?;
+    if let Some(path) = &args.metrics_file {
+        let written = crate::commands::metrics::render(&outcome.record, &catalog_for_metrics)
+            .and_then(|text| crate::commands::metrics::write(path, &text));
+        if let Err(e) = written {
+            // The run's own outcome matters more than its metrics.
+            tracing::error!(error = %e, "could not write the metrics file");
+        }
+    }
     print_record(&outcome.record, settings.format)?;
     match outcome.error {
         None => Ok(()),

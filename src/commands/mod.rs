@@ -3,6 +3,7 @@
 pub mod catalog;
 pub mod convert;
 pub mod jobs;
+pub mod metrics;
 pub mod shell;
 pub mod sql;
 pub mod vacuum;

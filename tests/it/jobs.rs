@@ -663,3 +663,53 @@ fn json_logs_carry_the_job_and_run_id() {
     assert_eq!(warn["span"]["job"], "daily_revenue");
     assert_eq!(warn["span"]["run_id"], rec["run_id"]);
 }
+
+#[test]
+fn a_metrics_file_reports_the_run_and_keeps_the_last_success_after_a_failure() {
+    let fx = Fixture::new(None, 2);
+    let prom = fx.dir.path().join("daily.prom");
+    let metric = |text: &str, name: &str| -> f64 {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("sluice_job_{name}{{")))
+            .unwrap_or_else(|| panic!("no {name} in\n{text}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    let ok = record(run_job(
+        &fx.catalog,
+        &example("daily_revenue"),
+        &fx.params(),
+        &["--metrics-file", prom.to_str().unwrap()],
+    ));
+    let text = std::fs::read_to_string(&prom).unwrap();
+    assert_eq!(metric(&text, "last_run_success"), 1.0);
+    assert_eq!(
+        metric(&text, "last_run_rows_written"),
+        ok["rows_written"].as_f64().unwrap()
+    );
+    assert_eq!(metric(&text, "last_run_rows_read"), 40.0 + 8.0 + 5.0);
+    let success_at = metric(&text, "last_success_timestamp_seconds");
+    assert!(text.contains("sluice_job_last_run_status{job=\"daily_revenue\",status=\"succeeded\"} 1"));
+
+    // A run that fails its rules: status 0, the last success stays.
+    let strict = fx.dir.path().join("strict.toml");
+    let job = std::fs::read_to_string(example("daily_revenue")).unwrap()
+        + "\n[[quality]]\nstep = \"revenue\"\nrule = \"row_count > 1000000\"\n";
+    std::fs::write(&strict, job).unwrap();
+    add_day(&fx.lake, "2026-11-03");
+    let failed = run_job(
+        &fx.catalog,
+        strict.to_str().unwrap(),
+        &fx.params(),
+        &["--metrics-file", prom.to_str().unwrap()],
+    );
+    assert_eq!(failed.code, 1);
+    let text = std::fs::read_to_string(&prom).unwrap();
+    assert_eq!(metric(&text, "last_run_success"), 0.0);
+    assert_eq!(
+        metric(&text, "last_run_quality_failures"),
+        1.0,
+        "the strict rule (day 3 has no unknown region)"
+    );
+    assert_eq!(metric(&text, "last_success_timestamp_seconds"), success_at);
+}

@@ -1,0 +1,120 @@
+//! Prometheus text-format metrics of a job run, for node_exporter's textfile collector.
+//!
+//! The file is replaced atomically (written beside, then renamed), so the collector never reads half
+//! of it. The last-success time comes from the catalog, so a failed run keeps reporting when the job
+//! last succeeded.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use sluice_catalog::Catalog;
+use sluice_jobs::{RunRecord, RunStatus};
+
+/// Prometheus label value escaping: backslash, double quote and newline.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Epoch seconds of an RFC 3339 time.
+fn epoch(time: &str) -> Option<f64> {
+    chrono::DateTime::parse_from_rfc3339(time)
+        .ok()
+        .map(|t| t.timestamp_millis() as f64 / 1000.0)
+}
+
+/// The metrics text for `record`.
+pub fn render(record: &RunRecord, catalog: &Catalog) -> anyhow::Result<String> {
+    let job = label(&record.job);
+    let last_success = catalog
+        .runs(Some(&record.job), 1000)?
+        .into_iter()
+        .find(|r| r.status == "succeeded")
+        .and_then(|r| r.ended_at.as_deref().and_then(epoch));
+    let mut out = String::new();
+    let mut metric = |name: &str, help: &str, value: f64| {
+        let _ = writeln!(out, "# HELP sluice_job_{name} {help}");
+        let _ = writeln!(out, "# TYPE sluice_job_{name} gauge");
+        let _ = writeln!(out, "sluice_job_{name}{{job=\"{job}\"}} {value}");
+    };
+    if let Some(t) = last_success {
+        metric(
+            "last_success_timestamp_seconds",
+            "End of the last successful run.",
+            t,
+        );
+    }
+    if let Some(t) = record.ended_at.as_deref().and_then(epoch) {
+        metric("last_run_timestamp_seconds", "End of the last run.", t);
+    }
+    metric(
+        "last_run_duration_seconds",
+        "Wall time of the last run.",
+        record.seconds,
+    );
+    metric(
+        "last_run_success",
+        "1 when the last run succeeded, else 0.",
+        f64::from(u8::from(record.status == RunStatus::Succeeded)),
+    );
+    metric(
+        "last_run_attempts",
+        "Attempts the last run took.",
+        record.attempts.len() as f64,
+    );
+    let rows_read: u64 = record.sources.iter().map(|s| s.rows_read).sum();
+    metric(
+        "last_run_rows_read",
+        "Rows the last run's sources produced.",
+        rows_read as f64,
+    );
+    metric(
+        "last_run_bytes_read",
+        "Bytes of the files the last run read.",
+        record.bytes_read as f64,
+    );
+    metric(
+        "last_run_rows_written",
+        "Rows the last run committed.",
+        record.rows_written as f64,
+    );
+    metric(
+        "last_run_bytes_written",
+        "Bytes the last run committed.",
+        record.bytes_written as f64,
+    );
+    let failed_rules = record.quality.iter().filter(|r| !r.passed).count();
+    metric(
+        "last_run_quality_failures",
+        "Quality rules that did not hold.",
+        failed_rules as f64,
+    );
+    let _ = writeln!(
+        out,
+        "# HELP sluice_job_last_run_status The last run's status (1 for the one it had)."
+    );
+    let _ = writeln!(out, "# TYPE sluice_job_last_run_status gauge");
+    for status in [RunStatus::Succeeded, RunStatus::Failed, RunStatus::Timeout] {
+        let value = u8::from(record.status == status);
+        let _ = writeln!(
+            out,
+            "sluice_job_last_run_status{{job=\"{job}\",status=\"{}\"}} {value}",
+            status.as_str()
+        );
+    }
+    Ok(out)
+}
+
+/// Writes the metrics to `path` atomically.
+pub fn write(path: &Path, text: &str) -> anyhow::Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "metrics.prom".into());
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, text).map_err(|e| anyhow::anyhow!("cannot write `{}`: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| anyhow::anyhow!("cannot replace `{}`: {e}", path.display()))?;
+    Ok(())
+}

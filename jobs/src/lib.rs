@@ -11,6 +11,7 @@
 //! passing that to `sluice::main_with` from its own binary.
 
 mod error;
+pub mod hooks;
 pub mod quality;
 pub mod record;
 mod runner;

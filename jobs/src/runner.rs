@@ -192,6 +192,9 @@ impl Runner {
         if let Err(e) = self.catalog.release_job_lock(&name, run_id) {
             tracing::warn!(error = %e, "could not release the job lock; the next run takes it over");
         }
+        if let Ok(done) = &outcome {
+            crate::hooks::fire(job, &done.record).await;
+        }
         outcome
     }
 

@@ -43,6 +43,28 @@ pub struct JobSpec {
     /// Longest a run may take, e.g. `"2h"`; nothing commits after it.
     #[serde(default)]
     pub timeout: Option<Spanned<String>>,
+    /// What to call when a run succeeds.
+    #[serde(default)]
+    pub on_success: Option<HookSpec>,
+    /// What to call when a run fails or times out.
+    #[serde(default)]
+    pub on_failure: Option<HookSpec>,
+}
+
+/// `[on_success]` / `[on_failure]`: a shell command (the run record as JSON on its stdin) and/or a
+/// webhook (the record POSTed as JSON).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HookSpec {
+    /// Run through `sh -c`; `SLUICE_JOB`, `SLUICE_RUN_ID` and `SLUICE_STATUS` are set.
+    #[serde(default)]
+    pub command: Option<Spanned<String>>,
+    /// An http(s) URL to POST the record to.
+    #[serde(default)]
+    pub webhook: Option<Spanned<String>>,
+    /// Longest a hook may take (default `"30s"`); it is then stopped and logged as failed.
+    #[serde(default)]
+    pub timeout: Option<Spanned<String>>,
 }
 
 /// An input: a catalog table or a path/URL.
@@ -406,6 +428,25 @@ pub fn parse(
     for rule in &job.spec.quality {
         job.on_fail(rule)?;
     }
+    for hook in [&job.spec.on_success, &job.spec.on_failure].into_iter().flatten() {
+        if let Some(t) = &hook.timeout {
+            duration(t, "timeout", &err)?;
+        }
+        if let Some(url) = &hook.webhook
+            && !(url.get_ref().starts_with("http://") || url.get_ref().starts_with("https://"))
+        {
+            return Err(err(
+                Some(url.span()),
+                format!("`webhook = \"{}\"` must be an http(s) URL", url.get_ref()),
+            ));
+        }
+        if hook.command.is_none() && hook.webhook.is_none() {
+            return Err(err(
+                None,
+                "an [on_success] or [on_failure] table needs `command` or `webhook`".into(),
+            ));
+        }
+    }
     Ok(job)
 }
 
@@ -572,6 +613,10 @@ fn substitute_all(spec: &mut JobSpec, params: &BTreeMap<String, String>, err: &E
     for rule in &mut spec.quality {
         subst_opt(&mut rule.rule, params, err)?;
         subst_opt(&mut rule.sql, params, err)?;
+    }
+    for hook in [&mut spec.on_success, &mut spec.on_failure].into_iter().flatten() {
+        subst_opt(&mut hook.command, params, err)?;
+        subst_opt(&mut hook.webhook, params, err)?;
     }
     Ok(())
 }

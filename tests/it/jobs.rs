@@ -713,3 +713,70 @@ fn a_metrics_file_reports_the_run_and_keeps_the_last_success_after_a_failure() {
     );
     assert_eq!(metric(&text, "last_success_timestamp_seconds"), success_at);
 }
+
+#[test]
+fn a_failing_run_calls_the_failure_hooks_with_its_record_and_never_the_success_hook() {
+    let fx = Fixture::new(None, 1);
+    // A webhook receiver: one request, its body kept.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let receiver = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        conn.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .unwrap();
+        let mut data = Vec::new();
+        let mut buf = [0u8; 65536];
+        loop {
+            let n = std::io::Read::read(&mut conn, &mut buf).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            data.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&data).to_string();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap())
+                    })
+                    .unwrap_or(0);
+                if body.len() >= len {
+                    let _ = std::io::Write::write_all(
+                        &mut conn,
+                        b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n",
+                    );
+                    return text;
+                }
+            }
+        }
+        String::from_utf8_lossy(&data).to_string()
+    });
+    let failure_file = fx.dir.path().join("failure.json");
+    let success_file = fx.dir.path().join("success.txt");
+    let job = fx.dir.path().join("hooked.toml");
+    let text = std::fs::read_to_string(example("daily_revenue")).unwrap()
+        + &format!(
+            "\n[[quality]]\nstep = \"revenue\"\nrule = \"row_count > 1000000\"\n\n[on_success]\ncommand = \"touch {}\"\n\n[on_failure]\ncommand = \"cat > {}; test \\\"$SLUICE_STATUS\\\" = failed\"\nwebhook = \"{url}\"\ntimeout = \"20s\"\n",
+            success_file.display(),
+            failure_file.display()
+        );
+    std::fs::write(&job, text).unwrap();
+    let run = run_job(&fx.catalog, job.to_str().unwrap(), &fx.params(), &[]);
+    assert_eq!(
+        run.code, 1,
+        "the hooks do not change the exit code: {}",
+        run.stderr
+    );
+    let sent: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&failure_file).unwrap()).unwrap();
+    assert_eq!(sent["status"], "failed");
+    assert!(sent["error"].as_str().unwrap().contains("row_count > 1000000"));
+    assert!(!success_file.exists(), "the success hook ran on a failure");
+    let posted = receiver.join().unwrap();
+    assert!(posted.starts_with("POST /hook "), "{posted}");
+    let body = posted.split_once("\r\n\r\n").unwrap().1;
+    let body: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(body["run_id"], sent["run_id"]);
+}

@@ -4,24 +4,22 @@ use std::path::Path;
 
 use crate::test_util::{convert_partitioned, copy_tree, in_ci, lake, sluice, with_catalog};
 
+/// `sluice crawl URL --database DB --format json`, parsed.
+fn crawl_json(catalog: &Path, url: &str, database: &str) -> Vec<serde_json::Value> {
+    with_catalog(
+        catalog,
+        &["crawl", url, "--database", database, "--format", "json"],
+    )
+    .json()
+}
+
 #[test]
 fn crawl_finds_tables_and_sql_reads_them_from_the_catalog() {
     let dir = tempfile::tempdir().unwrap();
     let lake_copy = dir.path().join("lake");
     copy_tree(Path::new(&lake("")), &lake_copy);
     let catalog = dir.path().join("catalog.db");
-    let crawl = with_catalog(
-        &catalog,
-        &[
-            "crawl",
-            lake_copy.to_str().unwrap(),
-            "--database",
-            "raw",
-            "--format",
-            "json",
-        ],
-    )
-    .json();
+    let crawl = crawl_json(&catalog, lake_copy.to_str().unwrap(), "raw");
     let tables: Vec<(&str, &str)> = crawl
         .iter()
         .map(|t| (t["table"].as_str().unwrap(), t["action"].as_str().unwrap()))
@@ -59,18 +57,7 @@ fn crawl_finds_tables_and_sql_reads_them_from_the_catalog() {
         with_catalog(&catalog, &["sql", "--format", "csv", count]).ok(),
         "n\n60\n"
     );
-    let recrawl = with_catalog(
-        &catalog,
-        &[
-            "crawl",
-            lake_copy.to_str().unwrap(),
-            "--database",
-            "raw",
-            "--format",
-            "json",
-        ],
-    )
-    .json();
+    let recrawl = crawl_json(&catalog, lake_copy.to_str().unwrap(), "raw");
     assert_eq!(recrawl[2]["action"], "updated");
     assert!(
         recrawl[2]["detail"]
@@ -154,11 +141,7 @@ fn crawl_an_s3_prefix() {
     let dir = tempfile::tempdir().unwrap();
     let catalog = dir.path().join("c.db");
     let url = format!("s3://{bucket}/{prefix}/");
-    let crawl = with_catalog(
-        &catalog,
-        &["crawl", &url, "--database", "s3raw", "--format", "json"],
-    )
-    .json();
+    let crawl = crawl_json(&catalog, &url, "s3raw");
     assert_eq!(crawl[0]["table"], "s3raw.orders");
     assert_eq!(crawl[0]["partitions"], 3);
     let n = with_catalog(
@@ -462,7 +445,7 @@ fn crawl_sniffs_widens_types_dates_and_recrawls_without_reading() {
     assert_eq!(rows[0]["last_day"], "2026-11-02");
 
     // Nothing changed: no file is read. A new file: only it is read.
-    let again = with_catalog(&catalog, &["crawl", lake, "--database", "m", "--format", "json"]).json();
+    let again = crawl_json(&catalog, lake, "m");
     assert!(
         again
             .iter()
@@ -471,7 +454,7 @@ fn crawl_sniffs_widens_types_dates_and_recrawls_without_reading() {
     );
     std::fs::create_dir_all(lake_dir.join("sales/day=3")).unwrap();
     std::fs::write(lake_dir.join("sales/day=3/c.csv"), "id,qty,note\n4,1,x\n").unwrap();
-    let third = with_catalog(&catalog, &["crawl", lake, "--database", "m", "--format", "json"]).json();
+    let third = crawl_json(&catalog, lake, "m");
     let sales = by_name(&third, "m.sales");
     assert_eq!(
         (sales["files_read"].clone(), sales["action"].clone()),
@@ -586,18 +569,7 @@ fn similar_sibling_folders_become_partition_0_and_different_ones_tables() {
     write("mixed/people/a.csv", "name,age\nAda,36\n");
     let catalog = dir.path().join("c.db");
     let sales = dir.path().join("sales");
-    let crawled = with_catalog(
-        &catalog,
-        &[
-            "crawl",
-            sales.to_str().unwrap(),
-            "--database",
-            "s",
-            "--format",
-            "json",
-        ],
-    )
-    .json();
+    let crawled = crawl_json(&catalog, sales.to_str().unwrap(), "s");
     assert_eq!(crawled.len(), 1, "{crawled:?}");
     assert_eq!(crawled[0]["table"], "s.sales");
     let rows = with_catalog(
@@ -609,36 +581,14 @@ fn similar_sibling_folders_become_partition_0_and_different_ones_tables() {
         serde_json::Value::Array(rows),
         serde_json::json!([{"y": 2025, "q": "q1", "n": 1}, {"y": 2026, "q": "q1", "n": 1}, {"y": 2026, "q": "q2", "n": 1}])
     );
-    let again = with_catalog(
-        &catalog,
-        &[
-            "crawl",
-            sales.to_str().unwrap(),
-            "--database",
-            "s",
-            "--format",
-            "json",
-        ],
-    )
-    .json();
+    let again = crawl_json(&catalog, sales.to_str().unwrap(), "s");
     assert_eq!(
         (again.len(), again[0]["files_read"].clone()),
         (1, 0.into()),
         "{again:?}"
     );
     let mixed = dir.path().join("mixed");
-    let tables = with_catalog(
-        &catalog,
-        &[
-            "crawl",
-            mixed.to_str().unwrap(),
-            "--database",
-            "x",
-            "--format",
-            "json",
-        ],
-    )
-    .json();
+    let tables = crawl_json(&catalog, mixed.to_str().unwrap(), "x");
     let names: Vec<&str> = tables.iter().map(|t| t["table"].as_str().unwrap()).collect();
     assert_eq!(names, vec!["x.orders", "x.people"]);
 }
@@ -725,18 +675,7 @@ fn files_without_extensions_are_classified_by_content() {
     )
     .json();
     assert_eq!(n[0]["n"], 21);
-    let again = with_catalog(
-        &catalog,
-        &[
-            "crawl",
-            root.to_str().unwrap(),
-            "--database",
-            "n",
-            "--format",
-            "json",
-        ],
-    )
-    .json();
+    let again = crawl_json(&catalog, root.to_str().unwrap(), "n");
     assert_eq!(again[0]["files_read"], 0);
 }
 

@@ -100,6 +100,14 @@ pub enum Command {
     /// Show, reset or rewind what a job's bookmarked sources have processed.
     #[command(subcommand)]
     Bookmark(BookmarkCommand),
+    /// Print a shell completion script (e.g. `sluice completions bash > /etc/bash_completion.d/sluice`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `sluice man > /usr/local/share/man/man1/sluice.1`.
+    Man,
 }
 
 /// `sluice run`

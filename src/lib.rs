@@ -56,6 +56,20 @@ pub async fn run(cli: Cli, registry: &sluice_jobs::Registry) -> anyhow::Result<(
         Command::Run(args) => commands::jobs::run(args, &settings, registry).await,
         Command::Runs(args) => commands::jobs::runs(args, &settings),
         Command::Bookmark(command) => commands::jobs::bookmark(command, &settings),
+        // Rendered into memory first: the generators panic on a closed stdout (`| head`).
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "sluice", &mut script);
+            std::io::Write::write_all(&mut std::io::stdout(), &script)?;
+            Ok(())
+        }
+        Command::Man => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut page)?;
+            std::io::Write::write_all(&mut std::io::stdout(), &page)?;
+            Ok(())
+        }
     }
 }
 

@@ -195,3 +195,18 @@ fn reads_zstd_xz_and_plain_ndjson_in_one_table() {
         "kind,n,s\nbuy,3,15\nclick,3,9\nview,3,12\n"
     );
 }
+
+#[test]
+fn completions_and_the_man_page_come_from_the_command_line_definitions() {
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let out = crate::test_util::run(&["completions", shell]).ok();
+        assert!(
+            out.contains("bookmark") && out.contains("crawl"),
+            "{shell}: {out}"
+        );
+    }
+    let man = crate::test_util::run(&["man"]).ok();
+    assert!(man.contains(".TH sluice 1") && man.contains("run"), "{man}");
+    let bad = crate::test_util::run(&["completions", "cmd.exe"]);
+    assert_eq!(bad.code, 2);
+}

@@ -108,6 +108,15 @@ pub enum Command {
     },
     /// Print the man page (roff), e.g. `sluice man > /usr/local/share/man/man1/sluice.1`.
     Man,
+    /// Check the catalog file, store access (list each URL given), memory and spill space.
+    Doctor(DoctorArgs),
+}
+
+/// `sluice doctor`
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Folders or S3 prefixes to list, e.g. `s3://lake/raw/`.
+    pub urls: Vec<String>,
 }
 
 /// `sluice run`

@@ -64,6 +64,7 @@ pub async fn run(cli: Cli, registry: &sluice_jobs::Registry) -> anyhow::Result<(
             std::io::Write::write_all(&mut std::io::stdout(), &script)?;
             Ok(())
         }
+        Command::Doctor(args) => commands::doctor::run(args, &settings).await,
         Command::Man => {
             let mut page = Vec::new();
             clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut page)?;

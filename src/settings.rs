@@ -82,6 +82,11 @@ impl Settings {
         Ok(session)
     }
 
+    /// The spill folder given (`--spill-dir`), if any.
+    pub fn spill_dir(&self) -> Option<std::path::PathBuf> {
+        self.spill_dir.clone()
+    }
+
     /// True when progress may be drawn on stderr.
     pub fn show_progress(&self) -> bool {
         !self.quiet && std::io::stderr().is_terminal()

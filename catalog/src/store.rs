@@ -158,6 +158,21 @@ impl Catalog {
         &self.path
     }
 
+    /// SQLite's integrity check and the number of tables: `("ok", n)` for a healthy file.
+    pub fn check(&self) -> Result<(String, usize)> {
+        let conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let verdict: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .map_err(self.err())?;
+        let tables: i64 = conn
+            .query_row("SELECT count(*) FROM tables", [], |r| r.get(0))
+            .map_err(self.err())?;
+        Ok((verdict, tables.max(0) as usize))
+    }
+
     pub(crate) fn err(&self) -> impl Fn(rusqlite::Error) -> CatalogError + '_ {
         |source| CatalogError::Sqlite {
             path: self.path.clone(),

@@ -2,6 +2,7 @@
 
 pub mod catalog;
 pub mod convert;
+pub mod doctor;
 pub mod jobs;
 pub mod metrics;
 pub mod shell;

@@ -210,3 +210,35 @@ fn completions_and_the_man_page_come_from_the_command_line_definitions() {
     let bad = crate::test_util::run(&["completions", "cmd.exe"]);
     assert_eq!(bad.code, 2);
 }
+
+#[test]
+fn doctor_reports_a_wrong_endpoint_clearly_and_never_the_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = crate::test_util::Run::from(
+        crate::test_util::sluice()
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+            .env("AWS_ACCESS_KEY_ID", "doctor-key")
+            .env("AWS_SECRET_ACCESS_KEY", "doctor-very-secret")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ALLOW_HTTP", "true")
+            .env("SLUICE_S3_MAX_RETRIES", "1")
+            .env("SLUICE_S3_RETRY_TIMEOUT_SECS", "3")
+            .arg("--catalog")
+            .arg(dir.path().join("c.db"))
+            .args(["doctor", "s3://nobucket/raw/", "--format", "json"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&out.stdout).unwrap();
+    let list = rows
+        .iter()
+        .find(|r| r["check"] == "list s3://nobucket/raw/")
+        .unwrap();
+    assert_eq!(list["status"], "fail");
+    assert!(list["detail"].as_str().unwrap().contains("127.0.0.1:9"), "{list}");
+    assert!(!out.stdout.contains("doctor-very-secret") && !out.stderr.contains("doctor-very-secret"));
+    assert!(!dir.path().join("c.db").exists(), "doctor created the catalog");
+    let local = crate::test_util::run(&["doctor", &crate::test_util::lake("orders"), "--format", "json"]);
+    assert_eq!(local.code, 0, "{}", local.stderr);
+}

@@ -371,6 +371,7 @@ pub async fn crawl(
         exclude,
         sample_files: crawl_options.sample_files,
         unnamed_partitions: true,
+        count_rows: true,
         ..ReadOptions::default()
     };
     let mut planned = Vec::new();

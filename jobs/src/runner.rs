@@ -509,6 +509,7 @@ impl Runner {
         let dest = Location::parse(path).map_err(|e| JobError::engine(format!("sink `{path}`"), e))?;
         let options = ReadOptions {
             format: Some(FileFormatKind::Parquet),
+            count_rows: true,
             ..ReadOptions::default()
         };
         let described = match describe_location(&session.ctx().state(), &dest.as_folder(), &options).await {

@@ -75,6 +75,9 @@ pub struct ReadOptions {
     /// Folders that are not `key=value` are partitions too, named `partition_<depth>` as Glue's
     /// crawler names them (the crawler sets this; plain SQL over a folder does not).
     pub unnamed_partitions: bool,
+    /// Count rows per file while describing (Parquet footers, estimates for text): for statistics
+    /// the catalog keeps; queries and converts do not need them.
+    pub count_rows: bool,
 }
 
 /// Glue lets `**` cross folders anywhere (`**.csv`, `logs**`); globset only as a whole path
@@ -684,16 +687,20 @@ pub async fn describe_location_incremental(
             inferred
                 .extend(sample_further(&store, &sample, &inferred, &csv_options, kind.tab_separated).await?);
         }
-        let rows = count_rows(
-            state,
-            &store,
-            kind,
-            &format,
-            &fresh,
-            &sniffed,
-            csv_options.has_header,
-        )
-        .await?;
+        let rows = if !options.count_rows {
+            HashMap::new()
+        } else {
+            count_rows(
+                state,
+                &store,
+                kind,
+                &format,
+                &fresh,
+                &sniffed,
+                csv_options.has_header,
+            )
+            .await?
+        };
         for file in &mut files {
             if let Some(n) = rows.get(file.meta.location.as_ref()) {
                 file.rows = Some(*n);

@@ -82,6 +82,16 @@ impl Settings {
         Ok(session)
     }
 
+    /// The catalog; for a dry run whose catalog file does not exist, an empty one in memory, so
+    /// that a dry run never creates the file.
+    pub fn catalog_for(&self, dry_run: bool) -> anyhow::Result<sluice_catalog::Catalog> {
+        Ok(if dry_run && !self.catalog.exists() {
+            sluice_catalog::Catalog::open(":memory:")?
+        } else {
+            sluice_catalog::Catalog::open(&self.catalog)?
+        })
+    }
+
     /// The spill folder given (`--spill-dir`), if any.
     pub fn spill_dir(&self) -> Option<std::path::PathBuf> {
         self.spill_dir.clone()

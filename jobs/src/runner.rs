@@ -619,13 +619,16 @@ impl Runner {
                         delimiter: spec
                             .delimiter
                             .as_ref()
-                            .map(|d| match d.get_ref().as_str() {
-                                "\\t" | "tab" | "\t" => Ok(b'\t'),
-                                t if t.len() == 1 => Ok(t.as_bytes()[0]),
-                                t => Err(job.invalid(
-                                    Some(d.span()),
-                                    format!("[sources.{name}] `delimiter = \"{t}\"` must be one character or \"\\t\""),
-                                )),
+                            .map(|d| {
+                                sluice_engine::readers::parse_delimiter(d.get_ref()).ok_or_else(|| {
+                                    job.invalid(
+                                        Some(d.span()),
+                                        format!(
+                                            "[sources.{name}] `delimiter = \"{}\"` must be one character or \"\\t\"",
+                                            d.get_ref()
+                                        ),
+                                    )
+                                })
                             })
                             .transpose()?,
                         sniff: spec.header.is_none(),

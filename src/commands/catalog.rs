@@ -15,12 +15,7 @@ use sluice_catalog::Dialect;
 pub async fn crawl(args: CrawlArgs, settings: &Settings) -> anyhow::Result<()> {
     let location = Location::parse(&args.url)?;
     let session = settings.session()?;
-    // A dry run must not even create the catalog file.
-    let catalog = if args.dry_run && !settings.catalog.exists() {
-        Catalog::open(":memory:")?
-    } else {
-        Catalog::open(&settings.catalog)?
-    };
+    let catalog = settings.catalog_for(args.dry_run)?;
     let progress = Progress::spinner(format!("crawling {location}"), settings.show_progress());
     let options = sluice_catalog::CrawlOptions {
         exclude: args.exclude.clone(),

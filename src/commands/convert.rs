@@ -74,13 +74,11 @@ pub async fn run(args: ConvertArgs, settings: &Settings) -> anyhow::Result<()> {
 }
 
 fn parse_delimiter(text: &str) -> anyhow::Result<u8> {
-    match text {
-        "\\t" | "tab" => Ok(b'\t'),
-        t if t.len() == 1 => Ok(t.as_bytes()[0]),
-        _ => Err(UsageError::new(
+    sluice_engine::readers::parse_delimiter(text).ok_or_else(|| {
+        UsageError::new(
             format!("`{text}` is not a single-byte delimiter"),
             "use e.g. `--delimiter ';'` or `--delimiter '\\t'`",
         )
-        .into()),
-    }
+        .into()
+    })
 }

@@ -30,12 +30,7 @@ pub async fn run(args: RunArgs, settings: &Settings, registry: &Registry) -> any
         today: chrono::Utc::now().date_naive(),
     };
     let job = sluice_jobs::load(&args.job.display().to_string(), &overrides, &builtins)?;
-    // A dry run must not even create the catalog file.
-    let catalog = if args.dry_run && !settings.catalog.exists() {
-        Catalog::open(":memory:")?
-    } else {
-        Catalog::open(&settings.catalog)?
-    };
+    let catalog = settings.catalog_for(args.dry_run)?;
     let catalog = Arc::new(catalog);
     let catalog_for_metrics = Arc::clone(&catalog);
     let runner = Runner::new(registry.clone(), catalog, settings.session_factory());

@@ -34,6 +34,15 @@ impl Default for CsvReadOptions {
     }
 }
 
+/// A delimiter as users write it: one byte, or `\t` / `tab` for a tab; `None` otherwise.
+pub fn parse_delimiter(text: &str) -> Option<u8> {
+    match text {
+        "\\t" | "tab" | "\t" => Some(b'\t'),
+        t if t.len() == 1 => Some(t.as_bytes()[0]),
+        _ => None,
+    }
+}
+
 pub(super) fn format(
     options: &CsvReadOptions,
     tab_separated: bool,

@@ -27,7 +27,7 @@ use datafusion::execution::object_store::ObjectStoreUrl;
 use futures::{StreamExt, TryStreamExt};
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 
-pub use self::csv::CsvReadOptions;
+pub use self::csv::{CsvReadOptions, parse_delimiter};
 pub use self::table::{FileGroupSpec, LakeTable};
 use crate::error::{EngineError, Result};
 use crate::stores::Location;

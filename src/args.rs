@@ -110,6 +110,44 @@ pub enum Command {
     Man,
     /// Check the catalog file, store access (list each URL given), memory and spill space.
     Doctor(DoctorArgs),
+    /// Print a crontab line or systemd units that run a job or workflow on a schedule.
+    #[command(subcommand)]
+    Schedule(ScheduleCommand),
+}
+
+/// `sluice schedule`
+#[derive(Debug, Subcommand)]
+pub enum ScheduleCommand {
+    /// Print a crontab line (or with `--systemd`, a service and a timer) that runs the job with
+    /// JSON logs, a metrics file and absolute paths, from the current folder.
+    Print(SchedulePrintArgs),
+}
+
+/// `sluice schedule print`
+#[derive(Debug, Args)]
+pub struct SchedulePrintArgs {
+    /// When: five cron fields (minute hour day-of-month month day-of-week), e.g. "0 2 * * *", or
+    /// @hourly, @daily, @weekly, @monthly, @yearly.
+    #[arg(long, value_name = "EXPR")]
+    pub cron: String,
+    /// The job or workflow file.
+    pub job: PathBuf,
+    /// Print a systemd service and timer instead of a crontab line.
+    #[arg(long)]
+    pub systemd: bool,
+    /// Folder of the metrics file (`sluice_JOB.prom`), e.g. node_exporter's textfile directory.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "/var/lib/node_exporter/textfile_collector"
+    )]
+    pub metrics_dir: PathBuf,
+    /// Folder of the log file (`JOB.log`; crontab only: systemd keeps logs in the journal).
+    #[arg(long, value_name = "DIR", default_value = "/var/log/sluice")]
+    pub log_dir: PathBuf,
+    /// A param for every run (`--param name=value`); repeatable.
+    #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
 }
 
 /// `sluice doctor`
@@ -122,7 +160,7 @@ pub struct DoctorArgs {
 /// `sluice run`
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The job file (TOML).
+    /// The job file or workflow file (TOML; a workflow has `[nodes.*]` tables).
     pub job: PathBuf,
     /// Set a param used as `${name}` in the job file (overrides its [params]); repeatable.
     #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
@@ -134,6 +172,10 @@ pub struct RunArgs {
     /// node_exporter's textfile collector), whether the run succeeds or fails.
     #[arg(long, value_name = "PATH")]
     pub metrics_file: Option<PathBuf>,
+    /// Also PUT the metrics to a Prometheus Pushgateway at this base URL (as
+    /// `URL/metrics/job/JOB`), whether the run succeeds or fails.
+    #[arg(long, value_name = "URL")]
+    pub metrics_push: Option<String>,
 }
 
 /// `sluice runs`
@@ -147,6 +189,9 @@ pub struct RunsArgs {
     /// Print the full record of this run as JSON.
     #[arg(long, value_name = "RUN_ID", conflicts_with = "job")]
     pub run: Option<String>,
+    /// List the job runs this workflow run started.
+    #[arg(long, value_name = "RUN_ID", conflicts_with_all = ["job", "run"])]
+    pub workflow_run: Option<String>,
 }
 
 /// `sluice bookmark`

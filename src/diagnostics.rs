@@ -34,8 +34,13 @@ impl UsageError {
 }
 
 /// Prints `error: …`, the cause chain and hints to stderr and returns the exit code.
-#[allow(clippy::print_stderr)]
 pub fn report(err: &anyhow::Error) -> ExitCode {
+    report_as(err, false)
+}
+
+/// Like [`report`]; with `json`, the error is one JSON log line (for log shippers) instead.
+#[allow(clippy::print_stderr)]
+pub fn report_as(err: &anyhow::Error, json: bool) -> ExitCode {
     if is_broken_pipe(err) {
         return ExitCode::SUCCESS;
     }
@@ -54,6 +59,16 @@ pub fn report(err: &anyhow::Error) -> ExitCode {
             }
         }
         lines.push(text);
+    }
+    if json {
+        tracing::error!(
+            causes = ?lines.iter().skip(1).collect::<Vec<_>>(),
+            hint = hint(err).unwrap_or_default(),
+            exit_code = exit_code(err),
+            "{}",
+            lines.first().map(String::as_str).unwrap_or("unknown error")
+        );
+        return ExitCode::from(exit_code(err));
     }
     eprintln!(
         "error: {}",

@@ -36,9 +36,10 @@ pub fn main_with(registry: sluice_jobs::Registry) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return diagnostics::report(&anyhow::Error::new(e).context("starting the async runtime")),
     };
+    let json_logs = cli.global.log_format == args::LogFormat::Json;
     match runtime.block_on(run(cli, &registry)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => diagnostics::report(&e),
+        Err(e) => diagnostics::report_as(&e, json_logs),
     }
 }
 
@@ -65,6 +66,7 @@ pub async fn run(cli: Cli, registry: &sluice_jobs::Registry) -> anyhow::Result<(
             Ok(())
         }
         Command::Doctor(args) => commands::doctor::run(args, &settings).await,
+        Command::Schedule(args::ScheduleCommand::Print(args)) => commands::schedule::print(args, &settings),
         Command::Man => {
             let mut page = Vec::new();
             clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut page)?;

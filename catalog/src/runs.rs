@@ -243,6 +243,23 @@ impl Catalog {
         rows.into_iter().map(|r| self.decode_run(r)).collect()
     }
 
+    /// The job runs a workflow run started, oldest first.
+    pub fn runs_in_workflow(&self, workflow_run: &str) -> Result<Vec<RunRow>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT run_id, job, status, started_at, ended_at, record FROM job_runs
+                 WHERE json_extract(record, '$.workflow_run_id') = ?1 ORDER BY started_at, run_id",
+            )
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map(params![workflow_run], run_row)
+            .map_err(self.err())?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(self.err())?;
+        rows.into_iter().map(|r| self.decode_run(r)).collect()
+    }
+
     /// One run by id.
     pub fn run(&self, run_id: &str) -> Result<Option<RunRow>> {
         let row = self

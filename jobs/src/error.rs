@@ -31,7 +31,7 @@ pub enum JobError {
     },
 
     /// The job file parses but says something inconsistent.
-    #[error("job file `{path}`{}: {message}", at.map(|(l, c)| format!(", line {l}, column {c}")).unwrap_or_default())]
+    #[error("`{path}`{}: {message}", at.map(|(l, c)| format!(", line {l}, column {c}")).unwrap_or_default())]
     Invalid {
         /// The file.
         path: String,

@@ -89,3 +89,25 @@ async fn post(url: &str, body: Vec<u8>) -> Result<(), String> {
         Err(format!("the webhook answered {}", response.status()))
     }
 }
+
+/// PUTs Prometheus text to a Pushgateway-style URL (the caller's full grouping path), replacing
+/// what the group held.
+pub async fn push_metrics(url: &str, text: String) -> Result<(), String> {
+    let send = reqwest::Client::new()
+        .put(url)
+        .header("content-type", "text/plain; version=0.0.4")
+        .body(text)
+        .send();
+    let response = tokio::time::timeout(HOOK_TIMEOUT, send)
+        .await
+        .map_err(|_| format!("pushing metrics to {url} timed out"))?
+        .map_err(|e| format!("pushing metrics to {url} failed: {e}"))?;
+    if response.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the metrics gateway {url} answered {}",
+            response.status()
+        ))
+    }
+}

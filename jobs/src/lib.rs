@@ -17,12 +17,14 @@ pub mod record;
 mod runner;
 pub mod spec;
 pub mod transform;
+pub mod workflow;
 
 pub use error::{JobError, Result};
 pub use record::{RunRecord, RunStatus};
 pub use runner::{DryRun, RunOutcome, Runner, SessionFactory, SinkPlan, SourcePlan, StepPlan};
 pub use spec::{Builtins, Job, load};
 pub use transform::{Registry, Transform, TransformError, TransformInput};
+pub use workflow::{Workflow, WorkflowOutcome, WorkflowRecord, WorkflowRunner, is_workflow, load_workflow};
 
 /// An error with its causes, `a: b: c`, for run records and logs.
 pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {

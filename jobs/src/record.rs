@@ -147,6 +147,9 @@ pub struct RunRecord {
     /// A run that took over the lock of a crashed run names it here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovered: Option<String>,
+    /// The workflow run that started this run, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow_run_id: Option<String>,
 }
 
 /// An input file a bookmarked source read, remembered when the run commits.

@@ -157,6 +157,23 @@ impl Runner {
     /// records the run. Returns an error only when the run could not start (lock held, catalog
     /// unusable); a failed run is an outcome with its error.
     pub async fn run(&self, job: &Job, run_id: &str) -> Result<RunOutcome> {
+        self.run_in_workflow(job, run_id, None).await
+    }
+
+    /// Checks what a job file cannot say by itself: every step's transform exists and steps read
+    /// only sources and other steps, without cycles.
+    pub fn check(&self, job: &Job) -> Result<()> {
+        self.step_order(job).map(|_| ())
+    }
+
+    /// Like [`Runner::run`], for a run started by the workflow run `workflow_run` (recorded in the
+    /// run's record).
+    pub async fn run_in_workflow(
+        &self,
+        job: &Job,
+        run_id: &str,
+        workflow_run: Option<&str>,
+    ) -> Result<RunOutcome> {
         // Steps that name unknown transforms or inputs, or read each other in a cycle, make the job
         // file invalid: refuse it before it takes the lock or leaves a run record.
         self.step_order(job)?;
@@ -186,7 +203,7 @@ impl Runner {
         // At error level so the run context reaches every line, whatever the verbosity.
         let span = tracing::error_span!("run", job = %name, run_id = %run_id);
         let outcome = tokio::select! {
-            outcome = tracing::Instrument::instrument(self.run_locked(job, run_id, recovered), span) => outcome,
+            outcome = tracing::Instrument::instrument(self.run_locked(job, run_id, recovered, workflow_run), span) => outcome,
             never = heartbeat => never,
         };
         if let Err(e) = self.catalog.release_job_lock(&name, run_id) {
@@ -198,7 +215,13 @@ impl Runner {
         outcome
     }
 
-    async fn run_locked(&self, job: &Job, run_id: &str, recovered: Option<String>) -> Result<RunOutcome> {
+    async fn run_locked(
+        &self,
+        job: &Job,
+        run_id: &str,
+        recovered: Option<String>,
+        workflow_run: Option<&str>,
+    ) -> Result<RunOutcome> {
         // Holding the lock, any other run of this job still marked running or committing is dead:
         // settle each (not only the one whose lock was taken over).
         for stale in self.catalog.runs(Some(job.name()), 100)? {
@@ -227,6 +250,7 @@ impl Runner {
             pending_bookmarks: Vec::new(),
             pending_sinks: Vec::new(),
             recovered,
+            workflow_run_id: workflow_run.map(str::to_string),
         };
         self.save(&record)?;
         let deadline = job.timeout.map(|t| started + t);

@@ -360,7 +360,7 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
-fn invalid(
+pub(crate) fn invalid(
     path: &str,
     text: &str,
     span: Option<std::ops::Range<usize>>,

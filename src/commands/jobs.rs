@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use sluice_catalog::Catalog;
 use sluice_engine::new_run_id;
-use sluice_jobs::{Builtins, DryRun, Registry, RunRecord, Runner};
+use sluice_jobs::workflow::{Workflow, WorkflowRunner, conditions, describe};
+use sluice_jobs::{Builtins, DryRun, Registry, RunRecord, Runner, WorkflowRecord};
 
 use crate::args::{BookmarkCommand, OutputFormat, RunArgs, RunsArgs};
 use crate::diagnostics::UsageError;
@@ -24,6 +25,9 @@ pub async fn run(args: RunArgs, settings: &Settings, registry: &Registry) -> any
         })?;
         overrides.insert(name.trim().to_string(), value.to_string());
     }
+    if std::fs::read_to_string(&args.job).is_ok_and(|text| sluice_jobs::is_workflow(&text)) {
+        return run_workflow(&args, &overrides, settings, registry).await;
+    }
     let run_id = new_run_id();
     let builtins = Builtins {
         run_id: run_id.clone(),
@@ -32,8 +36,7 @@ pub async fn run(args: RunArgs, settings: &Settings, registry: &Registry) -> any
     let job = sluice_jobs::load(&args.job.display().to_string(), &overrides, &builtins)?;
     let catalog = settings.catalog_for(args.dry_run)?;
     let catalog = Arc::new(catalog);
-    let catalog_for_metrics = Arc::clone(&catalog);
-    let runner = Runner::new(registry.clone(), catalog, settings.session_factory());
+    let runner = Runner::new(registry.clone(), Arc::clone(&catalog), settings.session_factory());
     if args.dry_run {
         let plan = runner.dry_run(&job).await?;
         return print_plan(&plan, settings.format);
@@ -42,19 +45,125 @@ pub async fn run(args: RunArgs, settings: &Settings, registry: &Registry) -> any
     let outcome = runner.run(&job, &run_id).await;
     progress.finish();
     let outcome = outcome?;
-    if let Some(path) = &args.metrics_file {
-        let written = crate::commands::metrics::render(&outcome.record, &catalog_for_metrics)
-            .and_then(|text| crate::commands::metrics::write(path, &text));
-        if let Err(e) = written {
-            // The run's own outcome matters more than its metrics.
-            tracing::error!(error = %e, "could not write the metrics file");
-        }
-    }
+    publish_metrics(&args, &[&outcome.record], &catalog).await;
     print_record(&outcome.record, settings.format)?;
     match outcome.error {
         None => Ok(()),
         Some(e) => Err(e.into()),
     }
+}
+
+/// Writes and pushes the metrics of finished job runs. The runs' own outcome matters more than
+/// their metrics, so failures here are logged, not returned.
+async fn publish_metrics(args: &RunArgs, records: &[&RunRecord], catalog: &Catalog) {
+    if let Some(path) = &args.metrics_file {
+        let written = crate::commands::metrics::render(records, catalog)
+            .and_then(|text| crate::commands::metrics::write(path, &text));
+        if let Err(e) = written {
+            tracing::error!(error = %e, "could not write the metrics file");
+        }
+    }
+    if let Some(base) = &args.metrics_push {
+        for record in records {
+            let url = format!("{}/metrics/job/{}", base.trim_end_matches('/'), record.job);
+            let pushed = match crate::commands::metrics::render(&[record], catalog) {
+                Ok(text) => sluice_jobs::hooks::push_metrics(&url, text).await,
+                Err(e) => Err(e.to_string()),
+            };
+            if let Err(e) = pushed {
+                tracing::error!(error = %e, "could not push the metrics");
+            }
+        }
+    }
+}
+
+/// `sluice run WORKFLOW.toml`.
+async fn run_workflow(
+    args: &RunArgs,
+    overrides: &BTreeMap<String, String>,
+    settings: &Settings,
+    registry: &Registry,
+) -> anyhow::Result<()> {
+    let run_id = new_run_id();
+    let builtins = Builtins {
+        run_id: run_id.clone(),
+        today: chrono::Utc::now().date_naive(),
+    };
+    let catalog = Arc::new(settings.catalog_for(args.dry_run)?);
+    let runner = Runner::new(registry.clone(), Arc::clone(&catalog), settings.session_factory());
+    let workflow =
+        sluice_jobs::load_workflow(&args.job.display().to_string(), overrides, &builtins, &runner)?;
+    if args.dry_run {
+        return print_workflow_plan(&workflow, settings.format);
+    }
+    let runner = WorkflowRunner::new(runner, Arc::clone(&catalog), settings.session_factory());
+    let progress = Progress::spinner(
+        format!("running workflow {}", workflow.name),
+        settings.show_progress(),
+    );
+    let outcome = runner.run(&workflow, &run_id).await;
+    progress.finish();
+    let outcome = outcome?;
+    let records: Vec<&RunRecord> = outcome.job_runs.iter().collect();
+    publish_metrics(args, &records, &catalog).await;
+    print_workflow_record(&outcome.record, settings.format)?;
+    let failed: Vec<&str> = outcome
+        .record
+        .nodes
+        .iter()
+        .filter(|n| n.state == sluice_jobs::workflow::NodeState::Failed)
+        .map(|n| n.name.as_str())
+        .collect();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "workflow `{}` run {run_id}: {} failed (`sluice runs --workflow-run {run_id}` lists its job runs)",
+            workflow.name,
+            failed.join(", ")
+        )
+    }
+}
+
+fn print_workflow_plan(workflow: &Workflow, format: OutputFormat) -> anyhow::Result<()> {
+    let n = &workflow.nodes;
+    let does: Vec<String> = n.iter().map(describe).collect();
+    let when: Vec<String> = n.iter().map(conditions).collect();
+    print_columns(
+        format,
+        vec![
+            ("node", text_column(n.iter().map(|n| n.name.as_str()))),
+            ("does", text_column(does.iter().map(String::as_str))),
+            ("runs_when", text_column(when.iter().map(String::as_str))),
+        ],
+    )
+}
+
+fn print_workflow_record(record: &WorkflowRecord, format: OutputFormat) -> anyhow::Result<()> {
+    if matches!(format, OutputFormat::Json | OutputFormat::Ndjson) {
+        return print_json(record, format);
+    }
+    let n = &record.nodes;
+    let seconds: Vec<String> = n.iter().map(|n| format!("{:.2}", n.seconds)).collect();
+    let detail: Vec<&str> = n
+        .iter()
+        .map(|n| n.error.as_deref().or(n.detail.as_deref()).unwrap_or(""))
+        .collect();
+    print_columns(
+        format,
+        vec![
+            ("node", text_column(n.iter().map(|n| n.name.as_str()))),
+            ("kind", text_column(n.iter().map(|n| n.kind.as_str()))),
+            ("target", text_column(n.iter().map(|n| n.target.as_str()))),
+            ("state", text_column(n.iter().map(|n| n.state.as_str()))),
+            (
+                "run_id",
+                text_column(n.iter().map(|n| n.run_id.as_deref().unwrap_or(""))),
+            ),
+            ("seconds", text_column(seconds.iter().map(String::as_str))),
+            ("detail", text_column(detail.iter().copied())),
+        ],
+    )
 }
 
 fn print_record(record: &RunRecord, format: OutputFormat) -> anyhow::Result<()> {
@@ -163,7 +272,7 @@ fn print_plan(plan: &DryRun, format: OutputFormat) -> anyhow::Result<()> {
 }
 
 /// A job name from a name or a job file path.
-fn job_name(arg: &str) -> anyhow::Result<String> {
+pub(crate) fn job_name(arg: &str) -> anyhow::Result<String> {
     let path = std::path::Path::new(arg);
     if !(arg.ends_with(".toml") && path.is_file()) {
         return Ok(arg.to_string());
@@ -204,8 +313,13 @@ pub fn runs(args: RunsArgs, settings: &Settings) -> anyhow::Result<()> {
         };
         return print_json(&run.record, format);
     }
-    let job = args.job.as_deref().map(job_name).transpose()?;
-    let rows = catalog.runs(job.as_deref(), args.limit)?;
+    let rows = match &args.workflow_run {
+        Some(parent) => catalog.runs_in_workflow(parent)?,
+        None => {
+            let job = args.job.as_deref().map(job_name).transpose()?;
+            catalog.runs(job.as_deref(), args.limit)?
+        }
+    };
     if matches!(settings.format, OutputFormat::Json | OutputFormat::Ndjson) {
         let records: Vec<&serde_json::Value> = rows.iter().map(|r| &r.record).collect();
         return print_json(&records, settings.format);

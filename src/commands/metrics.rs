@@ -25,84 +25,117 @@ fn epoch(time: &str) -> Option<f64> {
         .map(|t| t.timestamp_millis() as f64 / 1000.0)
 }
 
-/// The metrics text for `record`.
-pub fn render(record: &RunRecord, catalog: &Catalog) -> anyhow::Result<String> {
-    let job = label(&record.job);
-    let last_success = catalog
-        .runs(Some(&record.job), 1000)?
-        .into_iter()
-        .find(|r| r.status == "succeeded")
-        .and_then(|r| r.ended_at.as_deref().and_then(epoch));
-    let mut out = String::new();
-    let mut metric = |name: &str, help: &str, value: f64| {
-        let _ = writeln!(out, "# HELP sluice_job_{name} {help}");
-        let _ = writeln!(out, "# TYPE sluice_job_{name} gauge");
-        let _ = writeln!(out, "sluice_job_{name}{{job=\"{job}\"}} {value}");
+/// One metric: its name (after `sluice_job_`), help text and samples (labels, value).
+struct Metric {
+    name: &'static str,
+    help: &'static str,
+    samples: Vec<(String, f64)>,
+}
+
+/// The metrics text for the runs in `records` (one job run, or every job run of a workflow run),
+/// each metric once with a sample per job.
+pub fn render(records: &[&RunRecord], catalog: &Catalog) -> anyhow::Result<String> {
+    let mut metrics: Vec<Metric> = Vec::new();
+    let mut add = |name: &'static str, help: &'static str, labels: String, value: f64| match metrics
+        .iter_mut()
+        .find(|m| m.name == name)
+    {
+        Some(m) => m.samples.push((labels, value)),
+        None => metrics.push(Metric {
+            name,
+            help,
+            samples: vec![(labels, value)],
+        }),
     };
-    if let Some(t) = last_success {
-        metric(
-            "last_success_timestamp_seconds",
-            "End of the last successful run.",
-            t,
+    for record in records {
+        let job = format!("job=\"{}\"", label(&record.job));
+        let last_success = catalog
+            .runs(Some(&record.job), 1000)?
+            .into_iter()
+            .find(|r| r.status == "succeeded")
+            .and_then(|r| r.ended_at.as_deref().and_then(epoch));
+        if let Some(t) = last_success {
+            add(
+                "last_success_timestamp_seconds",
+                "End of the last successful run.",
+                job.clone(),
+                t,
+            );
+        }
+        if let Some(t) = record.ended_at.as_deref().and_then(epoch) {
+            add(
+                "last_run_timestamp_seconds",
+                "End of the last run.",
+                job.clone(),
+                t,
+            );
+        }
+        add(
+            "last_run_duration_seconds",
+            "Wall time of the last run.",
+            job.clone(),
+            record.seconds,
         );
-    }
-    if let Some(t) = record.ended_at.as_deref().and_then(epoch) {
-        metric("last_run_timestamp_seconds", "End of the last run.", t);
-    }
-    metric(
-        "last_run_duration_seconds",
-        "Wall time of the last run.",
-        record.seconds,
-    );
-    metric(
-        "last_run_success",
-        "1 when the last run succeeded, else 0.",
-        f64::from(u8::from(record.status == RunStatus::Succeeded)),
-    );
-    metric(
-        "last_run_attempts",
-        "Attempts the last run took.",
-        record.attempts.len() as f64,
-    );
-    let rows_read: u64 = record.sources.iter().map(|s| s.rows_read).sum();
-    metric(
-        "last_run_rows_read",
-        "Rows the last run's sources produced.",
-        rows_read as f64,
-    );
-    metric(
-        "last_run_bytes_read",
-        "Bytes of the files the last run read.",
-        record.bytes_read as f64,
-    );
-    metric(
-        "last_run_rows_written",
-        "Rows the last run committed.",
-        record.rows_written as f64,
-    );
-    metric(
-        "last_run_bytes_written",
-        "Bytes the last run committed.",
-        record.bytes_written as f64,
-    );
-    let failed_rules = record.quality.iter().filter(|r| !r.passed).count();
-    metric(
-        "last_run_quality_failures",
-        "Quality rules that did not hold.",
-        failed_rules as f64,
-    );
-    let _ = writeln!(
-        out,
-        "# HELP sluice_job_last_run_status The last run's status (1 for the one it had)."
-    );
-    let _ = writeln!(out, "# TYPE sluice_job_last_run_status gauge");
-    for status in [RunStatus::Succeeded, RunStatus::Failed, RunStatus::Timeout] {
-        let value = u8::from(record.status == status);
-        let _ = writeln!(
-            out,
-            "sluice_job_last_run_status{{job=\"{job}\",status=\"{}\"}} {value}",
-            status.as_str()
+        add(
+            "last_run_success",
+            "1 when the last run succeeded, else 0.",
+            job.clone(),
+            f64::from(u8::from(record.status == RunStatus::Succeeded)),
         );
+        add(
+            "last_run_attempts",
+            "Attempts the last run took.",
+            job.clone(),
+            record.attempts.len() as f64,
+        );
+        let rows_read: u64 = record.sources.iter().map(|s| s.rows_read).sum();
+        add(
+            "last_run_rows_read",
+            "Rows the last run's sources produced.",
+            job.clone(),
+            rows_read as f64,
+        );
+        add(
+            "last_run_bytes_read",
+            "Bytes of the files the last run read.",
+            job.clone(),
+            record.bytes_read as f64,
+        );
+        add(
+            "last_run_rows_written",
+            "Rows the last run committed.",
+            job.clone(),
+            record.rows_written as f64,
+        );
+        add(
+            "last_run_bytes_written",
+            "Bytes the last run committed.",
+            job.clone(),
+            record.bytes_written as f64,
+        );
+        let failed_rules = record.quality.iter().filter(|r| !r.passed).count();
+        add(
+            "last_run_quality_failures",
+            "Quality rules that did not hold.",
+            job.clone(),
+            failed_rules as f64,
+        );
+        for status in [RunStatus::Succeeded, RunStatus::Failed, RunStatus::Timeout] {
+            add(
+                "last_run_status",
+                "The last run's status (1 for the one it had).",
+                format!("{job},status=\"{}\"", status.as_str()),
+                f64::from(u8::from(record.status == status)),
+            );
+        }
+    }
+    let mut out = String::new();
+    for m in metrics {
+        let _ = writeln!(out, "# HELP sluice_job_{} {}", m.name, m.help);
+        let _ = writeln!(out, "# TYPE sluice_job_{} gauge", m.name);
+        for (labels, value) in m.samples {
+            let _ = writeln!(out, "sluice_job_{}{{{labels}}} {value}", m.name);
+        }
     }
     Ok(out)
 }

@@ -5,6 +5,7 @@ pub mod convert;
 pub mod doctor;
 pub mod jobs;
 pub mod metrics;
+pub mod schedule;
 pub mod shell;
 pub mod sql;
 pub mod vacuum;

@@ -8,5 +8,6 @@ mod convert;
 mod crash;
 mod faults;
 mod jobs;
+mod ops;
 mod s3;
 mod test_util;

@@ -12,7 +12,9 @@ use std::time::Duration;
 use arrow::array::{ArrayRef, RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::error::ArrowError;
-use indicatif::{ProgressBar, ProgressStyle};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use crate::args::OutputFormat;
 
@@ -150,6 +152,96 @@ impl Progress {
     pub fn finish(self) {
         if let Some(bar) = self.bar {
             bar.finish_and_clear();
+        }
+    }
+}
+
+/// Bars on stderr for long work, fed by the engine's I/O counters: what runs and for how long, bytes
+/// streamed from object stores (against `input_total` when known, with rate and ETA), files
+/// inspected by schema inference (crawls) and output written (rows, files, bytes). Hidden when disabled (not a terminal, or `-q`).
+pub struct IoProgress {
+    multi: Option<MultiProgress>,
+    stop: Arc<AtomicBool>,
+    poller: Option<std::thread::JoinHandle<()>>,
+}
+
+impl IoProgress {
+    /// Starts the bars, or nothing when `enabled` is false.
+    pub fn start(message: impl Into<String>, input_total: Option<u64>, enabled: bool) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        if !enabled {
+            return Self {
+                multi: None,
+                stop,
+                poller: None,
+            };
+        }
+        let style = |template: &str| {
+            ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar())
+        };
+        let multi = MultiProgress::new();
+        let task = multi.add(ProgressBar::new_spinner());
+        task.set_style(style("{spinner} {msg} [{elapsed}]"));
+        task.set_message(message.into());
+        task.enable_steady_tick(Duration::from_millis(120));
+        let read_bar = move || match input_total {
+            Some(total) => ProgressBar::new(total).with_style(style(
+                "  read    [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
+            )),
+            None => ProgressBar::no_length().with_style(style("  read    {bytes} {binary_bytes_per_sec}")),
+        };
+        let files_style = style("  files   [{bar:30}] {pos}/{len} inspected ETA {eta}");
+        let written = multi.add(ProgressBar::no_length().with_style(style("  written {msg}")));
+        let bars = multi.clone();
+        let start = sluice_engine::progress::io().snapshot();
+        let poll_stop = Arc::clone(&stop);
+        let poller = std::thread::Builder::new()
+            .name("progress".into())
+            .spawn(move || {
+                let (mut read, mut files): (Option<ProgressBar>, Option<ProgressBar>) = (None, None);
+                loop {
+                    let now = sluice_engine::progress::io().snapshot().since(start);
+                    // Shown once an object store streams bytes (local files are not counted).
+                    if now.bytes_read > 0 {
+                        let bar = read.get_or_insert_with(|| bars.insert_before(&written, read_bar()));
+                        bar.set_position(input_total.map_or(now.bytes_read, |t| now.bytes_read.min(t)));
+                    }
+                    // Shown once schema inference has files to read (crawls, raw folders).
+                    if now.files_planned > 0 {
+                        let bar = files.get_or_insert_with(|| {
+                            bars.insert_before(&written, ProgressBar::new(0).with_style(files_style.clone()))
+                        });
+                        bar.set_length(now.files_planned);
+                        bar.set_position(now.files_inspected);
+                    }
+                    written.set_message(format!(
+                        "{} rows, {} files, {}",
+                        now.rows_written,
+                        now.files_written,
+                        human_bytes(now.bytes_written)
+                    ));
+                    if poll_stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(150));
+                }
+            })
+            .ok();
+        Self {
+            multi: Some(multi),
+            stop,
+            poller,
+        }
+    }
+
+    /// Removes the bars.
+    pub fn finish(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(poller) = self.poller.take() {
+            let _ = poller.join();
+        }
+        if let Some(multi) = self.multi.take() {
+            let _ = multi.clear();
         }
     }
 }

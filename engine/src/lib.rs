@@ -23,6 +23,7 @@
 
 mod error;
 pub mod process;
+pub mod progress;
 pub mod readers;
 mod session;
 pub mod stores;

@@ -7,7 +7,7 @@ use crate::args::{
     CatalogCommand, CrawlArgs, DeleteArg, DialectArg, SchemaChangeArg, TableCommand, TablesArgs,
 };
 use crate::diagnostics::UsageError;
-use crate::output::{Progress, Record, number_column, print_columns, status, text_column};
+use crate::output::{IoProgress, Record, number_column, print_columns, status, text_column};
 use crate::settings::Settings;
 use sluice_catalog::Dialect;
 
@@ -16,7 +16,7 @@ pub async fn crawl(args: CrawlArgs, settings: &Settings) -> anyhow::Result<()> {
     let location = Location::parse(&args.url)?;
     let session = settings.session()?;
     let catalog = settings.catalog_for(args.dry_run)?;
-    let progress = Progress::spinner(format!("crawling {location}"), settings.show_progress());
+    let progress = IoProgress::start(format!("crawling {location}"), None, settings.show_progress());
     let options = sluice_catalog::CrawlOptions {
         exclude: args.exclude.clone(),
         sample_files: args.sample_files,

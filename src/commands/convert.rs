@@ -9,7 +9,7 @@ use sluice_engine::{
 
 use crate::args::{ConvertArgs, InputFormat, ModeArg};
 use crate::diagnostics::UsageError;
-use crate::output::{Progress, Record, human_bytes};
+use crate::output::{IoProgress, Record, human_bytes};
 use crate::settings::Settings;
 
 /// Runs `sluice convert`.
@@ -52,7 +52,16 @@ pub async fn run(args: ConvertArgs, settings: &Settings) -> anyhow::Result<()> {
         .with_keep_partition_columns(args.keep_partition_columns);
 
     let session = settings.session()?;
-    let progress = Progress::spinner(format!("converting {src} to {dst}"), settings.show_progress());
+    let total = if settings.show_progress() {
+        input_bytes(&session, &src).await
+    } else {
+        None
+    };
+    let progress = IoProgress::start(
+        format!("converting {src} to {dst}"),
+        total,
+        settings.show_progress(),
+    );
     let result = async {
         let df = session.read(&src, &read).await?;
         session.write_parquet(df, &dst, write, &new_run_id()).await
@@ -81,4 +90,18 @@ fn parse_delimiter(text: &str) -> anyhow::Result<u8> {
         )
         .into()
     })
+}
+
+/// Bytes under `src` (one file or a folder), for the progress bar's total; `None` when unknown.
+async fn input_bytes(session: &sluice_engine::SluiceSession, src: &Location) -> Option<u64> {
+    use futures::TryStreamExt;
+    let store = session.store_for(src).ok()?;
+    let path = src.store_path();
+    if !src.is_folder()
+        && let Ok(meta) = object_store::ObjectStoreExt::head(store.as_ref(), &path).await
+    {
+        return Some(meta.size);
+    }
+    let listed: Vec<object_store::ObjectMeta> = store.list(Some(&path)).try_collect().await.ok()?;
+    Some(listed.iter().map(|m| m.size).sum())
 }

@@ -10,7 +10,7 @@ use sluice_jobs::{Builtins, DryRun, Registry, RunRecord, Runner, WorkflowRecord}
 
 use crate::args::{BookmarkCommand, OutputFormat, RunArgs, RunsArgs};
 use crate::diagnostics::UsageError;
-use crate::output::{Progress, Record, human_bytes, number_column, print_columns, text_column};
+use crate::output::{IoProgress, Record, human_bytes, number_column, print_columns, text_column};
 use crate::settings::Settings;
 
 /// Runs `sluice run`.
@@ -41,7 +41,11 @@ pub async fn run(args: RunArgs, settings: &Settings, registry: &Registry) -> any
         let plan = runner.dry_run(&job).await?;
         return print_plan(&plan, settings.format);
     }
-    let progress = Progress::spinner(format!("running job {}", job.name()), settings.show_progress());
+    let progress = IoProgress::start(
+        format!("running job {}", job.name()),
+        None,
+        settings.show_progress(),
+    );
     let outcome = runner.run(&job, &run_id).await;
     progress.finish();
     let outcome = outcome?;
@@ -97,8 +101,9 @@ async fn run_workflow(
         return print_workflow_plan(&workflow, settings.format);
     }
     let runner = WorkflowRunner::new(runner, Arc::clone(&catalog), settings.session_factory());
-    let progress = Progress::spinner(
+    let progress = IoProgress::start(
         format!("running workflow {}", workflow.name),
+        None,
         settings.show_progress(),
     );
     let outcome = runner.run(&workflow, &run_id).await;

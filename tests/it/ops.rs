@@ -366,3 +366,54 @@ fn a_scheduled_failing_job_logs_json_writes_metrics_and_calls_its_failure_hook()
         );
     }
 }
+
+/// Runs sluice under a pseudo-terminal (`script`), returning everything it drew.
+fn on_a_terminal(args: &str) -> Option<String> {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let status = std::process::Command::new("script")
+        .args([
+            "-qec",
+            &format!("{} {args}", env!("CARGO_BIN_EXE_sluice")),
+            log.path().to_str().unwrap(),
+        ])
+        .env("SLUICE_MEMORY_LIMIT", "1GiB")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .ok()?;
+    assert!(status.success(), "sluice {args} failed under script");
+    Some(String::from_utf8_lossy(&std::fs::read(log.path()).unwrap()).into_owned())
+}
+
+#[test]
+fn progress_bars_show_on_a_terminal_and_never_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let catalog = dir.path().join("c.db");
+    let lake = repo().join("testdata/lake");
+    let args = format!(
+        "--catalog {} convert {}/orders/ {} --partition-by order_date",
+        catalog.display(),
+        lake.display(),
+        out.display()
+    );
+    let Some(drawn) = on_a_terminal(&args) else {
+        assert!(!crate::test_util::in_ci(), "`script` (util-linux) is missing");
+        return;
+    };
+    assert!(drawn.contains("written 60 rows, 3 files"), "{drawn}");
+    assert!(
+        drawn.contains("inspected"),
+        "schema inference shows its files: {drawn}"
+    );
+    // Not a terminal: the same command draws nothing on stderr.
+    let plain = sluice()
+        .args(args.split(' '))
+        .arg("--mode")
+        .arg("overwrite")
+        .output()
+        .unwrap();
+    let plain = Run::from(plain);
+    assert_eq!(plain.code, 0, "{}", plain.stderr);
+    assert!(!plain.stderr.contains("written"), "{}", plain.stderr);
+}

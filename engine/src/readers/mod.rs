@@ -667,6 +667,7 @@ pub async fn describe_location_incremental(
             ..options.clone()
         };
         let format = file_format(kind, &effective);
+        crate::progress::io().plan_files(sample.len() as u64);
         let inferred: Vec<(String, SchemaRef)> = futures::stream::iter(sample.iter().cloned())
             .map(|meta| {
                 let format = Arc::clone(&format);
@@ -675,6 +676,7 @@ pub async fn describe_location_incremental(
                     let schema = format
                         .infer_schema(state, &store, std::slice::from_ref(&meta))
                         .await?;
+                    crate::progress::io().inspected();
                     Ok::<_, EngineError>((meta.location.to_string(), schema))
                 }
             })

@@ -59,6 +59,11 @@ impl StoreRegistry {
     }
 
     fn create(&self, url: &Url) -> Result<Arc<dyn ObjectStore>> {
+        let store = self.create_uncounted(url)?;
+        Ok(Arc::new(crate::progress::CountingStore::new(store)))
+    }
+
+    fn create_uncounted(&self, url: &Url) -> Result<Arc<dyn ObjectStore>> {
         match url.scheme() {
             "file" => Ok(Arc::new(object_store::local::LocalFileSystem::new())),
             "memory" => Ok(Arc::new(InMemory::new())),

@@ -681,6 +681,7 @@ impl StreamState {
                 let file = self.open.get_mut(&dir).expect("inserted above");
                 file.last_used = self.tick;
                 file.rows += rows.num_rows() as u64;
+                crate::progress::io().rows(rows.num_rows() as u64);
                 file.writer
                     .write(&rows)
                     .await
@@ -752,6 +753,7 @@ impl StreamState {
             source,
         })?;
         let bytes = writer.bytes_written() as u64;
+        crate::progress::io().file(bytes);
         self.done.push(WrittenFile {
             path: relative,
             partition_values,

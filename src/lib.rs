@@ -99,7 +99,7 @@ fn init_logging(verbose: u8, quiet: bool, format: args::LogFormat) {
         args::LogFormat::Json => builder
             .json()
             .with_current_span(true)
-            .with_span_list(false)
+            .with_span_list(true)
             .try_init(),
     };
 }

@@ -306,6 +306,15 @@ impl Runner {
         }
         record.seconds = started.elapsed().as_secs_f64();
         record.ended_at = Some(chrono::Utc::now().to_rfc3339());
+        tracing::info!(
+            succeeded = error.is_none(),
+            seconds = record.seconds,
+            attempts = record.attempts.len(),
+            rows_written = record.rows_written,
+            bytes_read = record.bytes_read,
+            bytes_written = record.bytes_written,
+            "run finished"
+        );
         match &error {
             None => {
                 record.status = RunStatus::Succeeded;
@@ -963,34 +972,58 @@ impl Runner {
                 sink.from.get_ref(),
                 sink.path.get_ref()
             );
-            sink_futures.push(async move {
-                let df = session
-                    .ctx()
-                    .table(from.as_str())
-                    .await
-                    .map_err(|e| JobError::datafusion(context.clone(), e))?;
-                let staged = session
-                    .stage_parquet(df, &dest, options, run_id)
-                    .await
-                    .map_err(|e| JobError::engine(context, e))?;
-                Ok::<_, JobError>((i, staged))
-            });
+            let span = tracing::error_span!("step", step = %from);
+            sink_futures.push(tracing::Instrument::instrument(
+                async move {
+                    let started = Instant::now();
+                    let df = session
+                        .ctx()
+                        .table(from.as_str())
+                        .await
+                        .map_err(|e| JobError::datafusion(context.clone(), e))?;
+                    let staged = session
+                        .stage_parquet(df, &dest, options, run_id)
+                        .await
+                        .map_err(|e| JobError::engine(context, e))?;
+                    tracing::info!(
+                        sink = i + 1,
+                        seconds = started.elapsed().as_secs_f64(),
+                        "sink staged"
+                    );
+                    Ok::<_, JobError>((i, staged))
+                },
+                span,
+            ));
         }
         let mut rule_futures = Vec::new();
         for rule in &job.spec.quality {
             let on_fail = job.on_fail(rule)?;
             let step = rule.step.get_ref().to_ascii_lowercase();
-            rule_futures.push(async move {
-                quality::evaluate(
-                    session.ctx(),
-                    &step,
-                    rule.rule.as_ref().map(|r| r.get_ref().as_str()),
-                    rule.sql.as_ref().map(|r| r.get_ref().as_str()),
-                    rule.name.as_deref(),
-                    on_fail,
-                )
-                .await
-            });
+            let span = tracing::error_span!("step", step = %step);
+            rule_futures.push(tracing::Instrument::instrument(
+                async move {
+                    let started = Instant::now();
+                    let result = quality::evaluate(
+                        session.ctx(),
+                        &step,
+                        rule.rule.as_ref().map(|r| r.get_ref().as_str()),
+                        rule.sql.as_ref().map(|r| r.get_ref().as_str()),
+                        rule.name.as_deref(),
+                        on_fail,
+                    )
+                    .await;
+                    if let Ok(r) = &result {
+                        tracing::info!(
+                            rule = %r.name,
+                            passed = r.passed,
+                            seconds = started.elapsed().as_secs_f64(),
+                            "quality rule checked"
+                        );
+                    }
+                    result
+                },
+                span,
+            ));
         }
         let (sinks, rules) = futures::join!(
             futures::future::join_all(sink_futures),

@@ -639,6 +639,7 @@ fn json_logs_carry_the_job_and_run_id() {
     cmd.arg("--catalog").arg(&fx.catalog).args([
         "--log-format",
         "json",
+        "-v",
         "run",
         &example("daily_revenue"),
         "--format",
@@ -662,6 +663,23 @@ fn json_logs_carry_the_job_and_run_id() {
     assert_eq!(warn["level"], "WARN");
     assert_eq!(warn["span"]["job"], "daily_revenue");
     assert_eq!(warn["span"]["run_id"], rec["run_id"]);
+    // Lines inside a step name it, with the run's spans above it, and carry durations.
+    let staged = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "sink staged" && l["span"]["step"] == "revenue")
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert_eq!(staged["spans"][0]["job"], "daily_revenue");
+    assert_eq!(staged["spans"][0]["run_id"], rec["run_id"]);
+    assert!(staged["fields"]["seconds"].as_f64().unwrap() >= 0.0);
+    let finished = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "run finished")
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert_eq!(finished["fields"]["succeeded"], true);
+    assert_eq!(finished["fields"]["rows_written"], rec["rows_written"]);
+    assert!(
+        (finished["fields"]["seconds"].as_f64().unwrap() - rec["seconds"].as_f64().unwrap()).abs() < 1e-6
+    );
 }
 
 #[test]

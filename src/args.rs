@@ -47,6 +47,18 @@ pub struct GlobalArgs {
     /// Partitions each query runs with (default: number of cores).
     #[arg(long, global = true, env = env::SLUICE_TARGET_PARTITIONS, value_name = "N")]
     pub target_partitions: Option<usize>,
+    /// CSV/NDJSON records that do not parse: `fail` at the first (naming file, line and column),
+    /// `skip` them, or `quarantine` them to `--quarantine` (default: fail, with DataFusion's reader).
+    #[arg(long, global = true, env = env::SLUICE_ON_BAD_RECORDS, value_name = "POLICY")]
+    pub on_bad_records: Option<String>,
+    /// With skip or quarantine: fail anyway beyond this many bad records (`100`) or this share of
+    /// all records (`1%`).
+    #[arg(long, global = true, env = env::SLUICE_MAX_BAD_RECORDS, value_name = "N|P%")]
+    pub max_bad_records: Option<String>,
+    /// Folder or S3 prefix where quarantined records go, as NDJSON (file, line, offset, reason,
+    /// raw); implies `--on-bad-records quarantine`.
+    #[arg(long, global = true, env = env::SLUICE_QUARANTINE, value_name = "URL")]
+    pub quarantine: Option<String>,
 }
 
 /// `--log-format` values.

@@ -19,3 +19,9 @@ pub const SLUICE_LOG: &str = "SLUICE_LOG";
 pub const SLUICE_HISTORY: &str = "SLUICE_HISTORY";
 /// `text` or `json` log lines (`--log-format`).
 pub const SLUICE_LOG_FORMAT: &str = "SLUICE_LOG_FORMAT";
+/// Default `--on-bad-records`.
+pub const SLUICE_ON_BAD_RECORDS: &str = "SLUICE_ON_BAD_RECORDS";
+/// Default `--max-bad-records`.
+pub const SLUICE_MAX_BAD_RECORDS: &str = "SLUICE_MAX_BAD_RECORDS";
+/// Default `--quarantine`.
+pub const SLUICE_QUARANTINE: &str = "SLUICE_QUARANTINE";

@@ -2,7 +2,10 @@
 
 use std::io::IsTerminal;
 
-use sluice_engine::{SessionBuilder, SluiceSession, parse_size};
+use sluice_engine::readers::guard::{BadRecordPolicy, BadRecordSpec, MaxBadRecords};
+use sluice_engine::{Location, SessionBuilder, SluiceSession, parse_size};
+
+use crate::diagnostics::UsageError;
 
 use crate::args::{GlobalArgs, OutputFormat};
 
@@ -18,6 +21,8 @@ pub struct Settings {
     memory_limit: Option<usize>,
     spill_dir: Option<std::path::PathBuf>,
     target_partitions: Option<usize>,
+    /// The bad-records policy given on the command line, if any.
+    pub bad_records: Option<BadRecordSpec>,
 }
 
 impl Settings {
@@ -37,7 +42,9 @@ impl Settings {
         } else {
             OutputFormat::Csv
         });
+        let bad_records = bad_record_spec(global)?;
         Ok(Self {
+            bad_records,
             format,
             quiet: global.quiet,
             catalog: global.catalog.clone(),
@@ -47,28 +54,30 @@ impl Settings {
         })
     }
 
-    /// Builds the engine session every command runs in.
+    /// Builds the engine session every command runs in; with `--on-bad-records`, its CSV and NDJSON
+    /// reads count bad records under that policy (`SluiceSession::bad_records`).
     pub fn session(&self) -> anyhow::Result<SluiceSession> {
-        Ok((self.session_factory())()?)
+        let mut builder = self.builder();
+        if let Some(spec) = &self.bad_records {
+            builder = builder.with_bad_records(spec.start()?);
+        }
+        Ok(builder.build()?)
     }
 
-    /// Makes engine sessions with these settings (a job builds a fresh one per attempt).
+    fn builder(&self) -> SessionBuilder {
+        builder(
+            self.memory_limit,
+            self.spill_dir.as_deref(),
+            self.target_partitions,
+        )
+    }
+
+    /// Makes engine sessions with these settings (a job builds a fresh one per attempt; its sources
+    /// carry their own bad-records policies).
     pub fn session_factory(&self) -> sluice_jobs::SessionFactory {
         let (limit, spill_dir, partitions) =
             (self.memory_limit, self.spill_dir.clone(), self.target_partitions);
-        std::sync::Arc::new(move || {
-            let mut builder = SessionBuilder::new();
-            if let Some(limit) = limit {
-                builder = builder.with_memory_limit(limit);
-            }
-            if let Some(dir) = &spill_dir {
-                builder = builder.with_spill_dir(dir);
-            }
-            if let Some(n) = partitions {
-                builder = builder.with_target_partitions(n);
-            }
-            builder.build()
-        })
+        std::sync::Arc::new(move || builder(limit, spill_dir.as_deref(), partitions).build())
     }
 
     /// A session with the catalog's tables mounted as `db.table`, when the catalog file exists.
@@ -101,4 +110,63 @@ impl Settings {
     pub fn show_progress(&self) -> bool {
         !self.quiet && std::io::stderr().is_terminal()
     }
+}
+
+/// `--on-bad-records`, `--max-bad-records` and `--quarantine` as one policy; `None` when none given.
+fn bad_record_spec(global: &GlobalArgs) -> anyhow::Result<Option<BadRecordSpec>> {
+    let policy = match (&global.on_bad_records, &global.quarantine) {
+        (Some(p), _) => Some(p.parse::<BadRecordPolicy>().map_err(|e| {
+            UsageError::new(format!("--on-bad-records: {e}"), "use fail, skip or quarantine")
+        })?),
+        (None, Some(_)) => Some(BadRecordPolicy::Quarantine),
+        (None, None) => None,
+    };
+    let max = global
+        .max_bad_records
+        .as_deref()
+        .map(|m| {
+            m.parse::<MaxBadRecords>().map_err(|e| {
+                UsageError::new(
+                    format!("--max-bad-records: {e}"),
+                    "e.g. `--max-bad-records 100` or `1%`",
+                )
+            })
+        })
+        .transpose()?;
+    let Some(policy) = policy else {
+        if max.is_some() {
+            return Err(UsageError::new(
+                "--max-bad-records needs --on-bad-records skip or quarantine",
+                "add `--on-bad-records skip` (or `--quarantine URL`)",
+            )
+            .into());
+        }
+        return Ok(None);
+    };
+    let quarantine = global.quarantine.as_deref().map(Location::parse).transpose()?;
+    let spec = BadRecordSpec {
+        policy,
+        max,
+        quarantine,
+    };
+    spec.start()?;
+    Ok(Some(spec))
+}
+
+fn builder(
+    limit: Option<usize>,
+    spill_dir: Option<&std::path::Path>,
+    partitions: Option<usize>,
+) -> SessionBuilder {
+    let mut builder = SessionBuilder::new();
+    if let Some(limit) = limit {
+        builder = builder.with_memory_limit(limit);
+    }
+    if let Some(dir) = spill_dir {
+        builder = builder.with_spill_dir(dir);
+    }
+    if let Some(n) = partitions {
+        builder = builder.with_target_partitions(n);
+    }
+    builder
 }

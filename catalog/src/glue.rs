@@ -243,6 +243,7 @@ pub fn import(doc: &Value) -> Result<Vec<TableDef>> {
                 .and_then(Value::as_str)
                 .is_none_or(|v| v != "0"),
             delimiter,
+            read_by_name: false,
             quote: params
                 .get("quoteChar")
                 .and_then(Value::as_str)

@@ -75,6 +75,9 @@ pub struct TableDef {
     pub delimiter: Option<u8>,
     /// CSV quote character when it is not `"`.
     pub quote: Option<u8>,
+    /// Text files are read by column name (their CSV column orders differ, or a JSON column mixes
+    /// numbers and strings).
+    pub read_by_name: bool,
     /// Columns stored in the files.
     pub columns: Vec<ColumnDef>,
     /// Hive partition keys, outermost first.
@@ -109,6 +112,7 @@ impl TableDef {
             has_header: described.csv.has_header,
             delimiter: described.csv.delimiter,
             quote: (described.csv.quote != b'"').then_some(described.csv.quote),
+            read_by_name: described.read_by_name,
             columns: described
                 .file_schema
                 .fields()
@@ -203,6 +207,7 @@ impl TableDef {
                 partition_cols,
                 files,
                 csv,
+                read_by_name: self.read_by_name,
             },
             options,
         ))

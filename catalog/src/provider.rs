@@ -19,7 +19,8 @@ pub fn mount(session: &SluiceSession, catalog: &Catalog) -> Result<usize> {
     })?;
     let mut mounted = 0;
     for def in catalog.all()? {
-        let (described, options) = def.to_described(catalog.path())?;
+        let (described, mut options) = def.to_described(catalog.path())?;
+        options.bad_records = session.bad_records();
         let table = build_table(&described, &options)?;
         let schema: Arc<dyn SchemaProvider> = match default_catalog.schema(&def.database) {
             Some(schema) => schema,

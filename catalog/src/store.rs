@@ -91,6 +91,9 @@ ALTER TABLE files ADD COLUMN format TEXT;
     r#"
 ALTER TABLE tables ADD COLUMN quote INTEGER;
 "#,
+    r#"
+ALTER TABLE tables ADD COLUMN read_by_name INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 /// What an upsert did.
@@ -217,11 +220,12 @@ impl Catalog {
             .query_row(
                 "INSERT INTO tables (database, name, location, classification, has_header, delimiter, columns,
                      partition_keys, object_count, size_bytes, partition_count, version, created_at, updated_at,
-                     quote)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 1, ?12, ?12, ?13)
+                     quote, read_by_name)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 1, ?12, ?12, ?13, ?14)
                  ON CONFLICT (database, name) DO UPDATE SET location = excluded.location,
                      classification = excluded.classification, has_header = excluded.has_header,
                      delimiter = excluded.delimiter, quote = excluded.quote, columns = excluded.columns,
+                     read_by_name = excluded.read_by_name,
                      partition_keys = excluded.partition_keys, object_count = excluded.object_count,
                      size_bytes = excluded.size_bytes, partition_count = excluded.partition_count,
                      version = tables.version + 1, updated_at = excluded.updated_at
@@ -239,7 +243,8 @@ impl Catalog {
                     bytes as i64,
                     table.partition_count() as i64,
                     now,
-                    table.quote
+                    table.quote,
+                    table.read_by_name
                 ],
                 |r| r.get(0),
             )
@@ -288,7 +293,8 @@ impl Catalog {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let row = conn
             .query_row(
-                "SELECT id, location, classification, has_header, delimiter, columns, partition_keys, quote
+                "SELECT id, location, classification, has_header, delimiter, columns, partition_keys, quote,
+                     read_by_name
                  FROM tables WHERE database = ?1 AND name = ?2",
                 params![database, name],
                 |r| {
@@ -301,12 +307,15 @@ impl Catalog {
                         r.get::<_, String>(5)?,
                         r.get::<_, String>(6)?,
                         r.get::<_, Option<u8>>(7)?,
+                        r.get::<_, bool>(8)?,
                     ))
                 },
             )
             .optional()
             .map_err(self.err())?;
-        let Some((id, location, classification, has_header, delimiter, columns, keys, quote)) = row else {
+        let Some((id, location, classification, has_header, delimiter, columns, keys, quote, read_by_name)) =
+            row
+        else {
             return Ok(None);
         };
         let parse = |text: &str| -> Result<Vec<ColumnDef>> {
@@ -350,6 +359,7 @@ impl Catalog {
             has_header,
             delimiter,
             quote,
+            read_by_name,
             columns: parse(&columns)?,
             partition_keys: parse(&keys)?,
             files,

@@ -130,6 +130,23 @@ pub enum EngineError {
     #[error("cancelled because another part of the write failed")]
     Cancelled,
 
+    /// A record did not parse under `on_bad_records = fail`.
+    #[error(
+        "bad record in {0}. To read around bad records, set on_bad_records to skip or quarantine (`--on-bad-records` on the command line)"
+    )]
+    BadRecord(String),
+
+    /// More bad records than `max_bad_records` allows.
+    #[error("{found} records are bad, over the limit of {limit} (max_bad_records); the first: {first}")]
+    TooManyBadRecords {
+        /// How many were found.
+        found: String,
+        /// The limit, as written.
+        limit: String,
+        /// The first bad record.
+        first: String,
+    },
+
     /// A query failed in DataFusion.
     #[error(transparent)]
     DataFusion(#[from] DataFusionError),
@@ -146,7 +163,9 @@ impl EngineError {
             | Self::UnsupportedScheme { .. }
             | Self::UnknownFormat { .. }
             | Self::InvalidOption { .. }
-            | Self::DestinationNotEmpty { .. } => true,
+            | Self::DestinationNotEmpty { .. }
+            | Self::BadRecord(_)
+            | Self::TooManyBadRecords { .. } => true,
             Self::Io { source, .. } => matches!(
                 source.kind(),
                 std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied

@@ -15,6 +15,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use parking_lot::RwLock;
 
 use crate::error::{EngineError, Result};
+use crate::readers::guard::BadRecords;
 use crate::readers::{ReadOptions, open_table};
 use crate::stores::{Location, S3Options, StoreRegistry};
 use crate::writer::{CommitReport, PartitionedWriter, Staged, WriteOptions};
@@ -29,6 +30,7 @@ pub struct SessionBuilder {
     memory_limit: Option<usize>,
     spill_dir: Option<PathBuf>,
     s3: Option<S3Options>,
+    bad_records: Option<Arc<BadRecords>>,
 }
 
 impl SessionBuilder {
@@ -52,6 +54,12 @@ impl SessionBuilder {
     /// Where operators spill (default: the OS temp folder).
     pub fn with_spill_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.spill_dir = Some(dir.into());
+        self
+    }
+
+    /// Reads CSV and NDJSON (folders in SQL, catalog tables, `read`) under this bad-records policy.
+    pub fn with_bad_records(mut self, bad_records: Arc<BadRecords>) -> Self {
+        self.bad_records = Some(bad_records);
         self
     }
 
@@ -91,6 +99,9 @@ impl SessionBuilder {
         let mut config = SessionConfig::new().with_information_schema(true);
         if let Some(n) = self.target_partitions {
             config = config.with_target_partitions(n);
+        }
+        if let Some(guard) = self.bad_records {
+            config = config.with_extension(guard);
         }
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         let ctx = with_url_tables(ctx);
@@ -141,9 +152,11 @@ impl UrlTableFactory for LocationTables {
             .map(|s| s.read().clone())
             .ok_or_else(|| DataFusionError::Internal("the session is gone".into()))?;
         let location = Location::parse(name)?;
-        Ok(Some(
-            open_table(&state, &location, &ReadOptions::default()).await?,
-        ))
+        let options = ReadOptions {
+            bad_records: state.config().get_extension::<BadRecords>(),
+            ..ReadOptions::default()
+        };
+        Ok(Some(open_table(&state, &location, &options).await?))
     }
 }
 
@@ -165,6 +178,11 @@ impl std::fmt::Debug for SluiceSession {
 }
 
 impl SluiceSession {
+    /// The session's bad-records policy and counts, if one was set.
+    pub fn bad_records(&self) -> Option<Arc<BadRecords>> {
+        self.ctx.state().config().get_extension::<BadRecords>()
+    }
+
     /// The DataFusion context, for SQL and DataFrames.
     pub fn ctx(&self) -> &SessionContext {
         &self.ctx
@@ -182,7 +200,11 @@ impl SluiceSession {
 
     /// Opens a folder, prefix or file as a DataFrame.
     pub async fn read(&self, location: &Location, options: &ReadOptions) -> Result<DataFrame> {
-        let table = open_table(&self.ctx.state(), location, options).await?;
+        let options = ReadOptions {
+            bad_records: options.bad_records.clone().or_else(|| self.bad_records()),
+            ..options.clone()
+        };
+        let table = open_table(&self.ctx.state(), location, &options).await?;
         Ok(self.ctx.read_table(table)?)
     }
 

@@ -74,6 +74,18 @@ pub struct SourceRecord {
     pub rows_read: u64,
     /// Hive partitions among the files read.
     pub partitions_read: usize,
+    /// The bad-records policy the source was read with (`fail` when none was set).
+    #[serde(default)]
+    pub on_bad_records: String,
+    /// Bad records left out (skip).
+    #[serde(default)]
+    pub records_skipped: u64,
+    /// Bad records left out and written to the quarantine.
+    #[serde(default)]
+    pub records_quarantined: u64,
+    /// The quarantine file this run wrote for the source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quarantine_file: Option<String>,
 }
 
 /// What a run wrote through one sink.

@@ -24,6 +24,7 @@ use datafusion::datasource::source::DataSourceExec;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::sql::parser::DFParser;
 use sluice_catalog::{BookmarkEntry, Catalog, LockOutcome, RunRow, TableDef, split_name};
+use sluice_engine::readers::guard::{BadRecordPolicy, BadRecordSpec, BadRecords};
 use sluice_engine::readers::{Exclude, TableFiles, build_table, describe_location};
 use sluice_engine::writer::layout::partition_path;
 use sluice_engine::{
@@ -48,6 +49,7 @@ pub struct Runner {
     registry: Registry,
     catalog: Arc<Catalog>,
     sessions: SessionFactory,
+    bad_records: Option<BadRecordSpec>,
 }
 
 impl std::fmt::Debug for Runner {
@@ -128,6 +130,8 @@ pub struct SinkPlan {
 /// A source opened for one attempt.
 struct OpenedSource {
     record: SourceRecord,
+    /// The source's bad-records policy and counts, when it has one.
+    bad_records: Option<Arc<BadRecords>>,
     /// Store paths of the files read, to attribute scan metrics.
     store_paths: BTreeSet<String>,
     pending: Vec<PendingFile>,
@@ -150,7 +154,14 @@ impl Runner {
             registry,
             catalog,
             sessions,
+            bad_records: None,
         }
+    }
+
+    /// The bad-records policy of sources whose job file sets none (`--on-bad-records`).
+    pub fn with_bad_records(mut self, spec: Option<BadRecordSpec>) -> Self {
+        self.bad_records = spec;
+        self
     }
 
     /// Runs `job` as run `run_id`: takes the job's lock, retries transient failures per `[retry]`,
@@ -610,6 +621,14 @@ impl Runner {
         let context = format!("source `{name}`");
         let err = |e: sluice_engine::EngineError| JobError::engine(context.clone(), e);
         let state = session.ctx().state();
+        let policy = job
+            .source_bad_records(name, spec)?
+            .or_else(|| self.bad_records.clone());
+        let guard = policy
+            .as_ref()
+            .map(BadRecordSpec::start)
+            .transpose()
+            .map_err(err)?;
         let (mut described, options, from): (TableFiles, ReadOptions, String) = match (
             &spec.table,
             &spec.path,
@@ -622,7 +641,8 @@ impl Runner {
                         .ok_or_else(|| sluice_catalog::CatalogError::TableNotFound {
                             name: table.get_ref().clone(),
                         })?;
-                let (described, options) = def.to_described(self.catalog.path())?;
+                let (described, mut options) = def.to_described(self.catalog.path())?;
+                options.bad_records = guard.clone();
                 if spec.bookmark {
                     // New files arrive without a crawl: list the table's folder again, keep the
                     // catalog's columns.
@@ -667,6 +687,7 @@ impl Runner {
                         sniff: spec.header.is_none(),
                         ..CsvReadOptions::default()
                     },
+                    bad_records: guard.clone(),
                     ..ReadOptions::default()
                 };
                 if !spec.exclude.is_empty() {
@@ -746,6 +767,14 @@ impl Runner {
             bytes_read: described.files.iter().map(|f| f.meta.size).sum(),
             partitions_read: partitions.len(),
             rows_read: 0,
+            on_bad_records: policy
+                .as_ref()
+                .map_or(BadRecordPolicy::Fail, |p| p.policy)
+                .as_str()
+                .to_string(),
+            records_skipped: 0,
+            records_quarantined: 0,
+            quarantine_file: None,
         };
         let table = build_table(&described, &options).map_err(err)?;
         session
@@ -754,6 +783,7 @@ impl Runner {
             .map_err(|e| JobError::datafusion(context.clone(), e))?;
         Ok(OpenedSource {
             record,
+            bad_records: guard,
             store_paths,
             pending,
             partitions: partitions.into_iter().collect(),
@@ -1064,9 +1094,52 @@ impl Runner {
                 scans.push(rows);
             }
         }
+        // Bad records: a share over `max_bad_records` fails the run before anything commits; the
+        // quarantine files are written first.
+        for o in &opened {
+            let Some(guard) = &o.bad_records else { continue };
+            let written = match guard.check() {
+                Ok(()) => match guard.quarantine() {
+                    Some(q) => match session.store_for(q) {
+                        Ok(store) => guard
+                            .write_quarantine(&store, &format!("{run_id}-{}", o.record.name))
+                            .await
+                            .map(|_| ()),
+                        Err(e) => Err(e),
+                    },
+                    None => Ok(()),
+                },
+                Err(e) => Err(e),
+            };
+            if let Err(e) = written {
+                for (_, s) in staged {
+                    if let Staged::Pending(pending) = s {
+                        pending.abort().await;
+                    }
+                }
+                return Err(JobError::engine(format!("source `{}`", o.record.name), e));
+            }
+        }
         let mut pending = Vec::new();
         let mut sources = Vec::new();
         for mut o in opened {
+            if let Some(guard) = &o.bad_records {
+                let c = guard.counts();
+                o.record.records_skipped = c.skipped;
+                o.record.records_quarantined = c.quarantined;
+                if c.quarantined > 0 {
+                    o.record.quarantine_file = guard.quarantine().map(|q| {
+                        format!(
+                            "{}/{run_id}-{}.ndjson",
+                            q.original().trim_end_matches('/'),
+                            o.record.name
+                        )
+                    });
+                }
+                for example in guard.examples().iter().take(3) {
+                    tracing::warn!(source = %o.record.name, record = %example.describe(), "bad record left out");
+                }
+            }
             o.record.rows_read = scans
                 .iter()
                 .map(|sink| {
@@ -1077,6 +1150,10 @@ impl Runner {
                 })
                 .max()
                 .unwrap_or(0);
+            // Guarded scans are not DataFusion file scans: their own count of good rows.
+            if let Some(guard) = &o.bad_records {
+                o.record.rows_read = guard.counts().good;
+            }
             pending.extend(o.pending);
             sources.push(o.record);
         }

@@ -8,7 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use serde::Deserialize;
-use sluice_engine::{Codec, WriteMode};
+use sluice_engine::readers::guard::{BadRecordPolicy, BadRecordSpec, MaxBadRecords};
+use sluice_engine::{Codec, Location, WriteMode};
 use toml::Spanned;
 
 use crate::error::{JobError, Result};
@@ -99,6 +100,15 @@ pub struct SourceSpec {
     /// `scd2` treat it as empty; SQL naming it fails).
     #[serde(default)]
     pub optional: bool,
+    /// CSV/NDJSON records that do not parse: `fail` (default), `skip` or `quarantine`.
+    #[serde(default)]
+    pub on_bad_records: Option<Spanned<String>>,
+    /// With skip or quarantine, fail anyway beyond this many (`100`) or this share (`"1%"`).
+    #[serde(default)]
+    pub max_bad_records: Option<Spanned<toml::Value>>,
+    /// Where `quarantine` writes the bad records (NDJSON, one file per run and source).
+    #[serde(default)]
+    pub quarantine: Option<Spanned<String>>,
 }
 
 /// A transformation.
@@ -304,6 +314,63 @@ impl Job {
         }
     }
 
+    /// The bad-records policy of a source, when it sets one.
+    pub fn source_bad_records(&self, name: &str, source: &SourceSpec) -> Result<Option<BadRecordSpec>> {
+        let policy = match (&source.on_bad_records, &source.quarantine) {
+            (Some(p), _) => Some(p.get_ref().parse::<BadRecordPolicy>().map_err(|e| {
+                self.invalid(Some(p.span()), format!("[sources.{name}] `on_bad_records`: {e}"))
+            })?),
+            (None, Some(_)) => Some(BadRecordPolicy::Quarantine),
+            (None, None) => None,
+        };
+        let max = source
+            .max_bad_records
+            .as_ref()
+            .map(|m| {
+                let text = match m.get_ref() {
+                    toml::Value::Integer(i) => i.to_string(),
+                    toml::Value::Float(f) => f.to_string(),
+                    toml::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                text.parse::<MaxBadRecords>().map_err(|e| {
+                    self.invalid(Some(m.span()), format!("[sources.{name}] `max_bad_records`: {e}"))
+                })
+            })
+            .transpose()?;
+        let Some(policy) = policy else {
+            if let Some(m) = &source.max_bad_records {
+                return Err(self.invalid(
+                    Some(m.span()),
+                    format!("[sources.{name}] `max_bad_records` needs `on_bad_records = \"skip\"` or \"quarantine\""),
+                ));
+            }
+            return Ok(None);
+        };
+        let quarantine = source
+            .quarantine
+            .as_ref()
+            .map(|q| {
+                Location::parse(q.get_ref())
+                    .map_err(|e| self.invalid(Some(q.span()), format!("[sources.{name}] `quarantine`: {e}")))
+            })
+            .transpose()?;
+        let spec = BadRecordSpec {
+            policy,
+            max,
+            quarantine,
+        };
+        spec.start().map_err(|e| {
+            let span = source
+                .on_bad_records
+                .as_ref()
+                .or(source.quarantine.as_ref())
+                .map(|s| s.span());
+            self.invalid(span, format!("[sources.{name}]: {e}"))
+        })?;
+        Ok(Some(spec))
+    }
+
     /// The compression of a sink.
     pub fn sink_codec(&self, sink: &SinkSpec) -> Result<Codec> {
         match &sink.compression {
@@ -420,6 +487,9 @@ pub fn parse(
         timeout,
         text: text.to_string(),
     };
+    for (name, source) in &job.spec.sources {
+        job.source_bad_records(name, source)?;
+    }
     for sink in &job.spec.sinks {
         job.sink_mode(sink)?;
         job.sink_codec(sink)?;

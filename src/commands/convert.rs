@@ -3,8 +3,8 @@
 use std::time::Instant;
 
 use sluice_engine::{
-    Codec, CsvReadOptions, FileFormatKind, Location, ReadOptions, WriteMode, WriteOptions, new_run_id,
-    parse_size,
+    Codec, CsvReadOptions, FileFormatKind, Location, ReadOptions, Staged, WriteMode, WriteOptions,
+    new_run_id, parse_size,
 };
 
 use crate::args::{ConvertArgs, InputFormat, ModeArg};
@@ -64,15 +64,36 @@ pub async fn run(args: ConvertArgs, settings: &Settings) -> anyhow::Result<()> {
     );
     let result = async {
         let df = session.read(&src, &read).await?;
-        session.write_parquet(df, &dst, write, &new_run_id()).await
+        session.stage_parquet(df, &dst, write, &new_run_id()).await
     }
     .await;
     progress.finish();
-    let report = result?;
+    // Bad records beyond a share abort the write; the quarantine file is written before the
+    // output commits.
+    let report = match result? {
+        Staged::Committed(report) => {
+            super::sql::finish_bad_records(&session, settings).await?;
+            report
+        }
+        Staged::Pending(pending) => match super::sql::finish_bad_records(&session, settings).await {
+            Ok(_) => pending.commit().await?,
+            Err(e) => {
+                pending.abort().await;
+                return Err(e);
+            }
+        },
+    };
+    let counts = session.bad_records().map(|g| g.counts());
     tracing::info!(rows = report.rows, files = report.files.len(), bytes = %human_bytes(report.bytes), "converted");
-    Record::new()
+    let mut record = Record::new()
         .text("destination", dst.original())
-        .number("rows", report.rows)
+        .number("rows", report.rows);
+    if let Some(c) = counts {
+        record = record
+            .number("skipped_records", c.skipped)
+            .number("quarantined_records", c.quarantined);
+    }
+    record
         .number("files", report.files.len() as u64)
         .number("partitions", report.partitions as u64)
         .number("bytes", report.bytes)

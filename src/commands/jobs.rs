@@ -36,7 +36,8 @@ pub async fn run(args: RunArgs, settings: &Settings, registry: &Registry) -> any
     let job = sluice_jobs::load(&args.job.display().to_string(), &overrides, &builtins)?;
     let catalog = settings.catalog_for(args.dry_run)?;
     let catalog = Arc::new(catalog);
-    let runner = Runner::new(registry.clone(), Arc::clone(&catalog), settings.session_factory());
+    let runner = Runner::new(registry.clone(), Arc::clone(&catalog), settings.session_factory())
+        .with_bad_records(settings.bad_records.clone());
     if args.dry_run {
         let plan = runner.dry_run(&job).await?;
         return print_plan(&plan, settings.format);
@@ -94,7 +95,8 @@ async fn run_workflow(
         today: chrono::Utc::now().date_naive(),
     };
     let catalog = Arc::new(settings.catalog_for(args.dry_run)?);
-    let runner = Runner::new(registry.clone(), Arc::clone(&catalog), settings.session_factory());
+    let runner = Runner::new(registry.clone(), Arc::clone(&catalog), settings.session_factory())
+        .with_bad_records(settings.bad_records.clone());
     let workflow =
         sluice_jobs::load_workflow(&args.job.display().to_string(), overrides, &builtins, &runner)?;
     if args.dry_run {

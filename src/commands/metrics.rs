@@ -113,6 +113,17 @@ pub fn render(records: &[&RunRecord], catalog: &Catalog) -> anyhow::Result<Strin
             job.clone(),
             record.bytes_written as f64,
         );
+        let bad: u64 = record
+            .sources
+            .iter()
+            .map(|s| s.records_skipped + s.records_quarantined)
+            .sum();
+        add(
+            "last_run_bad_records",
+            "Bad records the last run skipped or quarantined.",
+            job.clone(),
+            bad as f64,
+        );
         let failed_rules = record.quality.iter().filter(|r| !r.passed).count();
         add(
             "last_run_quality_failures",

@@ -30,7 +30,43 @@ pub async fn run(args: SqlArgs, settings: &Settings) -> anyhow::Result<()> {
         (None, None) if std::io::stdin().is_terminal() => return super::shell::run(&session, settings).await,
         (None, None) => read_stdin()?,
     };
-    run_script(&session, &sql, settings, args.output.as_deref()).await
+    run_script(&session, &sql, settings, args.output.as_deref()).await?;
+    finish_bad_records(&session, settings).await?;
+    Ok(())
+}
+
+/// After a command read under `--on-bad-records`: fails beyond a `--max-bad-records` share, writes
+/// the quarantine file, and reports the counts on stderr. Returns the counts and the quarantine
+/// file written.
+pub async fn finish_bad_records(
+    session: &SluiceSession,
+    settings: &Settings,
+) -> anyhow::Result<Option<(sluice_engine::readers::guard::BadRecordCounts, Option<String>)>> {
+    let Some(guard) = session.bad_records() else {
+        return Ok(None);
+    };
+    guard.check()?;
+    let written = match guard.quarantine() {
+        Some(q) => {
+            guard
+                .write_quarantine(&session.store_for(q)?, &new_run_id())
+                .await?
+        }
+        None => None,
+    };
+    let c = guard.counts();
+    let mut line = format!(
+        "bad records: {} good, {} skipped, {} quarantined",
+        c.good, c.skipped, c.quarantined
+    );
+    if let Some(path) = &written {
+        line.push_str(&format!(" (to {path})"));
+    }
+    output::status(settings.quiet, &line);
+    for example in guard.examples().iter().take(3) {
+        tracing::warn!(record = %example.describe(), "bad record left out");
+    }
+    Ok(Some((c, written)))
 }
 
 fn read_stdin() -> anyhow::Result<String> {

@@ -15,6 +15,10 @@ pub struct CsvReadOptions {
     pub delimiter: Option<u8>,
     /// Quote character (default `"`).
     pub quote: u8,
+    /// Escape character inside quoted fields (default none: a quote is doubled).
+    pub escape: Option<u8>,
+    /// Lines starting with this character are comments (default none).
+    pub comment: Option<u8>,
     /// Rows sampled for type inference.
     pub infer_rows: usize,
     /// Sniff the delimiter (when not given) and the header from the files when describing a
@@ -28,6 +32,8 @@ impl Default for CsvReadOptions {
             has_header: true,
             delimiter: None,
             quote: b'"',
+            escape: None,
+            comment: None,
             infer_rows: 1000,
             sniff: true,
         }
@@ -53,6 +59,8 @@ pub(super) fn format(
         .unwrap_or(if tab_separated { b'\t' } else { b',' });
     Arc::new(
         CsvFormat::default()
+            .with_escape(options.escape)
+            .with_comment(options.comment)
             .with_has_header(options.has_header)
             .with_delimiter(delimiter)
             .with_quote(options.quote)

@@ -454,10 +454,12 @@ mod tests {
 /// column's values classified as in the sniffer. Records whose field count differs from `names`
 /// (a cut line, a newline inside quotes) are skipped. `None` when no record fits.
 pub fn infer_csv_lines(data: &[u8], names: &[String], delimiter: u8, quote: u8) -> Option<Schema> {
-    let rows: Vec<Vec<String>> = records(data, delimiter, quote, usize::MAX)
-        .into_iter()
-        .filter(|r| r.len() == names.len())
-        .collect();
+    infer_csv_records(records(data, delimiter, quote, usize::MAX), names)
+}
+
+/// Column types of CSV records (see [`infer_csv_lines`]).
+fn infer_csv_records(rows: Vec<Vec<String>>, names: &[String]) -> Option<Schema> {
+    let rows: Vec<Vec<String>> = rows.into_iter().filter(|r| r.len() == names.len()).collect();
     if rows.is_empty() {
         return None;
     }
@@ -496,6 +498,88 @@ pub fn infer_csv_lines(data: &[u8], names: &[String], delimiter: u8, quote: u8) 
         })
         .collect::<Vec<_>>();
     Some(Schema::new(fields))
+}
+
+/// A schema from a file's head that DataFusion's inference refused (invalid UTF-8, a record with
+/// the wrong number of fields, a line that is not a JSON object), for reads under a bad-records
+/// policy: the records that do not fit are left out of inference as they will be out of the
+/// rows. `csv` is (delimiter, quote, has_header); `None` reads NDJSON. `None` when no record fits.
+pub async fn tolerant_schema(
+    store: &Arc<dyn ObjectStore>,
+    meta: &ObjectMeta,
+    compression: FileCompressionType,
+    csv: Option<(u8, u8, bool)>,
+) -> Result<Option<Schema>> {
+    let data = head(store, meta, compression, 1 << 20).await?;
+    let data = data.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(&data);
+    Ok(match csv {
+        Some((delimiter, quote, has_header)) => {
+            let mut rows = records(data, delimiter, quote, usize::MAX).into_iter();
+            let Some(first) = rows.next() else {
+                return Ok(None);
+            };
+            if has_header {
+                infer_csv_records(rows.collect(), &first)
+            } else {
+                let names: Vec<String> = (1..=first.len()).map(|i| format!("column_{i}")).collect();
+                infer_csv_records(std::iter::once(first).chain(rows).collect(), &names)
+            }
+        }
+        None => {
+            let mut objects: Vec<serde_json::Value> = data
+                .split(|b| *b == b'\n')
+                .filter_map(|line| serde_json::from_slice::<serde_json::Value>(line).ok())
+                .filter(serde_json::Value::is_object)
+                .collect();
+            if objects.is_empty() {
+                return Ok(None);
+            }
+            majority_kinds(&mut objects);
+            Some(
+                arrow::json::reader::infer_json_schema_from_iterator(objects.into_iter().map(Ok))
+                    .map_err(datafusion::error::DataFusionError::from)?,
+            )
+        }
+    })
+}
+
+/// Drops, key by key, the values whose JSON kind (number, string, boolean, object, array) is not
+/// the most common one, so a few odd values do not turn a column into text: under a bad-records
+/// policy they become the bad records.
+fn majority_kinds(objects: &mut [serde_json::Value]) {
+    use serde_json::Value;
+    fn kind(v: &Value) -> Option<u8> {
+        match v {
+            Value::Null => None,
+            Value::Bool(_) => Some(0),
+            Value::Number(_) => Some(1),
+            Value::String(_) => Some(2),
+            Value::Array(_) => Some(3),
+            Value::Object(_) => Some(4),
+        }
+    }
+    let mut counts: std::collections::HashMap<String, [usize; 5]> = std::collections::HashMap::new();
+    for object in objects.iter() {
+        if let Value::Object(map) = object {
+            for (key, value) in map {
+                if let Some(k) = kind(value) {
+                    counts.entry(key.clone()).or_default()[k as usize] += 1;
+                }
+            }
+        }
+    }
+    let chosen: std::collections::HashMap<String, u8> = counts
+        .into_iter()
+        .filter_map(|(key, c)| {
+            let best = (0..5u8).max_by_key(|k| c[*k as usize])?;
+            Some((key, best))
+        })
+        .collect();
+    for object in objects.iter_mut() {
+        if let Value::Object(map) = object {
+            map.retain(|key, value| kind(value).is_none_or(|k| chosen.get(key) == Some(&k)));
+        }
+    }
 }
 
 /// Complete lines from a byte range that starts and ends anywhere in a file.

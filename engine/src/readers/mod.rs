@@ -9,6 +9,7 @@
 //! Parsing is DataFusion's; this module only decides formats, partition columns and schemas.
 
 mod csv;
+pub mod guard;
 pub mod infer;
 mod json;
 mod table;
@@ -78,6 +79,9 @@ pub struct ReadOptions {
     /// Count rows per file while describing (Parquet footers, estimates for text): for statistics
     /// the catalog keeps; queries and converts do not need them.
     pub count_rows: bool,
+    /// Read CSV and NDJSON under this bad-records policy (sluice's own record splitting, counts and
+    /// quarantine); `None` reads them with DataFusion's readers, failing on the first bad record.
+    pub bad_records: Option<Arc<guard::BadRecords>>,
 }
 
 /// Glue lets `**` cross folders anywhere (`**.csv`, `logs**`); globset only as a whole path
@@ -428,6 +432,9 @@ pub struct TableFiles {
     pub files: Vec<DataFile>,
     /// The CSV dialect the files are read with (sniffed, or as given).
     pub csv: CsvReadOptions,
+    /// Text files must be read by column name with sluice's own decoder (their CSV column orders
+    /// differ, or a JSON column mixes numbers and strings).
+    pub read_by_name: bool,
 }
 
 /// What an earlier crawl recorded about a table, so describing it again reads only new or changed
@@ -672,10 +679,34 @@ pub async fn describe_location_incremental(
             .map(|meta| {
                 let format = Arc::clone(&format);
                 let store = Arc::clone(&store);
+                // Under a bad-records policy, a file whose head DataFusion refuses is inferred from
+                // the records that parse.
+                let tolerant = options.bad_records.is_some().then(|| {
+                    let csv = (kind.format == FileFormatKind::Csv).then(|| {
+                        let delimiter = csv_options
+                            .delimiter
+                            .unwrap_or(if kind.tab_separated { b'\t' } else { b',' });
+                        (delimiter, csv_options.quote, csv_options.has_header)
+                    });
+                    (kind.compression.file_type(), csv)
+                });
                 async move {
-                    let schema = format
+                    let schema = match format
                         .infer_schema(state, &store, std::slice::from_ref(&meta))
-                        .await?;
+                        .await
+                    {
+                        Ok(schema) => schema,
+                        Err(e) => {
+                            let Some((compression, csv)) = tolerant else {
+                                return Err(e.into());
+                            };
+                            tracing::debug!(file = %meta.location, error = %e, "inferring from the records that parse");
+                            match infer::tolerant_schema(&store, &meta, compression, csv).await? {
+                                Some(schema) => Arc::new(schema),
+                                None => return Err(e.into()),
+                            }
+                        }
+                    };
                     crate::progress::io().inspected();
                     Ok::<_, EngineError>((meta.location.to_string(), schema))
                 }
@@ -725,9 +756,12 @@ pub async fn describe_location_incremental(
     }
     let (merged, widenings) = infer::merge_schemas(&parts);
     notes.notes.extend(widenings);
-    // The JSON reader cannot turn a JSON number or boolean into a string: a column that is both
-    // would fail every query, so say so now, naming a file of each kind.
-    for (file, schema) in &json_files {
+    // DataFusion's readers take CSV columns by position and cannot turn a JSON number into a
+    // string. Files whose CSV columns are not the table's first columns in order, or whose JSON
+    // column is a number in one file and a string in another, are read by sluice's own decoder
+    // instead: by column name, numbers kept as text.
+    let mut read_by_name = false;
+    'json: for (file, schema) in &json_files {
         for f in schema.fields() {
             let scalar = matches!(
                 f.data_type(),
@@ -735,40 +769,27 @@ pub async fn describe_location_incremental(
             );
             let merged_type = merged.field_with_name(f.name()).map(|m| m.data_type().clone());
             if scalar && matches!(merged_type, Ok(DataType::Utf8)) {
-                let other = parts
-                    .iter()
-                    .find(|(_, s)| {
-                        s.field_with_name(f.name())
-                            .is_ok_and(|o| matches!(o.data_type(), DataType::Utf8 | DataType::Utf8View))
-                    })
-                    .map(|(p, _)| p.as_str())
-                    .unwrap_or("another file");
-                return Err(EngineError::InvalidOption {
-                    option: location.original().to_string(),
-                    reason: format!(
-                        "JSON column `{}` holds {} values in `{file}` but strings in `{other}`; sluice reads a JSON column as one type. Make the files agree, or leave one kind out with --exclude",
-                        f.name(),
-                        f.data_type()
-                    ),
-                });
+                notes.notes.push(format!(
+                    "JSON column `{}` holds {} values in `{file}` and strings elsewhere: read as text by sluice's decoder",
+                    f.name(),
+                    f.data_type()
+                ));
+                read_by_name = true;
+                break 'json;
             }
         }
     }
-    // CSV is read by position: every file's columns must be the table's first columns, in order.
     let order: Vec<&str> = merged.fields().iter().map(|f| f.name().as_str()).collect();
     for (file, schema) in &csv_files {
         let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-        let position: Vec<&str> = order.iter().copied().filter(|n| names.contains(n)).collect();
         if names.len() > order.len() || order[..names.len()] != names[..] {
-            return Err(EngineError::InvalidOption {
-                option: location.original().to_string(),
-                reason: format!(
-                    "CSV file `{file}` has the columns [{}] where the table's first columns are [{}]; CSV is read by position, so it would be misread. Move it to its own table, leave it out with --exclude, or rewrite it with the table's column order ({})",
-                    names.join(", "),
-                    order[..names.len().min(order.len())].join(", "),
-                    position.join(", ")
-                ),
-            });
+            notes.notes.push(format!(
+                "CSV file `{file}` has the columns [{}] where the table's first columns are [{}]: read by column name",
+                names.join(", "),
+                order[..names.len().min(order.len())].join(", "),
+            ));
+            read_by_name = true;
+            break;
         }
     }
     let mut fields: Vec<Field> = merged.fields().iter().map(|f| f.as_ref().clone()).collect();
@@ -800,6 +821,7 @@ pub async fn describe_location_incremental(
             partition_cols,
             files,
             csv: csv_options,
+            read_by_name,
         },
         notes,
     ))
@@ -925,8 +947,18 @@ fn sample(metas: &[ObjectMeta], n: Option<usize>) -> Vec<ObjectMeta> {
 
 /// Builds the table for files described earlier, without touching the store.
 pub fn build_table(described: &TableFiles, options: &ReadOptions) -> Result<LakeTable> {
+    // Files that must be read by name go through sluice's decoder, failing on the first bad record
+    // unless a policy says otherwise.
+    let bad_records = match &options.bad_records {
+        Some(guard) => Some(Arc::clone(guard)),
+        None if described.read_by_name => {
+            Some(guard::BadRecords::new(guard::BadRecordPolicy::Fail, None, None)?)
+        }
+        None => None,
+    };
     let options = &ReadOptions {
         csv: described.csv.clone(),
+        bad_records,
         ..options.clone()
     };
     let mut groups: BTreeMap<FileKind, Vec<PartitionedFile>> = BTreeMap::new();
@@ -950,9 +982,26 @@ pub fn build_table(described: &TableFiles, options: &ReadOptions) -> Result<Lake
     }
     let table_groups = groups
         .into_iter()
-        .map(|(kind, files)| table::FileGroupSpec {
-            format: file_format(&kind, options),
-            files,
+        .map(|(kind, files)| {
+            let guarded = match (&options.bad_records, kind.format) {
+                (Some(_), FileFormatKind::Csv) => Some(guard::Dialect::Csv {
+                    has_header: options.csv.has_header,
+                    delimiter: options
+                        .csv
+                        .delimiter
+                        .unwrap_or(if kind.tab_separated { b'\t' } else { b',' }),
+                    quote: options.csv.quote,
+                    escape: options.csv.escape,
+                    comment: options.csv.comment,
+                }),
+                (Some(_), FileFormatKind::Json) => Some(guard::Dialect::Json),
+                _ => None,
+            };
+            table::FileGroupSpec {
+                format: file_format(&kind, options),
+                guarded: guarded.map(|d| (d, kind.compression.file_type())),
+                files,
+            }
         })
         .collect();
     let store_url = ObjectStoreUrl::parse(described.location.store_url().as_str().trim_end_matches('/'))?;
@@ -961,7 +1010,8 @@ pub fn build_table(described: &TableFiles, options: &ReadOptions) -> Result<Lake
         Arc::clone(&described.file_schema),
         partition_fields(&described.partition_cols),
         table_groups,
-    ))
+    )
+    .with_bad_records(options.bad_records.clone()))
 }
 
 /// Lists a location and opens it as one table (see [`describe_location`]).

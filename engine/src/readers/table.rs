@@ -19,6 +19,7 @@ use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::datasource::TableType;
 use datafusion::datasource::file_format::FileFormat;
+use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::listing::helpers::expr_applicable_for_cols;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
@@ -29,7 +30,10 @@ use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 use datafusion::physical_plan::union::UnionExec;
+
+use super::guard::{BadRecords, Dialect, GuardedFile, GuardedPartition};
 
 /// Files of one format (and compression) within a table.
 #[derive(Debug)]
@@ -38,6 +42,8 @@ pub struct FileGroupSpec {
     pub format: Arc<dyn FileFormat>,
     /// The files with their partition values (in partition column order).
     pub files: Vec<PartitionedFile>,
+    /// Set when the group is read under a bad-records policy: its dialect and compression.
+    pub guarded: Option<(Dialect, FileCompressionType)>,
 }
 
 /// A table made of known files.
@@ -48,6 +54,7 @@ pub struct LakeTable {
     partition_fields: Vec<FieldRef>,
     schema: SchemaRef,
     groups: Vec<FileGroupSpec>,
+    bad_records: Option<Arc<BadRecords>>,
 }
 
 impl LakeTable {
@@ -68,7 +75,14 @@ impl LakeTable {
             partition_fields,
             schema,
             groups,
+            bad_records: None,
         }
+    }
+
+    /// Reads CSV and NDJSON groups under this bad-records policy.
+    pub fn with_bad_records(mut self, bad_records: Option<Arc<BadRecords>>) -> Self {
+        self.bad_records = bad_records;
+        self
     }
 
     fn partition_names(&self) -> Vec<&str> {
@@ -111,6 +125,50 @@ impl LakeTable {
             .filter(|(i, _)| mask.is_valid(*i) && mask.value(*i))
             .map(|(_, f)| f.clone())
             .collect())
+    }
+}
+
+impl LakeTable {
+    /// A scan of text files under a bad-records policy: one stream per group of files.
+    #[allow(clippy::too_many_arguments)]
+    fn guarded_plan(
+        &self,
+        files: Vec<PartitionedFile>,
+        dialect: &Dialect,
+        compression: FileCompressionType,
+        bad_records: &Arc<BadRecords>,
+        projection: Option<&Vec<usize>>,
+        limit: Option<usize>,
+        target: usize,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let partitions: Vec<Arc<dyn PartitionStream>> = balance(files, target)
+            .into_iter()
+            .map(|group| {
+                Arc::new(GuardedPartition {
+                    schema: Arc::clone(&self.schema),
+                    file_schema: Arc::clone(&self.file_schema),
+                    store_url: self.store_url.clone(),
+                    dialect: dialect.clone(),
+                    compression,
+                    files: group
+                        .iter()
+                        .map(|f| GuardedFile {
+                            meta: f.object_meta.clone(),
+                            partition_values: f.partition_values.clone(),
+                        })
+                        .collect(),
+                    bad_records: Arc::clone(bad_records),
+                }) as Arc<dyn PartitionStream>
+            })
+            .collect();
+        Ok(Arc::new(StreamingTableExec::try_new(
+            Arc::clone(&self.schema),
+            partitions,
+            projection,
+            Vec::new(),
+            false,
+            limit,
+        )?))
     }
 }
 
@@ -170,6 +228,18 @@ impl TableProvider for LakeTable {
         for group in &self.groups {
             let files = self.prune(state, &group.files, filters)?;
             if files.is_empty() {
+                continue;
+            }
+            if let (Some((dialect, compression)), Some(bad_records)) = (&group.guarded, &self.bad_records) {
+                plans.push(self.guarded_plan(
+                    files,
+                    dialect,
+                    *compression,
+                    bad_records,
+                    projection,
+                    limit,
+                    target,
+                )?);
                 continue;
             }
             let table_schema = TableSchema::builder(Arc::clone(&self.file_schema))

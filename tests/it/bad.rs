@@ -1,0 +1,301 @@
+//! Bad records (testdata/bad/): `sql`, `convert` and a job under fail, skip and quarantine; good +
+//! left-out = every record; quarantine files name the right lines; DuckDB agrees where it reads
+//! the same way.
+
+use std::path::Path;
+
+use crate::test_util::{Run, copy_tree, python, python_json, repo, run, sluice, with_catalog};
+
+fn bad(name: &str) -> String {
+    format!("{}/testdata/bad/{name}", repo().display())
+}
+
+/// (file, bad lines, records in all).
+const CORPUS: &[(&str, &[u64], u64)] = &[
+    ("wrong_fields.csv", &[6, 12], 40),
+    ("bad_values.csv", &[20], 40),
+    ("bad_values.csv.gz", &[20], 40),
+    ("invalid_utf8.csv", &[4], 40),
+    ("bad_lines.ndjson", &[3, 5, 7], 10),
+    ("bom_crlf_multiline.csv", &[], 3),
+    ("header_only.csv", &[], 0),
+    ("empty.csv", &[], 0),
+];
+
+fn count(extra: &[&str], file: &str) -> Run {
+    let mut args = vec!["sql", "--format", "csv"];
+    args.extend_from_slice(extra);
+    let query = format!("SELECT count(*) AS n FROM '{}'", bad(file));
+    args.push(&query);
+    run(&args)
+}
+
+fn quarantined(dir: &Path) -> Vec<serde_json::Value> {
+    let mut lines = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        lines.extend(
+            text.lines()
+                .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()),
+        );
+    }
+    lines
+}
+
+#[test]
+fn every_policy_on_every_broken_file() {
+    for (file, bad_lines, total) in CORPUS {
+        let good = total - bad_lines.len() as u64;
+        // fail (explicit): exit 2 naming the file, the first bad line and the record's text.
+        let failed = count(&["--on-bad-records", "fail"], file);
+        if let Some(first) = bad_lines.first() {
+            assert_eq!(failed.code, 2, "{file}: {}", failed.stderr);
+            assert!(
+                failed.stderr.contains(&format!("{file}, line {first} (byte ")),
+                "{file}: {}",
+                failed.stderr
+            );
+            assert!(
+                failed.stderr.contains("the record: `"),
+                "{file}: {}",
+                failed.stderr
+            );
+        } else {
+            assert_eq!(failed.ok().trim(), format!("n\n{good}"), "{file}");
+        }
+
+        // skip: the good rows, and the counts.
+        let skipped = count(&["--on-bad-records", "skip"], file);
+        let stderr = skipped.stderr.clone();
+        assert_eq!(skipped.ok().trim(), format!("n\n{good}"), "{file}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "bad records: {good} good, {} skipped, 0 quarantined",
+                bad_lines.len()
+            )),
+            "{file}: {stderr}"
+        );
+
+        // quarantine: the bad lines, each with its file, offset, reason and raw text.
+        let q = tempfile::tempdir().unwrap();
+        let out = count(&["--quarantine", q.path().to_str().unwrap()], file);
+        let stderr = out.stderr.clone();
+        assert_eq!(out.ok().trim(), format!("n\n{good}"), "{file}: {stderr}");
+        let records = quarantined(q.path());
+        let lines: Vec<u64> = records.iter().map(|r| r["line"].as_u64().unwrap()).collect();
+        assert_eq!(lines, *bad_lines, "{file}: {records:?}");
+        for r in &records {
+            assert!(r["file"].as_str().unwrap().ends_with(file), "{r}");
+            assert!(!r["reason"].as_str().unwrap().is_empty(), "{r}");
+            assert!(r["offset"].as_u64().is_some(), "{r}");
+            assert!(!r["raw"].as_str().unwrap().is_empty(), "{r}");
+        }
+    }
+}
+
+#[test]
+fn quarantined_records_hold_the_raw_text_at_their_offset() {
+    let q = tempfile::tempdir().unwrap();
+    count(&["--quarantine", q.path().to_str().unwrap()], "wrong_fields.csv").ok();
+    let text = std::fs::read(bad("wrong_fields.csv")).unwrap();
+    for r in quarantined(q.path()) {
+        let offset = r["offset"].as_u64().unwrap() as usize;
+        let raw = r["raw"].as_str().unwrap();
+        assert_eq!(&text[offset..offset + raw.len()], raw.as_bytes(), "{r}");
+        // The line number is the count of line ends before the offset, plus one.
+        let line = text[..offset].iter().filter(|b| **b == b'\n').count() as u64 + 1;
+        assert_eq!(r["line"], line, "{r}");
+    }
+    let reasons: Vec<String> = quarantined(q.path())
+        .iter()
+        .map(|r| r["reason"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        reasons.iter().all(|r| r.contains("incorrect number of fields")),
+        "{reasons:?}"
+    );
+}
+
+#[test]
+fn skipped_rows_match_what_duckdb_reads_ignoring_errors() {
+    let Some(py) = python() else { return };
+    for file in ["wrong_fields.csv", "bom_crlf_multiline.csv"] {
+        let ours = run(&[
+            "sql",
+            "--on-bad-records",
+            "skip",
+            "--format",
+            "json",
+            &format!("SELECT id, name FROM '{}' ORDER BY id", bad(file)),
+        ])
+        .json();
+        let theirs = python_json(
+            &py,
+            "import duckdb, json, sys\nrows = duckdb.sql(f\"SELECT id, name FROM read_csv('{sys.argv[1]}', ignore_errors=true) ORDER BY id\").fetchall()\nprint(json.dumps([{'id': i, 'name': n} for i, n in rows]))",
+            &[&bad(file)],
+        );
+        assert_eq!(serde_json::Value::Array(ours), theirs, "{file}");
+    }
+}
+
+#[test]
+fn convert_quarantines_before_it_commits_and_max_bad_records_stops_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let q = dir.path().join("q");
+    let convert = |extra: &[&str]| {
+        Run::from(
+            sluice()
+                .args([
+                    "convert",
+                    &bad("wrong_fields.csv"),
+                    out.to_str().unwrap(),
+                    "--format",
+                    "json",
+                ])
+                .args(["--mode", "overwrite", "--quarantine", q.to_str().unwrap()])
+                .args(extra)
+                .output()
+                .unwrap(),
+        )
+    };
+    // Two bad records: over a limit of 1, and over 1% of 40.
+    for limit in ["1", "1%"] {
+        let stopped = convert(&["--max-bad-records", limit]);
+        assert_eq!(stopped.code, 2, "{limit}: {}", stopped.stderr);
+        assert!(stopped.stderr.contains("over the limit of"), "{}", stopped.stderr);
+        assert!(
+            stopped.stderr.contains("wrong_fields.csv, line 6"),
+            "{}",
+            stopped.stderr
+        );
+        let parquet = walk(&out).into_iter().filter(|p| p.ends_with(".parquet")).count();
+        assert_eq!(parquet, 0, "{limit}: a stopped convert left data behind");
+    }
+    let done = convert(&["--max-bad-records", "10%"]);
+    let record: Vec<serde_json::Value> = serde_json::from_str(&done.ok()).unwrap();
+    assert_eq!(record[0]["rows"], 38);
+    assert_eq!(record[0]["quarantined_records"], 2);
+    let lines: Vec<u64> = quarantined(&q)
+        .iter()
+        .map(|r| r["line"].as_u64().unwrap())
+        .collect();
+    assert!(lines.ends_with(&[6, 12]), "{lines:?}");
+}
+
+fn walk(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.map(|e| e.unwrap()) {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p.display().to_string());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_job_source_quarantines_and_its_record_and_metrics_count_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events");
+    std::fs::create_dir(&events).unwrap();
+    std::fs::copy(bad("bad_lines.ndjson"), events.join("part-1.ndjson")).unwrap();
+    copy_tree(&repo().join("testdata/bad"), &dir.path().join("unused"));
+    let job = dir.path().join("job.toml");
+    let (out, q) = (dir.path().join("out"), dir.path().join("q"));
+    std::fs::write(
+        &job,
+        format!(
+            "name = \"events\"\n[sources.events]\npath = \"{}\"\non_bad_records = \"quarantine\"\nquarantine = \"{}\"\nmax_bad_records = 5\n\n[[steps]]\nname = \"kept\"\nsql = \"SELECT id, name, amount FROM events\"\n\n[[sinks]]\nfrom = \"kept\"\npath = \"{}\"\nmode = \"overwrite\"\n\n[[quality]]\nstep = \"kept\"\nrule = \"row_count = 7\"\n",
+            events.display(),
+            q.display(),
+            out.display()
+        ),
+    )
+    .unwrap();
+    let catalog = dir.path().join("c.db");
+    let prom = dir.path().join("m.prom");
+    let ran = with_catalog(
+        &catalog,
+        &[
+            "run",
+            job.to_str().unwrap(),
+            "--format",
+            "json",
+            "--metrics-file",
+            prom.to_str().unwrap(),
+        ],
+    );
+    let record: serde_json::Value = serde_json::from_str(&ran.ok()).unwrap();
+    let source = &record["sources"][0];
+    assert_eq!(source["on_bad_records"], "quarantine");
+    assert_eq!(source["records_quarantined"], 3, "{source}");
+    assert_eq!(
+        source["rows_read"], 7,
+        "each record counts once, however often it was scanned"
+    );
+    assert_eq!(record["rows_written"], 7);
+    let file = source["quarantine_file"].as_str().unwrap();
+    assert!(
+        file.ends_with(&format!("{}-events.ndjson", record["run_id"].as_str().unwrap())),
+        "{file}"
+    );
+    let lines: Vec<u64> = quarantined(&q)
+        .iter()
+        .map(|r| r["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        lines,
+        [3, 5, 7],
+        "a record read by the sink and the rule is quarantined once"
+    );
+    let metrics = std::fs::read_to_string(&prom).unwrap();
+    assert!(
+        metrics.contains("sluice_job_last_run_bad_records{job=\"events\"} 3"),
+        "{metrics}"
+    );
+
+    // A bad policy value is a bad job file.
+    let text = std::fs::read_to_string(&job)
+        .unwrap()
+        .replace("\"quarantine\"\n", "\"drop\"\n");
+    std::fs::write(&job, text).unwrap();
+    let invalid = with_catalog(&catalog, &["run", job.to_str().unwrap()]);
+    assert_eq!(invalid.code, 2, "{}", invalid.stderr);
+    assert!(
+        invalid.stderr.contains("`drop` is not fail, skip or quarantine"),
+        "{}",
+        invalid.stderr
+    );
+}
+
+#[test]
+fn csv_files_with_reordered_and_missing_columns_are_read_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.csv"), "id,name,amount\n1,a,10\n2,b,20\n").unwrap();
+    std::fs::write(dir.path().join("b.csv"), "amount,id\n30,3\n40,4\n").unwrap();
+    let rows = run(&[
+        "sql",
+        "--format",
+        "json",
+        &format!(
+            "SELECT id, name, amount FROM '{}/' ORDER BY id",
+            dir.path().display()
+        ),
+    ])
+    .json();
+    assert_eq!(
+        serde_json::Value::Array(rows),
+        serde_json::json!([
+            {"id": 1, "name": "a", "amount": 10},
+            {"id": 2, "name": "b", "amount": 20},
+            // JSON output leaves NULLs out.
+            {"id": 3, "amount": 30},
+            {"id": 4, "amount": 40},
+        ])
+    );
+}

@@ -299,3 +299,83 @@ fn csv_files_with_reordered_and_missing_columns_are_read_by_name() {
         ])
     );
 }
+
+#[test]
+fn hostile_input_gets_clear_errors_and_never_a_write_outside_the_destination() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+
+    // A folder that links to itself: a clear error, not a hang.
+    let looped = root.join("loop");
+    std::fs::create_dir(&looped).unwrap();
+    std::fs::write(looped.join("x.csv"), "a\n1\n").unwrap();
+    std::os::unix::fs::symlink(&looped, looped.join("self")).unwrap();
+    let r = run(&["sql", &format!("SELECT count(*) FROM '{}/'", looped.display())]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("loop"), "{}", r.stderr);
+
+    // A file that is not what its name says.
+    let fake = root.join("fake");
+    std::fs::create_dir(&fake).unwrap();
+    std::fs::copy(bad("bad_values.csv.gz"), fake.join("data.csv")).unwrap();
+    let r = run(&["sql", &format!("SELECT count(*) FROM '{}/'", fake.display())]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("data.csv") && r.stderr.contains("gzip"),
+        "{}",
+        r.stderr
+    );
+
+    // Partition values crafted as paths stay folder names inside the destination.
+    let input = root.join("p.csv");
+    std::fs::write(&input, "k,v\n../x,1\n/abs,2\n..,3\n../../etc,4\n").unwrap();
+    let out = root.join("out");
+    run(&[
+        "convert",
+        input.to_str().unwrap(),
+        out.to_str().unwrap(),
+        "--partition-by",
+        "k",
+        "-q",
+    ])
+    .ok();
+    let inside = walk(root);
+    assert!(
+        inside
+            .iter()
+            .filter(|p| p.ends_with(".parquet"))
+            .all(|p| p.starts_with(&out.display().to_string())),
+        "{inside:?}"
+    );
+    assert_eq!(
+        std::fs::read_dir(root).unwrap().count(),
+        4,
+        "something was written beside out/"
+    );
+    let back = run(&[
+        "sql",
+        "--format",
+        "csv",
+        &format!("SELECT k, v FROM '{}/' ORDER BY v", out.display()),
+    ])
+    .ok();
+    assert_eq!(back, "k,v\n../x,1\n/abs,2\n..,3\n../../etc,4\n");
+
+    // A line of 16 MiB is one record, in both readers.
+    let long = root.join("long");
+    std::fs::create_dir(&long).unwrap();
+    let mut text = String::from("id,blob\n1,");
+    text.push_str(&"x".repeat(16 << 20));
+    text.push_str("\n2,short\n");
+    std::fs::write(long.join("l.csv"), text).unwrap();
+    for extra in [&[][..], &["--on-bad-records", "skip"][..]] {
+        let mut args = vec!["sql", "--format", "csv"];
+        args.extend_from_slice(extra);
+        let q = format!(
+            "SELECT count(*) AS n, max(length(blob)) AS m FROM '{}/'",
+            long.display()
+        );
+        args.push(&q);
+        assert_eq!(run(&args).ok(), format!("n,m\n2,{}\n", 16 << 20), "{extra:?}");
+    }
+}

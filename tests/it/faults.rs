@@ -20,8 +20,31 @@ pub(crate) struct FaultProxy {
     seen: Arc<AtomicUsize>,
 }
 
+/// What the proxy does with one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fault {
+    /// Forward it.
+    Pass,
+    /// Answer `503 Slow Down`.
+    Fail,
+    /// Say nothing for this long, then drop the connection.
+    Stall(Duration),
+}
+
 impl FaultProxy {
     pub(crate) fn start(upstream: &str, fail: impl Fn(&str, usize) -> bool + Send + Sync + 'static) -> Self {
+        Self::start_with(
+            upstream,
+            move |line, n| if fail(line, n) { Fault::Fail } else { Fault::Pass },
+        )
+    }
+
+    /// A proxy that decides per request (request line, number) what to do.
+    pub(crate) fn start_with(
+        upstream: &str,
+        fault: impl Fn(&str, usize) -> Fault + Send + Sync + 'static,
+    ) -> Self {
+        let fail = fault;
         let upstream = upstream.trim_start_matches("http://").to_string();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = format!("http://{}", listener.local_addr().unwrap());
@@ -58,7 +81,7 @@ fn serve(
     upstream: &str,
     failed: &AtomicUsize,
     seen: &AtomicUsize,
-    fail: &(dyn Fn(&str, usize) -> bool + Send + Sync),
+    fail: &(dyn Fn(&str, usize) -> Fault + Send + Sync),
 ) {
     let mut head = Vec::new();
     let mut buf = [0u8; 8192];
@@ -73,7 +96,13 @@ fn serve(
     };
     let text = String::from_utf8_lossy(&head[..end]).into_owned();
     let n = seen.fetch_add(1, Ordering::SeqCst);
-    if fail(text.lines().next().unwrap_or(""), n) {
+    let fault = fail(text.lines().next().unwrap_or(""), n);
+    if let Fault::Stall(pause) = fault {
+        failed.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(pause);
+        return;
+    }
+    if fault == Fault::Fail {
         failed.fetch_add(1, Ordering::SeqCst);
         let body = "<?xml version=\"1.0\"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
         let _ = write!(
@@ -167,6 +196,50 @@ fn a_third_of_requests_failing_is_survived_with_complete_results() {
         "{} of {}",
         proxy.failed(),
         proxy.seen()
+    );
+}
+
+#[test]
+fn stalled_requests_are_abandoned_after_the_request_timeout_and_retried() {
+    let Some((endpoint, bucket, dir)) = s3() else {
+        return;
+    };
+    let prefix = format!("stall{:x}", std::process::id());
+    copy_tree(
+        Path::new(&lake("orders")),
+        &Path::new(&dir).join(&bucket).join(&prefix).join("orders"),
+    );
+    let sql = format!("{QUERY}'s3://{bucket}/{prefix}/orders/'");
+    let direct = Run::from(sluice().args(["sql", "--format", "json", &sql]).output().unwrap()).json();
+    // Every fourth request hangs for a minute without an answer.
+    let proxy = FaultProxy::start_with(&endpoint, |_, n| {
+        if n % 4 == 2 {
+            Fault::Stall(Duration::from_secs(60))
+        } else {
+            Fault::Pass
+        }
+    });
+    let started = Instant::now();
+    let through = Run::from(
+        sluice()
+            .env("AWS_ENDPOINT_URL", &proxy.addr)
+            .env("SLUICE_S3_TIMEOUT_SECS", "2")
+            .args(["sql", "--format", "json", &sql])
+            .output()
+            .unwrap(),
+    )
+    .json();
+    assert_eq!(through, direct);
+    assert!(
+        proxy.failed() >= 2,
+        "only {} of {} stalled",
+        proxy.failed(),
+        proxy.seen()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(50),
+        "waited out a stall: {:?}",
+        started.elapsed()
     );
 }
 

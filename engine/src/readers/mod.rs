@@ -46,6 +46,17 @@ pub enum FileFormatKind {
     Parquet,
 }
 
+impl FileFormatKind {
+    /// The format's name: `csv`, `json` or `parquet`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Csv => "csv",
+            Self::Json => "json",
+            Self::Parquet => "parquet",
+        }
+    }
+}
+
 impl std::str::FromStr for FileFormatKind {
     type Err = EngineError;
 
@@ -310,6 +321,21 @@ async fn detect_kind(store: &Arc<dyn ObjectStore>, meta: &ObjectMeta) -> Result<
         Compression::Zstd => ".zst",
     };
     Ok(Some(format!("{format}{suffix}")))
+}
+
+/// What a file that should be plain text holds instead, from its first bytes.
+fn binary_magic(head: &[u8]) -> Option<&'static str> {
+    [
+        (b"PAR1".as_slice(), "Parquet data"),
+        (&[0x1f, 0x8b], "gzip-compressed data"),
+        (b"BZh", "bzip2-compressed data"),
+        (&[0xfd, b'7', b'z', b'X', b'Z', 0x00], "xz-compressed data"),
+        (&[0x28, 0xb5, 0x2f, 0xfd], "zstd-compressed data"),
+        (b"PK\x03\x04", "a zip archive"),
+    ]
+    .into_iter()
+    .find(|(magic, _)| head.starts_with(magic))
+    .map(|(_, what)| what)
 }
 
 /// True for names Hive and Spark skip: `_SUCCESS`, `.crc`, `_temporary/`, anything starting `_` or
@@ -633,6 +659,18 @@ pub async fn describe_location_incremental(
             let mut heads = Vec::new();
             for meta in sample.iter().take(SNIFF_FILES) {
                 let head = infer::head(&store, meta, kind.compression.file_type(), HEAD_BYTES).await?;
+                if kind.compression == Compression::None
+                    && let Some(what) = binary_magic(&head)
+                {
+                    return Err(EngineError::InvalidOption {
+                        option: location.original().to_string(),
+                        reason: format!(
+                            "`{}` is named like {} text but holds {what}; rename it to what it is (e.g. `.csv.gz`, `.parquet`) or leave it out with --exclude",
+                            meta.location,
+                            kind.format.as_str()
+                        ),
+                    });
+                }
                 heads.push((meta.location.to_string(), head));
             }
             heads

@@ -26,6 +26,9 @@ pub const AWS_ALLOW_HTTP: &str = "AWS_ALLOW_HTTP";
 pub const SLUICE_S3_MAX_RETRIES: &str = "SLUICE_S3_MAX_RETRIES";
 /// `SLUICE_S3_RETRY_TIMEOUT_SECS`: give up retrying a request after this many seconds.
 pub const SLUICE_S3_RETRY_TIMEOUT_SECS: &str = "SLUICE_S3_RETRY_TIMEOUT_SECS";
+/// `SLUICE_S3_TIMEOUT_SECS`: one request (and its response) may take this long before it is
+/// abandoned and retried; a stalled connection costs at most this.
+pub const SLUICE_S3_TIMEOUT_SECS: &str = "SLUICE_S3_TIMEOUT_SECS";
 
 /// A credential that shows as `***` in `Debug` and `Display`.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -69,6 +72,7 @@ pub struct S3Options {
     allow_http: bool,
     max_retries: usize,
     retry_timeout: Duration,
+    request_timeout: Duration,
 }
 
 impl Default for S3Options {
@@ -82,6 +86,7 @@ impl Default for S3Options {
             allow_http: false,
             max_retries: 10,
             retry_timeout: Duration::from_secs(180),
+            request_timeout: Duration::from_secs(300),
         }
     }
 }
@@ -103,6 +108,10 @@ impl S3Options {
             Some(v) => Duration::from_secs(parse_env_number(SLUICE_S3_RETRY_TIMEOUT_SECS, &v)? as u64),
             None => defaults.retry_timeout,
         };
+        let request_timeout = match get(SLUICE_S3_TIMEOUT_SECS) {
+            Some(v) => Duration::from_secs(parse_env_number(SLUICE_S3_TIMEOUT_SECS, &v)?.max(1) as u64),
+            None => defaults.request_timeout,
+        };
         Ok(Self {
             access_key_id: get(AWS_ACCESS_KEY_ID).map(Secret),
             secret_access_key: get(AWS_SECRET_ACCESS_KEY).map(Secret),
@@ -113,6 +122,7 @@ impl S3Options {
                 .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes")),
             max_retries,
             retry_timeout,
+            request_timeout,
         })
     }
 
@@ -173,7 +183,7 @@ impl S3Options {
                 ClientOptions::new()
                     .with_allow_http(self.allow_http)
                     .with_connect_timeout(Duration::from_secs(10))
-                    .with_timeout(Duration::from_secs(300)),
+                    .with_timeout(self.request_timeout),
             );
         if let Some(endpoint) = &self.endpoint {
             builder = builder.with_endpoint(endpoint);

@@ -451,6 +451,15 @@ pub struct ConvertArgs {
     /// CSV files have no header line (columns are named column_1, column_2, ...).
     #[arg(long)]
     pub no_header: bool,
+    /// CSV quote character (default `"`).
+    #[arg(long, value_name = "CHAR")]
+    pub quote: Option<String>,
+    /// CSV escape character inside quoted fields, e.g. `\` (default: quotes are doubled).
+    #[arg(long, value_name = "CHAR")]
+    pub escape: Option<String>,
+    /// CSV lines starting with this character are comments, e.g. `#`.
+    #[arg(long, value_name = "CHAR")]
+    pub comment: Option<String>,
 }
 
 /// Input formats `convert` accepts.

@@ -684,6 +684,9 @@ impl Runner {
                                 })
                             })
                             .transpose()?,
+                        quote: job.source_char(name, "quote", spec.quote.as_ref())?.unwrap_or(b'"'),
+                        escape: job.source_char(name, "escape", spec.escape.as_ref())?,
+                        comment: job.source_char(name, "comment", spec.comment.as_ref())?,
                         sniff: spec.header.is_none(),
                         ..CsvReadOptions::default()
                     },

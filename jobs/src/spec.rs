@@ -87,6 +87,15 @@ pub struct SourceSpec {
     /// Whether CSV files start with a header row (default true).
     #[serde(default)]
     pub header: Option<bool>,
+    /// CSV quote character (default `"`).
+    #[serde(default)]
+    pub quote: Option<Spanned<String>>,
+    /// CSV escape character inside quoted fields (default: quotes are doubled).
+    #[serde(default)]
+    pub escape: Option<Spanned<String>>,
+    /// CSV comment character: lines starting with it are skipped.
+    #[serde(default)]
+    pub comment: Option<Spanned<String>>,
     /// Files to leave out, in Glue's glob grammar relative to the source folder.
     #[serde(default)]
     pub exclude: Vec<String>,
@@ -371,6 +380,21 @@ impl Job {
         Ok(Some(spec))
     }
 
+    /// A one-character CSV setting of a source (`quote`, `escape`, `comment`).
+    pub fn source_char(&self, name: &str, key: &str, value: Option<&Spanned<String>>) -> Result<Option<u8>> {
+        let Some(v) = value else { return Ok(None) };
+        match v.get_ref().as_bytes() {
+            [b] => Ok(Some(*b)),
+            _ => Err(self.invalid(
+                Some(v.span()),
+                format!(
+                    "[sources.{name}] `{key} = \"{}\"` must be one character",
+                    v.get_ref()
+                ),
+            )),
+        }
+    }
+
     /// The compression of a sink.
     pub fn sink_codec(&self, sink: &SinkSpec) -> Result<Codec> {
         match &sink.compression {
@@ -489,6 +513,9 @@ pub fn parse(
     };
     for (name, source) in &job.spec.sources {
         job.source_bad_records(name, source)?;
+        job.source_char(name, "quote", source.quote.as_ref())?;
+        job.source_char(name, "escape", source.escape.as_ref())?;
+        job.source_char(name, "comment", source.comment.as_ref())?;
     }
     for sink in &job.spec.sinks {
         job.sink_mode(sink)?;

@@ -25,6 +25,22 @@ pub async fn run(args: ConvertArgs, settings: &Settings) -> anyhow::Result<()> {
         csv: CsvReadOptions {
             has_header: !args.no_header,
             delimiter: args.delimiter.as_deref().map(parse_delimiter).transpose()?,
+            quote: args
+                .quote
+                .as_deref()
+                .map(|q| one_byte("--quote", q))
+                .transpose()?
+                .unwrap_or(b'"'),
+            escape: args
+                .escape
+                .as_deref()
+                .map(|e| one_byte("--escape", e))
+                .transpose()?,
+            comment: args
+                .comment
+                .as_deref()
+                .map(|c| one_byte("--comment", c))
+                .transpose()?,
             sniff: !args.no_header,
             ..CsvReadOptions::default()
         },
@@ -125,4 +141,15 @@ async fn input_bytes(session: &sluice_engine::SluiceSession, src: &Location) -> 
     }
     let listed: Vec<object_store::ObjectMeta> = store.list(Some(&path)).try_collect().await.ok()?;
     Some(listed.iter().map(|m| m.size).sum())
+}
+
+fn one_byte(flag: &str, text: &str) -> anyhow::Result<u8> {
+    match text.as_bytes() {
+        [b] => Ok(*b),
+        _ => Err(UsageError::new(
+            format!("`{flag} {text}` is not a single-byte character"),
+            format!("write e.g. `{flag} '#'`"),
+        )
+        .into()),
+    }
 }

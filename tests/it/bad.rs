@@ -379,3 +379,43 @@ fn hostile_input_gets_clear_errors_and_never_a_write_outside_the_destination() {
         assert_eq!(run(&args).ok(), format!("n,m\n2,{}\n", 16 << 20), "{extra:?}");
     }
 }
+
+#[test]
+fn escape_comment_and_delimiter_characters_read_alike_in_both_readers() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("a.csv");
+    std::fs::write(
+        &input,
+        "# exported 2026-11-22\nid;note\n1;\"say \\\"hi\\\"; ok\"\n# a comment\n2;plain\n",
+    )
+    .unwrap();
+    for (i, extra) in [&[][..], &["--on-bad-records", "skip"][..]].iter().enumerate() {
+        let out = dir.path().join(format!("out{i}"));
+        let mut args = vec![
+            "convert",
+            input.to_str().unwrap(),
+            out.to_str().unwrap(),
+            "--delimiter",
+            ";",
+            "--escape",
+            "\\",
+            "--comment",
+            "#",
+            "-q",
+        ];
+        args.extend_from_slice(extra);
+        run(&args).ok();
+        let back = run(&[
+            "sql",
+            "--format",
+            "json",
+            &format!("SELECT id, note FROM '{}/' ORDER BY id", out.display()),
+        ])
+        .json();
+        assert_eq!(
+            serde_json::Value::Array(back),
+            serde_json::json!([{"id": 1, "note": "say \"hi\"; ok"}, {"id": 2, "note": "plain"}]),
+            "{extra:?}"
+        );
+    }
+}

@@ -78,9 +78,10 @@ pub async fn run(args: ConvertArgs, settings: &Settings) -> anyhow::Result<()> {
         total,
         settings.show_progress(),
     );
+    let run_id = new_run_id();
     let result = async {
         let df = session.read(&src, &read).await?;
-        session.stage_parquet(df, &dst, write, &new_run_id()).await
+        session.stage_parquet(df, &dst, write, &run_id).await
     }
     .await;
     progress.finish();
@@ -88,10 +89,10 @@ pub async fn run(args: ConvertArgs, settings: &Settings) -> anyhow::Result<()> {
     // output commits.
     let report = match result? {
         Staged::Committed(report) => {
-            super::sql::finish_bad_records(&session, settings).await?;
+            super::sql::finish_bad_records(&session, settings, &run_id).await?;
             report
         }
-        Staged::Pending(pending) => match super::sql::finish_bad_records(&session, settings).await {
+        Staged::Pending(pending) => match super::sql::finish_bad_records(&session, settings, &run_id).await {
             Ok(_) => pending.commit().await?,
             Err(e) => {
                 pending.abort().await;

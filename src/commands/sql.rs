@@ -31,27 +31,24 @@ pub async fn run(args: SqlArgs, settings: &Settings) -> anyhow::Result<()> {
         (None, None) => read_stdin()?,
     };
     run_script(&session, &sql, settings, args.output.as_deref()).await?;
-    finish_bad_records(&session, settings).await?;
+    finish_bad_records(&session, settings, &new_run_id()).await?;
     Ok(())
 }
 
 /// After a command read under `--on-bad-records`: fails beyond a `--max-bad-records` share, writes
-/// the quarantine file, and reports the counts on stderr. Returns the counts and the quarantine
+/// the quarantine file (named after `run_id`), and reports the counts on stderr. Returns the counts and the quarantine
 /// file written.
 pub async fn finish_bad_records(
     session: &SluiceSession,
     settings: &Settings,
+    run_id: &str,
 ) -> anyhow::Result<Option<(sluice_engine::readers::guard::BadRecordCounts, Option<String>)>> {
     let Some(guard) = session.bad_records() else {
         return Ok(None);
     };
     guard.check()?;
     let written = match guard.quarantine() {
-        Some(q) => {
-            guard
-                .write_quarantine(&session.store_for(q)?, &new_run_id())
-                .await?
-        }
+        Some(q) => guard.write_quarantine(&session.store_for(q)?, run_id).await?,
         None => None,
     };
     let c = guard.counts();

@@ -451,6 +451,21 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
+/// A param's value as substituted text; tables and arrays are refused at their span.
+pub(crate) fn param_text(name: &str, value: &Spanned<toml::Value>, err: &ErrFn<'_>) -> Result<String> {
+    match value.get_ref() {
+        toml::Value::String(s) => Ok(s.clone()),
+        toml::Value::Integer(i) => Ok(i.to_string()),
+        toml::Value::Float(f) => Ok(f.to_string()),
+        toml::Value::Boolean(b) => Ok(b.to_string()),
+        toml::Value::Datetime(d) => Ok(d.to_string()),
+        _ => Err(err(
+            Some(value.span()),
+            format!("param `{name}` must be a string, number, boolean or date"),
+        )),
+    }
+}
+
 pub(crate) fn invalid(
     path: &str,
     text: &str,
@@ -547,7 +562,7 @@ pub fn parse(
     Ok(job)
 }
 
-type ErrFn<'a> = dyn Fn(Option<std::ops::Range<usize>>, String) -> JobError + 'a;
+pub(crate) type ErrFn<'a> = dyn Fn(Option<std::ops::Range<usize>>, String) -> JobError + 'a;
 
 fn resolve_params(
     spec: &JobSpec,
@@ -564,20 +579,7 @@ fn resolve_params(
                 "`run_id` is built in and cannot be set; use another name".into(),
             ));
         }
-        let text = match value.get_ref() {
-            toml::Value::String(s) => s.clone(),
-            toml::Value::Integer(i) => i.to_string(),
-            toml::Value::Float(f) => f.to_string(),
-            toml::Value::Boolean(b) => b.to_string(),
-            toml::Value::Datetime(d) => d.to_string(),
-            _ => {
-                return Err(err(
-                    Some(value.span()),
-                    format!("param `{name}` must be a string, number, boolean or date"),
-                ));
-            }
-        };
-        params.insert(name.clone(), text);
+        params.insert(name.clone(), param_text(name, value, err)?);
     }
     for (name, value) in overrides {
         if name == "run_id" {

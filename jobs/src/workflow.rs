@@ -40,7 +40,7 @@ use toml::Spanned;
 use crate::error::{JobError, Result};
 use crate::record::RunStatus;
 use crate::runner::{Runner, SessionFactory};
-use crate::spec::{Builtins, Job, invalid};
+use crate::spec::{Builtins, ErrFn, Job, invalid};
 
 /// Nodes run at once unless `max_parallel` says otherwise.
 const DEFAULT_PARALLEL: usize = 4;
@@ -298,30 +298,13 @@ pub fn load_workflow(
     })
 }
 
-type ErrFn<'a> = dyn Fn(Option<std::ops::Range<usize>>, String) -> JobError + 'a;
-
 fn param_values(
     params: &BTreeMap<String, Spanned<toml::Value>>,
     err: &ErrFn<'_>,
 ) -> Result<BTreeMap<String, String>> {
     params
         .iter()
-        .map(|(name, value)| {
-            let text = match value.get_ref() {
-                toml::Value::String(s) => s.clone(),
-                toml::Value::Integer(i) => i.to_string(),
-                toml::Value::Float(f) => f.to_string(),
-                toml::Value::Boolean(b) => b.to_string(),
-                toml::Value::Datetime(d) => d.to_string(),
-                _ => {
-                    return Err(err(
-                        Some(value.span()),
-                        format!("param `{name}` must be a string, number, boolean or date"),
-                    ));
-                }
-            };
-            Ok((name.clone(), text))
-        })
+        .map(|(name, value)| Ok((name.clone(), crate::spec::param_text(name, value, err)?)))
         .collect()
 }
 

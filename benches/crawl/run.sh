@@ -16,21 +16,7 @@ S3S="$CACHE/s3s/bin/s3s-fs"
 LAKE="$CACHE/bench/crawl10k-v2"
 if [ ! -f "$LAKE/.done" ]; then
   echo "== generating $LAKE (10 tables x 1,000 files)"
-  python3 - "$LAKE" <<'PY'
-import os, sys, random
-root = sys.argv[1]
-rng = random.Random(7)
-for t in range(10):
-    for f in range(1000):
-        day = 1 + f % 28
-        d = os.path.join(root, f"table{t}", f"dt=2026-02-{day:02d}")
-        os.makedirs(d, exist_ok=True)
-        with open(os.path.join(d, f"part-{f:04d}.csv"), "w") as out:
-            out.write(f"id,name_{t},amount,ts\n")  # a column per table: ten tables, not one
-            for i in range(10):
-                out.write(f"{f * 10 + i},n{rng.randint(0, 999)},{rng.uniform(0, 100):.2f},2026-02-{day:02d}T10:00:{i:02d}\n")
-open(os.path.join(root, ".done"), "w").close()
-PY
+  python3 benches/crawl/gen_lake.py "$LAKE"
 fi
 WORK="$(mktemp -d)"
 S3_PID=""

@@ -5,6 +5,8 @@
 # peak RSS and the row count each output reads back with (checked by DuckDB).
 #
 #   benches/e2e/run.sh            # needs a release build: cargo build --release --bin sluice
+#
+# benches/e2e/harness.sh runs this workload (number 3) and seven others against datafusion-cli too.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 CACHE="${SLUICE_CACHE:-$HOME/.cache/sluice}"

@@ -247,12 +247,21 @@ fn crontab_line(
     log: &Path,
     next: &[String],
 ) -> String {
-    let log_dir = log.parent().unwrap_or(Path::new("/"));
+    let mut dirs = vec![log.parent().unwrap_or(Path::new("/")).display().to_string()];
+    if let Some(metrics) = command
+        .iter()
+        .position(|w| w == "--metrics-file")
+        .and_then(|i| command.get(i + 1))
+        .and_then(|m| Path::new(m).parent())
+    {
+        dirs.push(metrics.display().to_string());
+    }
+    dirs.dedup();
+    let dirs = dirs.iter().map(|d| sh_quote(d)).collect::<Vec<_>>().join(" ");
     let run = command.iter().map(|w| sh_quote(w)).collect::<Vec<_>>().join(" ");
     let line = format!(
-        "cd {} && mkdir -p {} && {run} >> {} 2>&1",
+        "cd {} && mkdir -p {dirs} && {run} >> {} 2>&1",
         sh_quote(&workdir.display().to_string()),
-        sh_quote(&log_dir.display().to_string()),
         sh_quote(&log.display().to_string())
     );
     // In a crontab, an unescaped % ends the command.
@@ -394,14 +403,20 @@ mod tests {
         let line = crontab_line(
             "j",
             &s,
-            &["/bin/sluice".into(), "--param".into(), "d=%Y x".into()],
+            &[
+                "/bin/sluice".into(),
+                "--metrics-file".into(),
+                "/m/j.prom".into(),
+                "--param".into(),
+                "d=%Y x".into(),
+            ],
             Path::new("/w"),
             Path::new("/l/j.log"),
             &[],
         );
         assert!(line.contains(r"'d=\%Y x'"), "{line}");
         assert!(
-            line.contains("\n0 2 * * * cd /w && mkdir -p /l && /bin/sluice"),
+            line.contains("\n0 2 * * * cd /w && mkdir -p /l /m && /bin/sluice"),
             "{line}"
         );
     }

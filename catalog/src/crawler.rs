@@ -175,6 +175,8 @@ fn plan_table(catalog: &Catalog, database: &str, name: String, location: Locatio
                     .map(|f| (f.path.clone(), (f.size, f.last_modified.clone())))
                     .collect(),
                 csv: described.csv,
+                read_by_name: described.read_by_name,
+                json_array: described.json_array,
                 detected: def
                     .files
                     .iter()

@@ -248,6 +248,7 @@ mod tests {
             has_header: true,
             delimiter: None,
             read_by_name: false,
+            json_array: false,
             quote: None,
             columns: vec![col("order_id", "Int64", "bigint"), col("note", "Utf8", "string")],
             partition_keys: vec![col("order_date", "Date32", "date")],

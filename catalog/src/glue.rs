@@ -244,6 +244,7 @@ pub fn import(doc: &Value) -> Result<Vec<TableDef>> {
                 .is_none_or(|v| v != "0"),
             delimiter,
             read_by_name: false,
+            json_array: false,
             quote: params
                 .get("quoteChar")
                 .and_then(Value::as_str)

@@ -78,6 +78,8 @@ pub struct TableDef {
     /// Text files are read by column name (their CSV column orders differ, or a JSON column mixes
     /// numbers and strings).
     pub read_by_name: bool,
+    /// JSON files hold one array of objects each.
+    pub json_array: bool,
     /// Columns stored in the files.
     pub columns: Vec<ColumnDef>,
     /// Hive partition keys, outermost first.
@@ -113,6 +115,7 @@ impl TableDef {
             delimiter: described.csv.delimiter,
             quote: (described.csv.quote != b'"').then_some(described.csv.quote),
             read_by_name: described.read_by_name,
+            json_array: described.json_array,
             columns: described
                 .file_schema
                 .fields()
@@ -208,6 +211,7 @@ impl TableDef {
                 files,
                 csv,
                 read_by_name: self.read_by_name,
+                json_array: self.json_array,
             },
             options,
         ))

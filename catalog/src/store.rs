@@ -94,6 +94,9 @@ ALTER TABLE tables ADD COLUMN quote INTEGER;
     r#"
 ALTER TABLE tables ADD COLUMN read_by_name INTEGER NOT NULL DEFAULT 0;
 "#,
+    r#"
+ALTER TABLE tables ADD COLUMN json_array INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 /// What an upsert did.
@@ -220,12 +223,12 @@ impl Catalog {
             .query_row(
                 "INSERT INTO tables (database, name, location, classification, has_header, delimiter, columns,
                      partition_keys, object_count, size_bytes, partition_count, version, created_at, updated_at,
-                     quote, read_by_name)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 1, ?12, ?12, ?13, ?14)
+                     quote, read_by_name, json_array)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 1, ?12, ?12, ?13, ?14, ?15)
                  ON CONFLICT (database, name) DO UPDATE SET location = excluded.location,
                      classification = excluded.classification, has_header = excluded.has_header,
                      delimiter = excluded.delimiter, quote = excluded.quote, columns = excluded.columns,
-                     read_by_name = excluded.read_by_name,
+                     read_by_name = excluded.read_by_name, json_array = excluded.json_array,
                      partition_keys = excluded.partition_keys, object_count = excluded.object_count,
                      size_bytes = excluded.size_bytes, partition_count = excluded.partition_count,
                      version = tables.version + 1, updated_at = excluded.updated_at
@@ -244,7 +247,8 @@ impl Catalog {
                     table.partition_count() as i64,
                     now,
                     table.quote,
-                    table.read_by_name
+                    table.read_by_name,
+                    table.json_array
                 ],
                 |r| r.get(0),
             )
@@ -294,7 +298,7 @@ impl Catalog {
         let row = conn
             .query_row(
                 "SELECT id, location, classification, has_header, delimiter, columns, partition_keys, quote,
-                     read_by_name
+                     read_by_name, json_array
                  FROM tables WHERE database = ?1 AND name = ?2",
                 params![database, name],
                 |r| {
@@ -308,13 +312,24 @@ impl Catalog {
                         r.get::<_, String>(6)?,
                         r.get::<_, Option<u8>>(7)?,
                         r.get::<_, bool>(8)?,
+                        r.get::<_, bool>(9)?,
                     ))
                 },
             )
             .optional()
             .map_err(self.err())?;
-        let Some((id, location, classification, has_header, delimiter, columns, keys, quote, read_by_name)) =
-            row
+        let Some((
+            id,
+            location,
+            classification,
+            has_header,
+            delimiter,
+            columns,
+            keys,
+            quote,
+            read_by_name,
+            json_array,
+        )) = row
         else {
             return Ok(None);
         };
@@ -360,6 +375,7 @@ impl Catalog {
             delimiter,
             quote,
             read_by_name,
+            json_array,
             columns: parse(&columns)?,
             partition_keys: parse(&keys)?,
             files,

@@ -419,3 +419,35 @@ fn escape_comment_and_delimiter_characters_read_alike_in_both_readers() {
         );
     }
 }
+
+#[test]
+fn json_array_files_are_read_and_crawled_and_a_mix_with_ndjson_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = dir.path().join("lake/t");
+    std::fs::create_dir_all(&t).unwrap();
+    std::fs::write(
+        t.join("a.json"),
+        "[\n {\"id\": 1, \"v\": \"a\"},\n {\"id\": 2, \"v\": \"b\"}\n]\n",
+    )
+    .unwrap();
+    std::fs::write(t.join("b.json"), "[{\"id\": 3, \"v\": \"c\"}]").unwrap();
+    let q = format!("SELECT id, v FROM '{}/' ORDER BY id", t.display());
+    assert_eq!(run(&["sql", "--format", "csv", &q]).ok(), "id,v\n1,a\n2,b\n3,c\n");
+    let catalog = dir.path().join("c.db");
+    let lake = dir.path().join("lake");
+    with_catalog(&catalog, &["crawl", lake.to_str().unwrap(), "-q"]).ok();
+    let through = with_catalog(
+        &catalog,
+        &["sql", "--format", "csv", "SELECT count(*) AS n FROM default.t"],
+    );
+    assert_eq!(through.ok(), "n\n3\n");
+    // An NDJSON file joining the table: refused, naming it.
+    std::fs::write(t.join("c.json"), "{\"id\": 4, \"v\": \"d\"}\n").unwrap();
+    let mixed = with_catalog(&catalog, &["crawl", lake.to_str().unwrap()]);
+    assert_eq!(mixed.code, 2, "{}", mixed.stderr);
+    assert!(
+        mixed.stderr.contains("c.json") && mixed.stderr.contains("JSON arrays"),
+        "{}",
+        mixed.stderr
+    );
+}

@@ -1,4 +1,5 @@
-//! NDJSON source options mapped onto DataFusion's JSON format.
+//! JSON source options (one object per line, or one array of objects per file) mapped onto
+//! DataFusion's JSON format.
 
 use std::sync::Arc;
 
@@ -6,6 +7,10 @@ use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
 use datafusion::datasource::file_format::json::JsonFormat;
 
-pub(super) fn format(compression: FileCompressionType) -> Arc<dyn FileFormat> {
-    Arc::new(JsonFormat::default().with_file_compression_type(compression))
+pub(super) fn format(compression: FileCompressionType, newline_delimited: bool) -> Arc<dyn FileFormat> {
+    Arc::new(
+        JsonFormat::default()
+            .with_file_compression_type(compression)
+            .with_newline_delimited(newline_delimited),
+    )
 }

@@ -93,6 +93,8 @@ pub struct ReadOptions {
     /// Read CSV and NDJSON under this bad-records policy (sluice's own record splitting, counts and
     /// quarantine); `None` reads them with DataFusion's readers, failing on the first bad record.
     pub bad_records: Option<Arc<guard::BadRecords>>,
+    /// JSON files hold one array of objects each (set by describing; see [`TableFiles::json_array`]).
+    pub json_array: bool,
 }
 
 /// Glue lets `**` cross folders anywhere (`**.csv`, `logs**`); globset only as a whole path
@@ -461,6 +463,8 @@ pub struct TableFiles {
     /// Text files must be read by column name with sluice's own decoder (their CSV column orders
     /// differ, or a JSON column mixes numbers and strings).
     pub read_by_name: bool,
+    /// The JSON files each hold one array of objects rather than an object per line.
+    pub json_array: bool,
 }
 
 /// What an earlier crawl recorded about a table, so describing it again reads only new or changed
@@ -475,6 +479,10 @@ pub struct Known {
     pub csv: CsvReadOptions,
     /// Store path → format recorded from the content of files whose names say none.
     pub detected: HashMap<String, String>,
+    /// The table is read by column name (see [`TableFiles::read_by_name`]).
+    pub read_by_name: bool,
+    /// Its JSON files are JSON arrays (see [`TableFiles::json_array`]).
+    pub json_array: bool,
 }
 
 /// What describing a location did besides finding the table.
@@ -628,6 +636,7 @@ pub async fn describe_location_incremental(
             if odd.len() > 5 { ", …" } else { "" }
         ));
     }
+    let mut json_array = known.is_some_and(|k| k.json_array);
     let mut csv_options = known
         .map(|k| k.csv.clone())
         .unwrap_or_else(|| options.csv.clone());
@@ -707,8 +716,40 @@ pub async fn describe_location_incremental(
                 ));
             }
         }
+        if kind.format == FileFormatKind::Json {
+            let arrays: Vec<&str> = sniffed
+                .iter()
+                .filter(|(_, h)| h.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'['))
+                .map(|(p, _)| p.as_str())
+                .collect();
+            let lines: Vec<&str> = sniffed
+                .iter()
+                .map(|(p, _)| p.as_str())
+                .filter(|p| !arrays.contains(p))
+                .collect();
+            let earlier = known.is_some_and(|k| !k.files.is_empty());
+            let odd = match (arrays.first(), lines.first()) {
+                (Some(a), Some(l)) => Some((*a, *l)),
+                (Some(a), None) if earlier && !json_array => Some((*a, "the files crawled before")),
+                (None, Some(l)) if earlier && json_array => Some(("the files crawled before", *l)),
+                _ => None,
+            };
+            if let Some((array, line)) = odd {
+                return Err(EngineError::InvalidOption {
+                    option: location.original().to_string(),
+                    reason: format!(
+                        "`{array}` holds JSON arrays where `{line}` holds one object per line; a table's JSON files must be all one or all the other. Move them apart or leave some out with --exclude"
+                    ),
+                });
+            }
+            if !arrays.is_empty() && !json_array {
+                json_array = true;
+                notes.notes.push("JSON files hold arrays of objects".into());
+            }
+        }
         let effective = ReadOptions {
             csv: csv_options.clone(),
+            json_array,
             ..options.clone()
         };
         let format = file_format(kind, &effective);
@@ -798,7 +839,7 @@ pub async fn describe_location_incremental(
     // string. Files whose CSV columns are not the table's first columns in order, or whose JSON
     // column is a number in one file and a string in another, are read by sluice's own decoder
     // instead: by column name, numbers kept as text.
-    let mut read_by_name = false;
+    let mut read_by_name = known.is_some_and(|k| k.read_by_name);
     'json: for (file, schema) in &json_files {
         for f in schema.fields() {
             let scalar = matches!(
@@ -860,6 +901,7 @@ pub async fn describe_location_incremental(
             files,
             csv: csv_options,
             read_by_name,
+            json_array,
         },
         notes,
     ))
@@ -997,6 +1039,7 @@ pub fn build_table(described: &TableFiles, options: &ReadOptions) -> Result<Lake
     let options = &ReadOptions {
         csv: described.csv.clone(),
         bad_records,
+        json_array: described.json_array,
         ..options.clone()
     };
     let mut groups: BTreeMap<FileKind, Vec<PartitionedFile>> = BTreeMap::new();
@@ -1032,7 +1075,8 @@ pub fn build_table(described: &TableFiles, options: &ReadOptions) -> Result<Lake
                     escape: options.csv.escape,
                     comment: options.csv.comment,
                 }),
-                (Some(_), FileFormatKind::Json) => Some(guard::Dialect::Json),
+                // JSON arrays are read by DataFusion's reader (the first bad element fails).
+                (Some(_), FileFormatKind::Json) if !options.json_array => Some(guard::Dialect::Json),
                 _ => None,
             };
             table::FileGroupSpec {
@@ -1066,7 +1110,7 @@ fn file_format(kind: &FileKind, options: &ReadOptions) -> Arc<dyn FileFormat> {
     let compression = kind.compression.file_type();
     match kind.format {
         FileFormatKind::Csv => csv::format(&options.csv, kind.tab_separated, compression),
-        FileFormatKind::Json => json::format(compression),
+        FileFormatKind::Json => json::format(compression, !options.json_array),
         FileFormatKind::Parquet => Arc::new(ParquetFormat::default()),
     }
 }

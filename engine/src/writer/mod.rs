@@ -12,6 +12,7 @@
 //! File names carry the run id (`part-<stream>-<seq>-<run_id>.<codec>.parquet`), so files of two runs
 //! never collide and a file is written exactly once.
 
+mod cluster;
 mod commit;
 pub mod layout;
 pub mod log;
@@ -23,6 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use arrow::compute::SortOptions;
 use arrow::datatypes::{Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::expressions::col as physical_col;
 use datafusion::physical_expr::{LexOrdering, PhysicalExpr, PhysicalSortExpr};
@@ -400,7 +402,9 @@ impl PartitionedWriter {
             &self.options.partition_by,
             self.options.keep_partition_columns,
         )?;
-        let sorted = !self.options.partition_by.is_empty() && self.options.cluster;
+        let partitioned = !self.options.partition_by.is_empty();
+        let sorted = partitioned && self.options.cluster && !self.options.sort_by.is_empty();
+        let adaptive = partitioned && self.options.cluster && self.options.sort_by.is_empty();
         let plan = if sorted {
             let streams = task_ctx.session_config().target_partitions();
             cluster_by_partition(plan, &self.options.partition_by, &self.options.sort_by, streams)?
@@ -435,7 +439,14 @@ impl PartitionedWriter {
             buffer_bytes: (self.options.buffer_bytes / streams).max(1024 * 1024),
             codec_tag: self.options.codec.file_tag(),
             cancelled: AtomicBool::new(false),
-            sorted,
+            rerouter: adaptive.then(|| {
+                cluster::Rerouter::new(
+                    Arc::clone(&schema),
+                    self.options.partition_by.clone(),
+                    streams,
+                    Arc::clone(&task_ctx),
+                )
+            }),
         });
         let mut tasks = JoinSet::new();
         let mut failure = None;
@@ -443,7 +454,8 @@ impl PartitionedWriter {
             match plan.execute(i, Arc::clone(&task_ctx)) {
                 Ok(stream) => {
                     let shared = Arc::clone(&shared);
-                    tasks.spawn(async move { write_stream(shared, i, stream).await });
+                    let reroute = shared.rerouter.as_ref().and_then(|r| r.sender(i));
+                    tasks.spawn(async move { write_stream(shared, i, stream, sorted, reroute).await });
                 }
                 Err(e) => {
                     failure = Some(EngineError::from(e));
@@ -451,27 +463,17 @@ impl PartitionedWriter {
                 }
             }
         }
+        if let Some(rerouter) = &shared.rerouter {
+            rerouter.close_unclaimed();
+        }
         if failure.is_some() {
             shared.cancelled.store(true, Ordering::Relaxed);
         }
         let mut written = Vec::new();
-        while let Some(joined) = tasks.join_next().await {
-            let outcome = match joined {
-                Ok(outcome) => outcome,
-                Err(e) => StreamOutcome {
-                    files: Vec::new(),
-                    error: Some(EngineError::DataFusion(
-                        datafusion::error::DataFusionError::ExecutionJoin(Box::new(e)),
-                    )),
-                },
-            };
-            written.extend(outcome.files);
-            if let Some(e) = outcome.error {
-                shared.cancelled.store(true, Ordering::Relaxed);
-                if !matches!(e, EngineError::Cancelled) {
-                    failure.get_or_insert(e);
-                }
-            }
+        join_streams(&mut tasks, &shared, &mut written, &mut failure).await;
+        if let Some(rerouter) = &shared.rerouter {
+            let mut writers = rerouter.take_writers();
+            join_streams(&mut writers, &shared, &mut written, &mut failure).await;
         }
         drop(shared);
         let committer = Arc::into_inner(committer).expect("every stream task has finished");
@@ -490,6 +492,33 @@ impl PartitionedWriter {
             partition_by: self.options.partition_by,
             schema,
         }))
+    }
+}
+
+/// Waits for writing streams, collecting their files and the first real error.
+async fn join_streams(
+    tasks: &mut JoinSet<StreamOutcome>,
+    shared: &StreamShared,
+    written: &mut Vec<WrittenFile>,
+    failure: &mut Option<EngineError>,
+) {
+    while let Some(joined) = tasks.join_next().await {
+        let outcome = match joined {
+            Ok(outcome) => outcome,
+            Err(e) => StreamOutcome {
+                files: Vec::new(),
+                error: Some(EngineError::DataFusion(
+                    datafusion::error::DataFusionError::ExecutionJoin(Box::new(e)),
+                )),
+            },
+        };
+        written.extend(outcome.files);
+        if let Some(e) = outcome.error {
+            shared.cancelled.store(true, Ordering::Relaxed);
+            if !matches!(e, EngineError::Cancelled) {
+                failure.get_or_insert(e);
+            }
+        }
     }
 }
 
@@ -559,8 +588,9 @@ struct StreamShared {
     buffer_bytes: usize,
     codec_tag: &'static str,
     cancelled: AtomicBool,
-    /// Rows arrive sorted by partition: a partition never comes back once another starts.
-    sorted: bool,
+    /// Set when a stream that meets more than `max_open_files` partitions hands its rows on to be
+    /// clustered, rather than closing and reopening files.
+    rerouter: Option<cluster::Rerouter>,
 }
 
 struct OpenFile {
@@ -582,10 +612,15 @@ struct StreamOutcome {
 const UPLOAD_BUFFER: usize = 8 * 1024 * 1024;
 
 /// Writes one input stream into its own set of files.
+///
+/// `sorted`: rows arrive sorted by partition, so a partition never comes back once another starts.
+/// `reroute`: where the stream sends its rows once it meets too many partitions.
 async fn write_stream(
     shared: Arc<StreamShared>,
     stream_no: usize,
     stream: SendableRecordBatchStream,
+    sorted: bool,
+    reroute: Option<futures::channel::mpsc::Sender<RecordBatch>>,
 ) -> StreamOutcome {
     let mut state = StreamState {
         open: HashMap::new(),
@@ -593,7 +628,10 @@ async fn write_stream(
         seq: 0,
         tick: 0,
     };
-    let result = state.run(&shared, stream_no, stream).await;
+    let result = state.run(&shared, stream_no, stream, sorted, reroute).await;
+    if result.is_err() {
+        shared.cancelled.store(true, Ordering::Relaxed);
+    }
     match result {
         Ok(()) => StreamOutcome {
             files: state.done,
@@ -624,9 +662,11 @@ struct StreamState {
 impl StreamState {
     async fn run(
         &mut self,
-        shared: &StreamShared,
+        shared: &Arc<StreamShared>,
         stream_no: usize,
         mut stream: SendableRecordBatchStream,
+        sorted: bool,
+        mut reroute: Option<futures::channel::mpsc::Sender<RecordBatch>>,
     ) -> Result<()> {
         let data_schema: SchemaRef = shared.layout.data_schema(&shared.file_schema);
         while let Some(batch) = stream.next().await {
@@ -637,10 +677,32 @@ impl StreamState {
             if batch.num_rows() == 0 {
                 continue;
             }
-            for partition::PartitionSlice { dir, values, rows } in shared.layout.split(&batch)? {
+            let slices = shared.layout.split(&batch)?;
+            if let (Some(tx), Some(rerouter)) = (reroute.as_mut(), &shared.rerouter) {
+                let new = slices.iter().filter(|s| !self.open.contains_key(&s.dir)).count();
+                if self.open.len() + new > shared.max_open_files {
+                    let open: Vec<OpenFile> = self.open.drain().map(|(_, f)| f).collect();
+                    for file in open {
+                        self.finish(file).await?;
+                    }
+                    rerouter.start(shared)?;
+                    cluster::send(tx, batch).await?;
+                    while let Some(batch) = stream.next().await {
+                        if shared.cancelled.load(Ordering::Relaxed) {
+                            return Err(EngineError::Cancelled);
+                        }
+                        let batch = batch?;
+                        if batch.num_rows() > 0 {
+                            cluster::send(tx, batch).await?;
+                        }
+                    }
+                    return Ok(());
+                }
+            }
+            for partition::PartitionSlice { dir, values, rows } in slices {
                 self.tick += 1;
                 if !self.open.contains_key(&dir) {
-                    if shared.sorted {
+                    if sorted {
                         let done: Vec<OpenFile> = self.open.drain().map(|(_, f)| f).collect();
                         for file in done {
                             self.finish(file).await?;
@@ -788,6 +850,76 @@ mod tests {
             .iter()
             .filter(|m| m.location.as_ref().ends_with(".parquet"))
             .count()
+    }
+
+    /// `n` rows over `parts` partition values, spread over `streams` input streams.
+    async fn spread(ctx: &SessionContext, n: usize, parts: usize) -> Arc<dyn ExecutionPlan> {
+        let df = ctx
+            .sql(&format!(
+                "SELECT v AS id, CAST(v % {parts} AS VARCHAR) AS p FROM unnest(range({n})) AS t(v)"
+            ))
+            .await
+            .unwrap();
+        let plan = df.create_physical_plan().await.unwrap();
+        Arc::new(RepartitionExec::try_new(plan, Partitioning::RoundRobinBatch(3)).unwrap())
+    }
+
+    fn files_per_partition(report: &CommitReport) -> HashMap<String, usize> {
+        let mut per = HashMap::new();
+        for f in &report.files {
+            let dir = f.path.rsplit_once('/').map(|(d, _)| d.to_string()).unwrap_or_default();
+            *per.entry(dir).or_insert(0) += 1;
+        }
+        per
+    }
+
+    #[tokio::test]
+    async fn few_partitions_are_written_without_clustering() {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let ctx = SessionContext::new_with_config(
+            datafusion::prelude::SessionConfig::new().with_batch_size(100),
+        );
+        let dest = Location::parse("memory:///t/").unwrap();
+        let options = WriteOptions::new()
+            .with_partition_by(vec!["p".into()])
+            .with_max_open_files(4);
+        let report = PartitionedWriter::new(Arc::clone(&store), dest, options, "r")
+            .write(spread(&ctx, 3000, 4).await, ctx.task_ctx())
+            .await
+            .unwrap();
+        assert_eq!((report.rows, report.partitions), (3000, 4));
+        let per = files_per_partition(&report);
+        assert_eq!(per.len(), 4);
+        assert!(
+            per.values().all(|&n| n == 3),
+            "each of the 3 streams kept one file per partition: {per:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn many_partitions_are_clustered_into_about_one_file_each() {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let ctx = SessionContext::new_with_config(
+            datafusion::prelude::SessionConfig::new().with_batch_size(100),
+        );
+        let dest = Location::parse("memory:///t/").unwrap();
+        let options = WriteOptions::new()
+            .with_partition_by(vec!["p".into()])
+            .with_max_open_files(4);
+        let report = PartitionedWriter::new(Arc::clone(&store), dest.clone(), options, "r")
+            .write(spread(&ctx, 30_000, 500).await, ctx.task_ctx())
+            .await
+            .unwrap();
+        assert_eq!((report.rows, report.partitions), (30_000, 500));
+        let per = files_per_partition(&report);
+        assert_eq!(per.len(), 500);
+        assert!(
+            per.values().all(|&n| n == 1),
+            "every stream met more than 4 partitions in its first batch, so all rows were clustered: {:?}",
+            per.values().max()
+        );
+        let rows: u64 = report.files.iter().map(|f| f.rows).sum();
+        assert_eq!(rows, 30_000);
     }
 
     #[tokio::test]

@@ -31,6 +31,6 @@ pub mod writer;
 
 pub use error::{EngineError, Result, datafusion_is_bad_input, is_transient};
 pub use readers::{CsvReadOptions, FileFormatKind, ReadOptions};
-pub use session::{SessionBuilder, SluiceSession, new_run_id, parse_size};
+pub use session::{SessionBuilder, SluiceSession, StateUpgrade, new_run_id, parse_size};
 pub use stores::{Location, S3Options};
 pub use writer::{Codec, CommitReport, PendingCommit, Staged, WriteMode, WriteOptions, WrittenFile};

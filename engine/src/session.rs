@@ -23,14 +23,29 @@ use crate::writer::{CommitReport, PartitionedWriter, Staged, WriteOptions};
 /// Share of physical memory the engine may track when no limit is given.
 const DEFAULT_MEMORY_FRACTION: f64 = 0.7;
 
+/// Turns the finished DataFusion state into the one queries run in (e.g. one that plans locally
+/// and executes on a cluster).
+pub type StateUpgrade = Arc<dyn Fn(SessionState) -> datafusion::error::Result<SessionState> + Send + Sync>;
+
 /// Builds a [`SluiceSession`]: parallelism, memory limit with spilling, object stores.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct SessionBuilder {
     target_partitions: Option<usize>,
     memory_limit: Option<usize>,
     spill_dir: Option<PathBuf>,
     s3: Option<S3Options>,
     bad_records: Option<Arc<BadRecords>>,
+    upgrade: Option<StateUpgrade>,
+}
+
+impl std::fmt::Debug for SessionBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionBuilder")
+            .field("target_partitions", &self.target_partitions)
+            .field("memory_limit", &self.memory_limit)
+            .field("upgraded", &self.upgrade.is_some())
+            .finish()
+    }
 }
 
 impl SessionBuilder {
@@ -69,6 +84,12 @@ impl SessionBuilder {
         self
     }
 
+    /// Applies `upgrade` to the session's state last, after sluice's stores and tables are in.
+    pub fn with_state_upgrade(mut self, upgrade: StateUpgrade) -> Self {
+        self.upgrade = Some(upgrade);
+        self
+    }
+
     /// Creates the session.
     pub fn build(self) -> Result<SluiceSession> {
         let s3 = match self.s3 {
@@ -104,7 +125,7 @@ impl SessionBuilder {
             config = config.with_extension(guard);
         }
         let ctx = SessionContext::new_with_config_rt(config, runtime);
-        let ctx = with_url_tables(ctx);
+        let ctx = with_url_tables(ctx, self.upgrade.as_ref())?;
         Ok(SluiceSession {
             ctx,
             stores,
@@ -114,7 +135,7 @@ impl SessionBuilder {
 }
 
 /// Lets SQL name folders and URLs as tables: `SELECT * FROM 's3://lake/raw/orders/'`.
-fn with_url_tables(ctx: SessionContext) -> SessionContext {
+fn with_url_tables(ctx: SessionContext, upgrade: Option<&StateUpgrade>) -> Result<SessionContext> {
     let factory = Arc::new(LocationTables::default());
     let catalogs = Arc::clone(ctx.state().catalog_list());
     let catalogs = Arc::new(DynamicFileCatalog::new(
@@ -122,14 +143,18 @@ fn with_url_tables(ctx: SessionContext) -> SessionContext {
         Arc::clone(&factory) as Arc<dyn UrlTableFactory>,
     ));
     let session_id = ctx.session_id();
-    let ctx: SessionContext = ctx
+    let state = ctx
         .into_state_builder()
         .with_session_id(session_id)
         .with_catalog_list(catalogs)
-        .build()
-        .into();
+        .build();
+    let state = match upgrade {
+        Some(upgrade) => upgrade(state)?,
+        None => state,
+    };
+    let ctx: SessionContext = state.into();
     let _ = factory.state.set(ctx.state_weak_ref());
-    ctx
+    Ok(ctx)
 }
 
 /// Opens a quoted path or URL in SQL as a table through [`open_table`].

@@ -13,6 +13,7 @@ pub mod guard;
 pub mod infer;
 mod json;
 mod table;
+mod wire;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -36,7 +37,7 @@ use crate::writer::layout::{HIVE_DEFAULT_PARTITION, unescape_path_name};
 use crate::writer::log::{CommitLog, META_DIR};
 
 /// File formats sluice reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum FileFormatKind {
     /// Comma- (or otherwise) delimited text.
     Csv,
@@ -171,6 +172,65 @@ impl Exclude {
     }
 }
 
+/// How to read one group of files, kept beside the built format so a table can be rebuilt in
+/// another process (see [`LakeTable::encode`]).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct GroupFormat {
+    format: FileFormatKind,
+    tab_separated: bool,
+    compression: Compression,
+    has_header: bool,
+    delimiter: Option<u8>,
+    quote: u8,
+    escape: Option<u8>,
+    comment: Option<u8>,
+    json_array: bool,
+}
+
+impl GroupFormat {
+    fn new(kind: &FileKind, options: &ReadOptions) -> Self {
+        Self {
+            format: kind.format,
+            tab_separated: kind.tab_separated,
+            compression: kind.compression,
+            has_header: options.csv.has_header,
+            delimiter: options.csv.delimiter,
+            quote: options.csv.quote,
+            escape: options.csv.escape,
+            comment: options.csv.comment,
+            json_array: options.json_array,
+        }
+    }
+
+    /// Why a scan of these files would read differently in another process, if it would.
+    fn not_portable(&self) -> Option<&'static str> {
+        match (self.format, self.compression, self.json_array) {
+            (FileFormatKind::Parquet, _, _) => None,
+            (_, Compression::None, false) => None,
+            (FileFormatKind::Json, Compression::None, true) => Some("the table's JSON files hold arrays"),
+            _ => Some("the table has compressed text files"),
+        }
+    }
+
+    /// The DataFusion format these settings describe.
+    fn file_format(&self) -> Arc<dyn FileFormat> {
+        let csv = CsvReadOptions {
+            has_header: self.has_header,
+            delimiter: self.delimiter,
+            quote: self.quote,
+            escape: self.escape,
+            comment: self.comment,
+            ..CsvReadOptions::default()
+        };
+        let compression = self.compression.file_type();
+        match self.format {
+            FileFormatKind::Csv => csv::format(&csv, self.tab_separated, compression),
+            FileFormatKind::Json => json::format(compression, !self.json_array),
+            FileFormatKind::Parquet => Arc::new(ParquetFormat::default()),
+        }
+    }
+}
+
 /// What a file name says about its content.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct FileKind {
@@ -181,7 +241,7 @@ struct FileKind {
     suffix: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 enum Compression {
     None,
     Gzip,
@@ -752,7 +812,7 @@ pub async fn describe_location_incremental(
             json_array,
             ..options.clone()
         };
-        let format = file_format(kind, &effective);
+        let format = GroupFormat::new(kind, &effective).file_format();
         crate::progress::io().plan_files(sample.len() as u64);
         let inferred: Vec<(String, SchemaRef)> = futures::stream::iter(sample.iter().cloned())
             .map(|meta| {
@@ -1079,8 +1139,10 @@ pub fn build_table(described: &TableFiles, options: &ReadOptions) -> Result<Lake
                 (Some(_), FileFormatKind::Json) if !options.json_array => Some(guard::Dialect::Json),
                 _ => None,
             };
+            let source = GroupFormat::new(&kind, options);
             table::FileGroupSpec {
-                format: file_format(&kind, options),
+                format: source.file_format(),
+                source: Some(source),
                 guarded: guarded.map(|d| (d, kind.compression.file_type())),
                 files,
             }
@@ -1104,15 +1166,6 @@ pub async fn open_table(
 ) -> Result<Arc<dyn TableProvider>> {
     let described = describe_location(state, location, options).await?;
     Ok(Arc::new(build_table(&described, options)?))
-}
-
-fn file_format(kind: &FileKind, options: &ReadOptions) -> Arc<dyn FileFormat> {
-    let compression = kind.compression.file_type();
-    match kind.format {
-        FileFormatKind::Csv => csv::format(&options.csv, kind.tab_separated, compression),
-        FileFormatKind::Json => json::format(compression, !options.json_array),
-        FileFormatKind::Parquet => Arc::new(ParquetFormat::default()),
-    }
 }
 
 /// The partition columns shared by every file, with types inferred from their values.

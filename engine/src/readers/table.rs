@@ -44,16 +44,18 @@ pub struct FileGroupSpec {
     pub files: Vec<PartitionedFile>,
     /// Set when the group is read under a bad-records policy: its dialect and compression.
     pub guarded: Option<(Dialect, FileCompressionType)>,
+    /// What `format` was built from, so the table can be sent to another process.
+    pub source: Option<super::GroupFormat>,
 }
 
 /// A table made of known files.
 #[derive(Debug)]
 pub struct LakeTable {
-    store_url: ObjectStoreUrl,
-    file_schema: SchemaRef,
-    partition_fields: Vec<FieldRef>,
-    schema: SchemaRef,
-    groups: Vec<FileGroupSpec>,
+    pub(super) store_url: ObjectStoreUrl,
+    pub(super) file_schema: SchemaRef,
+    pub(super) partition_fields: Vec<FieldRef>,
+    pub(super) schema: SchemaRef,
+    pub(super) groups: Vec<FileGroupSpec>,
     bad_records: Option<Arc<BadRecords>>,
 }
 

@@ -1,0 +1,227 @@
+//! A [`LakeTable`] as bytes, so a plan that scans one can be planned in another process (a
+//! Ballista scheduler) and read the very same files there, without a catalog or a listing.
+
+use std::io::Cursor;
+
+use arrow::datatypes::{Schema, SchemaRef};
+use arrow::ipc::reader::StreamReader;
+use arrow::ipc::writer::StreamWriter;
+use chrono::{DateTime, Utc};
+use datafusion::common::ScalarValue;
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::execution::object_store::ObjectStoreUrl;
+use object_store::ObjectMeta;
+use serde::{Deserialize, Serialize};
+
+use super::GroupFormat;
+use super::table::{FileGroupSpec, LakeTable};
+use crate::error::{EngineError, Result};
+
+/// Bumped when the layout changes; a process refuses tables of another version.
+const VERSION: u32 = 1;
+
+#[derive(Serialize, Deserialize)]
+struct WireTable {
+    version: u32,
+    store_url: String,
+    /// Arrow IPC stream holding only the file schema.
+    file_schema: Vec<u8>,
+    /// Arrow IPC stream holding only the partition fields.
+    partition_fields: Vec<u8>,
+    groups: Vec<WireGroup>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireGroup {
+    format: GroupFormat,
+    files: Vec<WireFile>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireFile {
+    path: String,
+    size: u64,
+    modified: DateTime<Utc>,
+    e_tag: Option<String>,
+    version: Option<String>,
+    /// Partition values as text, `None` for NULL; typed again from the partition fields.
+    values: Vec<Option<String>>,
+}
+
+fn invalid(reason: String) -> EngineError {
+    EngineError::InvalidOption {
+        option: "cluster".into(),
+        reason,
+    }
+}
+
+fn schema_bytes(schema: &Schema) -> Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    let mut writer =
+        StreamWriter::try_new(&mut buf, schema).map_err(datafusion::error::DataFusionError::from)?;
+    writer
+        .finish()
+        .map_err(datafusion::error::DataFusionError::from)?;
+    drop(writer);
+    Ok(buf)
+}
+
+fn schema_from(bytes: &[u8]) -> Result<SchemaRef> {
+    let reader =
+        StreamReader::try_new(Cursor::new(bytes), None).map_err(datafusion::error::DataFusionError::from)?;
+    Ok(reader.schema())
+}
+
+impl LakeTable {
+    /// The table as bytes for [`LakeTable::decode`]. Tables read under a bad-records policy (or by
+    /// column name) use sluice's own reader, which only runs in this process.
+    pub fn encode(&self) -> Result<Vec<u8>> {
+        let groups = self
+            .groups
+            .iter()
+            .map(|g| {
+                if g.guarded.is_some() {
+                    return Err(invalid(
+                        "this table is read with sluice's record-level reader (a bad-records policy, or CSV files whose columns differ in order), which runs only locally; drop the policy or run without --cluster".into(),
+                    ));
+                }
+                let format = g.source.clone().ok_or_else(|| {
+                    invalid("a table built without its format description cannot be sent".into())
+                })?;
+                if let Some(reason) = format.not_portable() {
+                    let example = g.files.first().map(|f| f.object_meta.location.to_string()).unwrap_or_default();
+                    return Err(invalid(format!(
+                        "{reason} (e.g. `{example}`): DataFusion 55 does not send that setting to executors, which would misread the files; convert them to Parquet first (`sluice convert`) or run without --cluster"
+                    )));
+                }
+                let files = g
+                    .files
+                    .iter()
+                    .map(|f| WireFile {
+                        path: f.object_meta.location.to_string(),
+                        size: f.object_meta.size,
+                        modified: f.object_meta.last_modified,
+                        e_tag: f.object_meta.e_tag.clone(),
+                        version: f.object_meta.version.clone(),
+                        values: f
+                            .partition_values
+                            .iter()
+                            .map(|v| (!v.is_null()).then(|| v.to_string()))
+                            .collect(),
+                    })
+                    .collect();
+                Ok(WireGroup { format, files })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let wire = WireTable {
+            version: VERSION,
+            store_url: self.store_url.as_str().to_string(),
+            file_schema: schema_bytes(&self.file_schema)?,
+            partition_fields: schema_bytes(&Schema::new(self.partition_fields.clone()))?,
+            groups,
+        };
+        serde_json::to_vec(&wire).map_err(|e| invalid(format!("cannot encode the table: {e}")))
+    }
+
+    /// A table from [`LakeTable::encode`]'s bytes.
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        let wire: WireTable =
+            serde_json::from_slice(bytes).map_err(|e| invalid(format!("cannot decode a table: {e}")))?;
+        if wire.version != VERSION {
+            return Err(invalid(format!(
+                "a table came in layout {} where this sluice reads layout {VERSION}; run the same sluice version everywhere",
+                wire.version
+            )));
+        }
+        let file_schema = schema_from(&wire.file_schema)?;
+        let partition_schema = schema_from(&wire.partition_fields)?;
+        let types: Vec<_> = partition_schema
+            .fields()
+            .iter()
+            .map(|f| f.data_type().clone())
+            .collect();
+        let groups = wire
+            .groups
+            .into_iter()
+            .map(|g| {
+                let files = g
+                    .files
+                    .into_iter()
+                    .map(|f| {
+                        let values = types
+                            .iter()
+                            .zip(f.values)
+                            .map(|(ty, v)| match v {
+                                None => ScalarValue::try_from(ty),
+                                Some(v) => ScalarValue::try_from_string(v, ty),
+                            })
+                            .collect::<datafusion::error::Result<Vec<_>>>()?;
+                        let meta = ObjectMeta {
+                            location: object_store::path::Path::from(f.path),
+                            last_modified: f.modified,
+                            size: f.size,
+                            e_tag: f.e_tag,
+                            version: f.version,
+                        };
+                        Ok(PartitionedFile::from(meta).with_partition_values(values))
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(FileGroupSpec {
+                    format: g.format.file_format(),
+                    files,
+                    guarded: None,
+                    source: Some(g.format),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(LakeTable::new(
+            ObjectStoreUrl::parse(&wire.store_url)?,
+            file_schema,
+            partition_schema
+                .fields()
+                .iter()
+                .map(|f| f.as_ref().clone())
+                .collect(),
+            groups,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::readers::{ReadOptions, build_table, describe_location};
+    use crate::stores::Location;
+    use datafusion::prelude::SessionContext;
+    use std::sync::Arc;
+
+    #[tokio::test]
+    async fn a_partitioned_csv_table_reads_the_same_after_a_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        for (p, rows) in [("a", "1,x\n2,y\n"), ("b", "3,z\n")] {
+            let folder = dir.path().join(format!("k={p}"));
+            std::fs::create_dir_all(&folder).unwrap();
+            std::fs::write(folder.join("f.csv"), format!("id,name\n{rows}")).unwrap();
+        }
+        let ctx = SessionContext::new();
+        let location = Location::parse(dir.path().to_str().unwrap()).unwrap();
+        let described = describe_location(&ctx.state(), &location, &ReadOptions::default())
+            .await
+            .unwrap();
+        let table = build_table(&described, &ReadOptions::default()).unwrap();
+        let decoded = LakeTable::decode(&table.encode().unwrap()).unwrap();
+        assert_eq!(decoded.schema, table.schema);
+        ctx.register_table("t", Arc::new(decoded)).unwrap();
+        let batches = ctx
+            .sql("SELECT k, sum(id) AS s FROM t WHERE k = 'a' GROUP BY k")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let text = arrow::util::pretty::pretty_format_batches(&batches)
+            .unwrap()
+            .to_string();
+        assert!(text.contains("| a | 3 |"), "{text}");
+    }
+}

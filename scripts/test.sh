@@ -26,10 +26,10 @@ if [ ! -x "$S3S" ]; then
 fi
 
 VENV="$CACHE/venv"
-if ! "$VENV/bin/python" -c "import duckdb, pyarrow, pyspark" 2>/dev/null; then
-  echo "== installing duckdb, pyarrow and pyspark into $VENV"
+if ! "$VENV/bin/python" -c "import duckdb, pyarrow, pyspark" 2>/dev/null || [ ! -x "$VENV/bin/tpchgen-cli" ]; then
+  echo "== installing duckdb, pyarrow, pyspark and tpchgen-cli into $VENV"
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check "duckdb>=1.4" "pyarrow>=18" "pyspark>=4"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "duckdb>=1.4" "pyarrow>=18" "pyspark>=4" "tpchgen-cli>=2"
 fi
 export SLUICE_TEST_PYTHON="$VENV/bin/python"
 

@@ -59,6 +59,10 @@ pub struct GlobalArgs {
     /// raw); implies `--on-bad-records quarantine`.
     #[arg(long, global = true, env = env::SLUICE_QUARANTINE, value_name = "URL")]
     pub quarantine: Option<String>,
+    /// Run queries and jobs on the Ballista cluster whose scheduler is at this address
+    /// (`df://HOST:PORT`); planning, the catalog and commits stay in this process.
+    #[arg(long, global = true, env = env::SLUICE_CLUSTER, value_name = "df://HOST:PORT")]
+    pub cluster: Option<String>,
 }
 
 /// `--log-format` values.
@@ -125,6 +129,49 @@ pub enum Command {
     /// Print a crontab line or systemd units that run a job or workflow on a schedule.
     #[command(subcommand)]
     Schedule(ScheduleCommand),
+    /// Run a Ballista scheduler: executors register with it and `--cluster` clients send it queries.
+    Scheduler(SchedulerArgs),
+    /// Run a Ballista executor that takes tasks from a scheduler; reads the lake with this
+    /// machine's own AWS credentials.
+    Executor(ExecutorArgs),
+}
+
+/// `sluice scheduler`
+#[derive(Debug, Args)]
+pub struct SchedulerArgs {
+    /// Address to listen on; use 0.0.0.0:50050 to accept executors and clients from other machines.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:50050")]
+    pub bind: std::net::SocketAddr,
+    /// Host name others reach this scheduler by, when not the bind address (e.g. behind NAT).
+    #[arg(long, value_name = "HOST")]
+    pub external_host: Option<String>,
+    /// An executor silent this long is dead and its tasks run again elsewhere, e.g. `30s`.
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub executor_timeout: String,
+}
+
+/// `sluice executor`
+#[derive(Debug, Args)]
+pub struct ExecutorArgs {
+    /// The scheduler to register with: `df://HOST:PORT` or `HOST:PORT`.
+    #[arg(long, value_name = "ADDR")]
+    pub scheduler: String,
+    /// Address the data (Arrow Flight) service listens on; scheduler, other executors and clients
+    /// fetch results and shuffle data from it.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:50051")]
+    pub bind: std::net::SocketAddr,
+    /// Port of the executor's control (gRPC) service.
+    #[arg(long, value_name = "PORT", default_value_t = 50052)]
+    pub grpc_port: u16,
+    /// Host name others reach this executor by, when not the bind address.
+    #[arg(long, value_name = "HOST")]
+    pub external_host: Option<String>,
+    /// Tasks run at once (default: the number of cores).
+    #[arg(long, value_name = "N")]
+    pub slots: Option<usize>,
+    /// Folder for shuffle, result and spill files (default: `sluice-executor-PORT` in the temp folder).
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
 }
 
 /// `sluice schedule`

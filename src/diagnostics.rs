@@ -83,9 +83,15 @@ pub fn report_as(err: &anyhow::Error, json: bool) -> ExitCode {
     ExitCode::from(exit_code(err))
 }
 
+/// What the cluster codec says about a table it cannot send (see `sluice_cluster::SluiceCodec`).
+const CLUSTER_REFUSAL: &str = "cannot run on the cluster: ";
+
 /// The exit code for an error: 2 when the user must fix the input, 1 otherwise.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
+        if cause.to_string().contains(CLUSTER_REFUSAL) {
+            return EXIT_BAD_INPUT;
+        }
         if cause.downcast_ref::<UsageError>().is_some() {
             return EXIT_BAD_INPUT;
         }
@@ -139,6 +145,11 @@ fn hint(err: &anyhow::Error) -> Option<String> {
         if text.contains("table '") && text.contains("' not found") {
             return Some("query a folder or URL by quoting it: SELECT * FROM 'data/orders/'".into());
         }
+        if text.contains("failed: Cancelled") {
+            return Some(
+                "the cluster cancelled the job: the scheduler does that when an executor running it is lost (its log names the executor); rerun it, nothing was committed".into(),
+            );
+        }
         if text.contains("ResourcesExhausted") || text.contains("Resources exhausted") {
             return Some("raise --memory-limit, or lower --target-partitions".into());
         }
@@ -148,6 +159,13 @@ fn hint(err: &anyhow::Error) -> Option<String> {
 
 /// DataFusion prefixes messages with its own category names; users need only the sentence.
 fn clean(text: &str) -> String {
+    // A catalog table the cluster cannot read reaches here inside DataFusion's serialization error.
+    if let (Some(start), Some(end)) = (text.find("table `"), text.rfind("\"))"))
+        && text[start..].contains(CLUSTER_REFUSAL)
+        && end > start
+    {
+        return text[start..end].replace("invalid value for `cluster`: ", "");
+    }
     let mut t = text.trim();
     for prefix in [
         "External error: ",

@@ -25,3 +25,5 @@ pub const SLUICE_ON_BAD_RECORDS: &str = "SLUICE_ON_BAD_RECORDS";
 pub const SLUICE_MAX_BAD_RECORDS: &str = "SLUICE_MAX_BAD_RECORDS";
 /// Default `--quarantine`.
 pub const SLUICE_QUARANTINE: &str = "SLUICE_QUARANTINE";
+/// Default `--cluster`: the Ballista scheduler queries and jobs run on.
+pub const SLUICE_CLUSTER: &str = "SLUICE_CLUSTER";

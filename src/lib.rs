@@ -67,6 +67,8 @@ pub async fn run(cli: Cli, registry: &sluice_jobs::Registry) -> anyhow::Result<(
         }
         Command::Doctor(args) => commands::doctor::run(args, &settings).await,
         Command::Schedule(args::ScheduleCommand::Print(args)) => commands::schedule::print(args, &settings),
+        Command::Scheduler(args) => commands::cluster::scheduler(args).await,
+        Command::Executor(args) => commands::cluster::executor(args, &settings).await,
         Command::Man => {
             let mut page = Vec::new();
             clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut page)?;

@@ -23,6 +23,8 @@ pub struct Settings {
     target_partitions: Option<usize>,
     /// The bad-records policy given on the command line, if any.
     pub bad_records: Option<BadRecordSpec>,
+    /// The cluster queries and jobs run on (`--cluster`), if any.
+    pub cluster: Option<sluice_cluster::SchedulerAddr>,
 }
 
 impl Settings {
@@ -43,7 +45,21 @@ impl Settings {
             OutputFormat::Csv
         });
         let bad_records = bad_record_spec(global)?;
+        let cluster = global
+            .cluster
+            .as_deref()
+            .filter(|c| !c.trim().is_empty())
+            .map(sluice_cluster::SchedulerAddr::parse)
+            .transpose()?;
+        if cluster.is_some() && bad_records.is_some() {
+            return Err(UsageError::new(
+                "--on-bad-records, --max-bad-records and --quarantine run only locally, not with --cluster",
+                "drop --cluster for this run, or drop the bad-records flags",
+            )
+            .into());
+        }
         Ok(Self {
+            cluster,
             bad_records,
             format,
             quiet: global.quiet,
@@ -69,15 +85,35 @@ impl Settings {
             self.memory_limit,
             self.spill_dir.as_deref(),
             self.target_partitions,
+            self.cluster.as_ref(),
         )
     }
 
     /// Makes engine sessions with these settings (a job builds a fresh one per attempt; its sources
-    /// carry their own bad-records policies).
+    /// carry their own bad-records policies). A job file's `cluster =` is used when no `--cluster`
+    /// was given.
     pub fn session_factory(&self) -> sluice_jobs::SessionFactory {
         let (limit, spill_dir, partitions) =
             (self.memory_limit, self.spill_dir.clone(), self.target_partitions);
-        std::sync::Arc::new(move || builder(limit, spill_dir.as_deref(), partitions).build())
+        let flag = self.cluster.clone();
+        std::sync::Arc::new(move |job_cluster: Option<&str>| {
+            let cluster = match (&flag, job_cluster) {
+                (Some(addr), _) => Some(addr.clone()),
+                (None, Some(text)) => Some(sluice_cluster::SchedulerAddr::parse(text).map_err(|e| {
+                    sluice_engine::EngineError::InvalidOption {
+                        option: "cluster".into(),
+                        reason: e.to_string(),
+                    }
+                })?),
+                (None, None) => None,
+            };
+            builder(limit, spill_dir.as_deref(), partitions, cluster.as_ref()).build()
+        })
+    }
+
+    /// The memory limit given (`--memory-limit`), in bytes.
+    pub fn memory_limit(&self) -> Option<usize> {
+        self.memory_limit
     }
 
     /// A session with the catalog's tables mounted as `db.table`, when the catalog file exists.
@@ -153,12 +189,22 @@ fn bad_record_spec(global: &GlobalArgs) -> anyhow::Result<Option<BadRecordSpec>>
     Ok(Some(spec))
 }
 
+/// Stage width of cluster queries unless `--target-partitions` says otherwise (Ballista's default).
+const CLUSTER_PARTITIONS: usize = 16;
+
 fn builder(
     limit: Option<usize>,
     spill_dir: Option<&std::path::Path>,
     partitions: Option<usize>,
+    cluster: Option<&sluice_cluster::SchedulerAddr>,
 ) -> SessionBuilder {
     let mut builder = SessionBuilder::new();
+    if let Some(addr) = cluster {
+        builder = builder.with_state_upgrade(sluice_cluster::remote_upgrade(
+            addr,
+            partitions.unwrap_or(CLUSTER_PARTITIONS),
+        ));
+    }
     if let Some(limit) = limit {
         builder = builder.with_memory_limit(limit);
     }

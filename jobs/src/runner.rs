@@ -38,7 +38,9 @@ use crate::spec::{Job, OnFail, SourceSpec};
 use crate::transform::{Registry, TransformInput};
 
 /// Makes a fresh engine session (one per attempt, so a retry starts with new connections).
-pub type SessionFactory = Arc<dyn Fn() -> sluice_engine::Result<SluiceSession> + Send + Sync>;
+///
+/// The argument is the job's `cluster =` address, if it has one: the session runs its queries there.
+pub type SessionFactory = Arc<dyn Fn(Option<&str>) -> sluice_engine::Result<SluiceSession> + Send + Sync>;
 
 /// How often a running job refreshes its lock.
 const HEARTBEAT: Duration = Duration::from_secs(20);
@@ -364,7 +366,8 @@ impl Runner {
         if !matches!(record.status, RunStatus::Running | RunStatus::Committing) {
             return Ok(());
         }
-        let session = (self.sessions)().map_err(|e| JobError::engine("recovering the previous run", e))?;
+        let session =
+            (self.sessions)(None).map_err(|e| JobError::engine("recovering the previous run", e))?;
         let mut committed = Vec::new();
         // The dead run's own destinations (params may resolve differently today).
         let paths: Vec<String> = if record.pending_sinks.is_empty() {
@@ -414,7 +417,8 @@ impl Runner {
         deadline: Option<Instant>,
         record: &mut RunRecord,
     ) -> Result<()> {
-        let session = (self.sessions)().map_err(|e| JobError::engine("starting the session", e))?;
+        let session =
+            (self.sessions)(job.cluster()).map_err(|e| JobError::engine("starting the session", e))?;
         // Once an attempt reached its commits, later attempts read exactly the files it read: a sink
         // it committed must not be paired with a bookmark that also covers files it never saw.
         let pinned = (!record.pending_bookmarks.is_empty()).then(|| record.pending_bookmarks.clone());
@@ -1183,7 +1187,8 @@ impl Runner {
     /// Validates everything and reports what a run would read and write, without writing anything
     /// (the catalog included).
     pub async fn dry_run(&self, job: &Job) -> Result<DryRun> {
-        let session = (self.sessions)().map_err(|e| JobError::engine("starting the session", e))?;
+        let session =
+            (self.sessions)(job.cluster()).map_err(|e| JobError::engine("starting the session", e))?;
         let (opened, order) = self.prepare(job, &session, None).await?;
         let mut steps = Vec::new();
         for &i in &order {

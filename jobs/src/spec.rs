@@ -44,6 +44,9 @@ pub struct JobSpec {
     /// Longest a run may take, e.g. `"2h"`; nothing commits after it.
     #[serde(default)]
     pub timeout: Option<Spanned<String>>,
+    /// Run the job's queries on this Ballista cluster (`df://HOST:PORT`); `--cluster` overrides it.
+    #[serde(default)]
+    pub cluster: Option<Spanned<String>>,
     /// What to call when a run succeeds.
     #[serde(default)]
     pub on_success: Option<HookSpec>,
@@ -297,6 +300,15 @@ impl Job {
     /// The job's name.
     pub fn name(&self) -> &str {
         self.spec.name.get_ref()
+    }
+
+    /// The cluster the job file asks to run on, if any.
+    pub fn cluster(&self) -> Option<&str> {
+        self.spec
+            .cluster
+            .as_ref()
+            .map(|c| c.get_ref().trim())
+            .filter(|c| !c.is_empty())
     }
 
     /// An error about the value at `span` in the job file.

@@ -695,7 +695,7 @@ impl WorkflowRunner {
     }
 
     async fn crawl(&self, location: &Location, database: &str) -> Result<String> {
-        let session = (self.sessions)().map_err(|e| JobError::engine("starting the crawl", e))?;
+        let session = (self.sessions)(None).map_err(|e| JobError::engine("starting the crawl", e))?;
         let report = sluice_catalog::crawl(
             &session,
             &self.catalog,

@@ -1,6 +1,7 @@
 //! One module per subcommand; each takes its arguments and the resolved settings.
 
 pub mod catalog;
+pub mod cluster;
 pub mod convert;
 pub mod doctor;
 pub mod jobs;

@@ -5,6 +5,7 @@
 mod bad;
 mod catalog;
 mod cli;
+mod cluster;
 mod convert;
 mod crash;
 mod faults;

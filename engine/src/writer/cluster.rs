@@ -14,9 +14,9 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use datafusion::error::DataFusionError;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
-use datafusion::physical_plan::ExecutionPlan;
 use futures::SinkExt;
 use futures::channel::mpsc;
 use tokio::task::JoinSet;
@@ -40,7 +40,9 @@ pub(super) struct Rerouter {
 
 impl std::fmt::Debug for Rerouter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Rerouter").field("partition_by", &self.partition_by).finish()
+        f.debug_struct("Rerouter")
+            .field("partition_by", &self.partition_by)
+            .finish()
     }
 }
 
@@ -154,7 +156,9 @@ impl PartitionStream for Channel {
             None => Box::pin(RecordBatchStreamAdapter::new(
                 schema,
                 futures::stream::once(async {
-                    Err(DataFusionError::Internal("a rerouted stream was read twice".into()))
+                    Err(DataFusionError::Internal(
+                        "a rerouted stream was read twice".into(),
+                    ))
                 }),
             )),
         }

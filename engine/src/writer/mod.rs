@@ -172,7 +172,7 @@ impl Default for WriteOptions {
             codec: Codec::default(),
             target_file_size: 128 * 1024 * 1024,
             row_group_rows: 1024 * 1024,
-            max_open_files: 64,
+            max_open_files: 128,
             buffer_bytes: 512 * 1024 * 1024,
             keep_partition_columns: false,
             cluster: true,
@@ -867,7 +867,11 @@ mod tests {
     fn files_per_partition(report: &CommitReport) -> HashMap<String, usize> {
         let mut per = HashMap::new();
         for f in &report.files {
-            let dir = f.path.rsplit_once('/').map(|(d, _)| d.to_string()).unwrap_or_default();
+            let dir = f
+                .path
+                .rsplit_once('/')
+                .map(|(d, _)| d.to_string())
+                .unwrap_or_default();
             *per.entry(dir).or_insert(0) += 1;
         }
         per
@@ -876,9 +880,8 @@ mod tests {
     #[tokio::test]
     async fn few_partitions_are_written_without_clustering() {
         let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
-        let ctx = SessionContext::new_with_config(
-            datafusion::prelude::SessionConfig::new().with_batch_size(100),
-        );
+        let ctx =
+            SessionContext::new_with_config(datafusion::prelude::SessionConfig::new().with_batch_size(100));
         let dest = Location::parse("memory:///t/").unwrap();
         let options = WriteOptions::new()
             .with_partition_by(vec!["p".into()])
@@ -899,9 +902,8 @@ mod tests {
     #[tokio::test]
     async fn many_partitions_are_clustered_into_about_one_file_each() {
         let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
-        let ctx = SessionContext::new_with_config(
-            datafusion::prelude::SessionConfig::new().with_batch_size(100),
-        );
+        let ctx =
+            SessionContext::new_with_config(datafusion::prelude::SessionConfig::new().with_batch_size(100));
         let dest = Location::parse("memory:///t/").unwrap();
         let options = WriteOptions::new()
             .with_partition_by(vec!["p".into()])

@@ -1,0 +1,101 @@
+//! Carrying sluice's tables inside Ballista plans.
+
+use std::sync::Arc;
+
+use ballista_core::serde::BallistaLogicalExtensionCodec;
+use datafusion::catalog::TableProvider;
+use datafusion::common::TableReference;
+use datafusion::datasource::file_format::FileFormatFactory;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::TaskContext;
+use datafusion::logical_expr::{AggregateUDF, Extension, LogicalPlan, ScalarUDF, WindowUDF};
+use datafusion_proto::logical_plan::LogicalExtensionCodec;
+use sluice_engine::readers::LakeTable;
+
+/// Marks a table encoded by sluice (Ballista's own encodings never start with it).
+const TAG: &[u8] = b"sluice:lake-table\0";
+
+/// Ballista's logical codec plus sluice's [`LakeTable`]: a catalog table travels as its exact file
+/// list, so the scheduler plans over the committed files without a catalog or a listing.
+#[derive(Debug, Default)]
+pub struct SluiceCodec {
+    inner: BallistaLogicalExtensionCodec,
+}
+
+fn external(e: sluice_engine::EngineError) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}
+
+impl LogicalExtensionCodec for SluiceCodec {
+    fn try_decode(&self, buf: &[u8], inputs: &[LogicalPlan], ctx: &TaskContext) -> Result<Extension> {
+        self.inner.try_decode(buf, inputs, ctx)
+    }
+
+    fn try_encode(&self, node: &Extension, buf: &mut Vec<u8>) -> Result<()> {
+        self.inner.try_encode(node, buf)
+    }
+
+    fn try_decode_table_provider(
+        &self,
+        buf: &[u8],
+        table_ref: &TableReference,
+        schema: datafusion::arrow::datatypes::SchemaRef,
+        ctx: &TaskContext,
+    ) -> Result<Arc<dyn TableProvider>> {
+        match buf.strip_prefix(TAG) {
+            Some(bytes) => Ok(Arc::new(LakeTable::decode(bytes).map_err(external)?)),
+            None => self.inner.try_decode_table_provider(buf, table_ref, schema, ctx),
+        }
+    }
+
+    fn try_encode_table_provider(
+        &self,
+        table_ref: &TableReference,
+        node: Arc<dyn TableProvider>,
+        buf: &mut Vec<u8>,
+    ) -> Result<()> {
+        match node.downcast_ref::<LakeTable>() {
+            Some(table) => {
+                let bytes = table.encode().map_err(|e| {
+                    DataFusionError::Plan(format!("table `{table_ref}` cannot run on the cluster: {e}"))
+                })?;
+                buf.extend_from_slice(TAG);
+                buf.extend_from_slice(&bytes);
+                Ok(())
+            }
+            None => self.inner.try_encode_table_provider(table_ref, node, buf),
+        }
+    }
+
+    fn try_decode_file_format(&self, buf: &[u8], ctx: &TaskContext) -> Result<Arc<dyn FileFormatFactory>> {
+        self.inner.try_decode_file_format(buf, ctx)
+    }
+
+    fn try_encode_file_format(&self, buf: &mut Vec<u8>, node: Arc<dyn FileFormatFactory>) -> Result<()> {
+        self.inner.try_encode_file_format(buf, node)
+    }
+
+    fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
+        self.inner.try_decode_udf(name, buf)
+    }
+
+    fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
+        self.inner.try_encode_udf(node, buf)
+    }
+
+    fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> Result<Arc<AggregateUDF>> {
+        self.inner.try_decode_udaf(name, buf)
+    }
+
+    fn try_encode_udaf(&self, node: &AggregateUDF, buf: &mut Vec<u8>) -> Result<()> {
+        self.inner.try_encode_udaf(node, buf)
+    }
+
+    fn try_decode_udwf(&self, name: &str, buf: &[u8]) -> Result<Arc<WindowUDF>> {
+        self.inner.try_decode_udwf(name, buf)
+    }
+
+    fn try_encode_udwf(&self, node: &WindowUDF, buf: &mut Vec<u8>) -> Result<()> {
+        self.inner.try_encode_udwf(node, buf)
+    }
+}

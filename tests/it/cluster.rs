@@ -1,0 +1,507 @@
+//! A real Ballista cluster from the sluice binary: `sluice scheduler` and two `sluice executor`
+//! processes on 127.0.0.1, reading the S3-compatible server `scripts/test.sh` starts. Queries and a
+//! partitioned job must give what the same commands give locally; a killed executor must not lose
+//! rows or leave a half-written table.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::test_util::{duckdb_rows, in_ci, python, repo, sluice, with_catalog};
+
+/// A port nobody listens on right now.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_for_port(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not listen on {port} within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A scheduler and executors, each its own `sluice` process, stopped (by PID) on drop.
+struct Cluster {
+    url: String,
+    scheduler: Child,
+    executors: Vec<Option<Child>>,
+    dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    fn start(executors: usize) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let scheduler = Self::spawn(
+            dir.path(),
+            "scheduler",
+            &[
+                "scheduler",
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+                "--executor-timeout",
+                "6s",
+            ],
+        );
+        wait_for_port(port, "the scheduler");
+        let mut cluster = Self {
+            url: format!("df://127.0.0.1:{port}"),
+            scheduler,
+            executors: Vec::new(),
+            dir,
+        };
+        for _ in 0..executors {
+            cluster.add_executor();
+        }
+        // Executors register on their first poll.
+        std::thread::sleep(Duration::from_secs(2));
+        cluster
+    }
+
+    fn add_executor(&mut self) {
+        let (flight, grpc) = (free_port(), free_port());
+        let i = self.executors.len();
+        let work = self.dir.path().join(format!("executor-{i}"));
+        let child = Self::spawn(
+            self.dir.path(),
+            &format!("executor-{i}"),
+            &[
+                "executor",
+                "--scheduler",
+                &self.url,
+                "--bind",
+                &format!("127.0.0.1:{flight}"),
+                "--grpc-port",
+                &grpc.to_string(),
+                "--slots",
+                "2",
+                "--work-dir",
+                work.to_str().unwrap(),
+            ],
+        );
+        wait_for_port(flight, "an executor");
+        self.executors.push(Some(child));
+    }
+
+    fn spawn(dir: &Path, name: &str, args: &[&str]) -> Child {
+        let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
+        let mut cmd = Command::new(sluice().get_program());
+        cmd.args(["-v"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        cmd.spawn().unwrap()
+    }
+
+    /// Kills executor `i` the hard way (no deregistration), as a lost machine would.
+    fn kill_executor(&mut self, i: usize) {
+        if let Some(mut child) = self.executors[i].take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    fn logs(&self) -> String {
+        let mut out = String::new();
+        for entry in std::fs::read_dir(self.dir.path()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "log") {
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(15).collect();
+                out.push_str(&format!("--- {}\n", path.display()));
+                for line in tail.into_iter().rev() {
+                    out.push_str(line);
+                    out.push('\n');
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for child in self.executors.iter_mut().flatten() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = self.scheduler.kill();
+        let _ = self.scheduler.wait();
+    }
+}
+
+struct S3Lake {
+    bucket: String,
+    bucket_dir: PathBuf,
+}
+
+fn s3_lake() -> Option<S3Lake> {
+    match (
+        std::env::var("SLUICE_TEST_S3_BUCKET"),
+        std::env::var("SLUICE_TEST_S3_DIR"),
+        python(),
+    ) {
+        (Ok(bucket), Ok(dir), Some(_)) => Some(S3Lake {
+            bucket_dir: Path::new(&dir).join(&bucket),
+            bucket,
+        }),
+        _ => {
+            assert!(
+                !in_ci(),
+                "no S3 test server; run the tests through scripts/test.sh"
+            );
+            eprintln!("skipping: no S3 test server (scripts/test.sh starts one)");
+            None
+        }
+    }
+}
+
+/// TPC-H tables at scale factor 0.01 as CSV (tpchgen-cli, installed by scripts/test.sh), two files
+/// per table, under `dir/<table>/`.
+fn tpch(dir: &Path) {
+    let py = python().unwrap();
+    let tpchgen = Path::new(&py).parent().unwrap().join("tpchgen-cli");
+    assert!(
+        tpchgen.exists(),
+        "tpchgen-cli is missing next to {py}; scripts/test.sh installs it"
+    );
+    let out = tempfile::tempdir().unwrap();
+    let status = Command::new(&tpchgen)
+        .args([
+            "csv",
+            "-s",
+            "0.01",
+            "--tables=lineitem,orders,customer,nation",
+            "--parts=2",
+        ])
+        .arg(format!("--output-dir={}", out.path().display()))
+        .arg("--no-progress")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for table in ["lineitem", "orders", "customer", "nation"] {
+        let from = out.path().join(table);
+        let to = dir.join(table);
+        std::fs::create_dir_all(&to).unwrap();
+        if from.is_dir() {
+            for f in std::fs::read_dir(&from).unwrap() {
+                let f = f.unwrap().path();
+                std::fs::copy(&f, to.join(f.file_name().unwrap())).unwrap();
+            }
+        } else {
+            let single = out.path().join(format!("{table}.csv"));
+            std::fs::copy(&single, to.join(format!("{table}.csv"))).unwrap();
+        }
+    }
+}
+
+fn unique(name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{name}{:x}", nanos ^ std::process::id())
+}
+
+const Q1: &str = "SELECT l_returnflag, l_linestatus, sum(l_quantity) AS sum_qty, \
+    round(sum(l_extendedprice * (1 - l_discount)), 2) AS sum_disc_price, count(*) AS count_order \
+    FROM tpch.lineitem WHERE l_shipdate <= DATE '1998-09-02' \
+    GROUP BY l_returnflag, l_linestatus ORDER BY l_returnflag, l_linestatus";
+
+const Q3: &str = "SELECT l_orderkey, round(sum(l_extendedprice * (1 - l_discount)), 2) AS revenue, \
+    o_orderdate, o_shippriority \
+    FROM tpch.customer, tpch.orders, tpch.lineitem \
+    WHERE c_mktsegment = 'BUILDING' AND c_custkey = o_custkey AND l_orderkey = o_orderkey \
+      AND o_orderdate < DATE '1995-03-15' AND l_shipdate > DATE '1995-03-15' \
+    GROUP BY l_orderkey, o_orderdate, o_shippriority \
+    ORDER BY revenue DESC, o_orderdate, l_orderkey LIMIT 10";
+
+const Q5: &str = "SELECT n_name, round(sum(l_extendedprice * (1 - l_discount)), 2) AS revenue \
+    FROM tpch.customer, tpch.orders, tpch.lineitem, tpch.nation \
+    WHERE c_custkey = o_custkey AND l_orderkey = o_orderkey AND c_nationkey = n_nationkey \
+      AND o_orderdate >= DATE '1994-01-01' AND o_orderdate < DATE '1995-01-01' \
+    GROUP BY n_name ORDER BY revenue DESC, n_name";
+
+/// The TPC-H CSV in the bucket, crawled into `catalog` as database `tpch`; returns the prefix URL.
+fn crawled_tpch(s3: &S3Lake, catalog: &Path) -> String {
+    let prefix = unique("tpch");
+    tpch(&s3.bucket_dir.join(&prefix));
+    let url = format!("s3://{}/{prefix}/", s3.bucket);
+    with_catalog(catalog, &["crawl", &url, "--database", "tpch"]).ok();
+    url
+}
+
+#[test]
+fn tpch_queries_on_the_cluster_match_local_runs() {
+    let Some(s3) = s3_lake() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = dir.path().join("catalog.db");
+    crawled_tpch(&s3, &catalog);
+    let cluster = Cluster::start(2);
+    for (name, query) in [("q1", Q1), ("q3", Q3), ("q5", Q5)] {
+        let args = |extra: &[&str]| -> Vec<String> {
+            let mut v: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+            v.extend(["sql", "--format", "csv", query].map(String::from));
+            v
+        };
+        let local = with_catalog(
+            &catalog,
+            &args(&[]).iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+        .ok();
+        let remote = with_catalog(
+            &catalog,
+            &args(&["--cluster", &cluster.url])
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+        );
+        assert!(
+            remote.code == 0,
+            "{name} failed on the cluster:\n{}\n{}",
+            remote.stderr,
+            cluster.logs()
+        );
+        assert_same_csv(&remote.stdout, &local, name);
+        assert!(local.lines().count() > 2, "{name} returned too little: {local}");
+    }
+    let logs = cluster.logs();
+    assert!(!logs.contains("panicked"), "{logs}");
+}
+
+#[test]
+fn a_partitioned_job_on_the_cluster_writes_what_a_local_run_writes() {
+    let Some(s3) = s3_lake() else { return };
+    let py = python().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = dir.path().join("catalog.db");
+    let data = crawled_tpch(&s3, &catalog);
+    let data = data.trim_end_matches('/');
+    let job = repo().join("benches/e2e/jobs/revenue_by_nation.toml");
+    let job = job.to_str().unwrap();
+    let out_prefix = unique("rev");
+    let out = |name: &str| format!("s3://{}/{out_prefix}/{name}/", s3.bucket);
+    let cluster = Cluster::start(2);
+    let run_job = |extra: &[&str], dest: &str| {
+        let data_param = format!("data={data}");
+        let out_param = format!("out={dest}");
+        let mut args: Vec<&str> = extra.to_vec();
+        args.extend(["run", job, "--param", &data_param, "--param", &out_param]);
+        with_catalog(&catalog, &args)
+    };
+    let local = run_job(&[], &out("local"));
+    assert!(local.code == 0, "{}", local.stderr);
+    let remote = run_job(&["--cluster", &cluster.url], &out("cluster"));
+    assert!(remote.code == 0, "{}\n{}", remote.stderr, cluster.logs());
+    let read = |name: &str| {
+        duckdb_rows(
+            &py,
+            &s3.bucket_dir.join(&out_prefix).join(name),
+            "nation, year, priority",
+        )
+    };
+    let (l, r) = (read("local"), read("cluster"));
+    assert!(l.as_array().is_some_and(|a| a.len() > 50), "{l}");
+    let (l, r) = (round_revenue(&l), round_revenue(&r));
+    assert_eq!(l.len(), r.len());
+    for (a, b) in l.iter().zip(&r) {
+        let diff = (a["revenue"].as_f64().unwrap() - b["revenue"].as_f64().unwrap()).abs();
+        assert!(diff <= 0.011, "{a} vs {b}");
+        assert_eq!(
+            (&a["nation"], &a["year"], &a["priority"], &a["lines"]),
+            (&b["nation"], &b["year"], &b["priority"], &b["lines"])
+        );
+    }
+    // Hive folders by year and a commit record, as in a local run.
+    let years: Vec<String> = std::fs::read_dir(s3.bucket_dir.join(&out_prefix).join("cluster"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("year="))
+        .collect();
+    assert_eq!(years.len(), 7, "{years:?}");
+    assert!(
+        s3.bucket_dir
+            .join(&out_prefix)
+            .join("cluster/_sluice/log")
+            .is_dir()
+    );
+}
+
+/// Equal CSV, except that numbers may differ in the last cent: sums of floating-point values
+/// depend on the order rows are added in, which differs between a cluster and one machine.
+fn assert_same_csv(remote: &str, local: &str, name: &str) {
+    let (r, l): (Vec<&str>, Vec<&str>) = (remote.lines().collect(), local.lines().collect());
+    assert_eq!(r.len(), l.len(), "{name}: row counts differ\n{remote}\n{local}");
+    for (a, b) in r.iter().zip(&l) {
+        let (ca, cb): (Vec<&str>, Vec<&str>) = (a.split(',').collect(), b.split(',').collect());
+        assert_eq!(ca.len(), cb.len(), "{name}: {a} vs {b}");
+        for (x, y) in ca.iter().zip(&cb) {
+            match (x.parse::<f64>(), y.parse::<f64>()) {
+                (Ok(x), Ok(y)) => assert!((x - y).abs() <= 0.011, "{name}: {a} vs {b}"),
+                _ => assert_eq!(x, y, "{name}: {a} vs {b}"),
+            }
+        }
+    }
+}
+
+/// Sums differ in the last bits with the order rows are added in.
+fn round_revenue(rows: &serde_json::Value) -> Vec<serde_json::Value> {
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            if let Some(v) = r.get("revenue").and_then(serde_json::Value::as_f64) {
+                r["revenue"] = serde_json::json!((v * 100.0).round() / 100.0);
+            }
+            r
+        })
+        .collect()
+}
+
+/// A job whose `step` query is given as a param, writing `out` partitioned by `k`.
+const KILL_JOB: &str = r#"
+name = "cluster_kill"
+[params]
+data = ""
+out = ""
+join = "a.l_orderkey = b.o_orderkey"
+[sources.lineitem]
+path = "${data}/lineitem/"
+[sources.orders]
+path = "${data}/orders/"
+[[steps]]
+name = "counted"
+sql = "SELECT CAST(a.l_orderkey % 3 AS INT) AS k, count(*) AS n FROM lineitem a JOIN orders b ON ${join} GROUP BY 1"
+[[sinks]]
+from = "counted"
+path = "${out}"
+partition_by = ["k"]
+mode = "overwrite"
+"#;
+
+#[test]
+fn an_executor_killed_mid_job_fails_the_run_and_keeps_the_previous_output() {
+    let Some(s3) = s3_lake() else { return };
+    let py = python().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = dir.path().join("catalog.db");
+    let data = crawled_tpch(&s3, &catalog);
+    let data_param = format!("data={}", data.trim_end_matches('/'));
+    let job = dir.path().join("kill.toml");
+    std::fs::write(&job, KILL_JOB).unwrap();
+    let job = job.to_str().unwrap();
+    let out_prefix = unique("kill");
+    let out_param = format!("out=s3://{}/{out_prefix}/", s3.bucket);
+    let out_dir = s3.bucket_dir.join(&out_prefix);
+    let mut cluster = Cluster::start(2);
+
+    // A first run commits the table the second run must not damage.
+    let first = with_catalog(
+        &catalog,
+        &[
+            "--cluster",
+            &cluster.url,
+            "run",
+            job,
+            "--param",
+            &data_param,
+            "--param",
+            &out_param,
+        ],
+    );
+    assert!(first.code == 0, "{}\n{}", first.stderr, cluster.logs());
+    let before = duckdb_rows(&py, &out_dir, "k");
+    assert_eq!(before.as_array().unwrap().len(), 3, "{before}");
+
+    // The second run's join matches every line with a seventh of the orders: seconds of work on
+    // every executor, so one can be killed while its tasks run.
+    let slow = "join=a.l_orderkey % 7 = b.o_orderkey % 7";
+    let started = Instant::now();
+    let child = Command::new(sluice().get_program())
+        .env("SLUICE_MEMORY_LIMIT", "1GiB")
+        .args(["--catalog", catalog.to_str().unwrap(), "--cluster", &cluster.url])
+        .args([
+            "run",
+            job,
+            "--param",
+            &data_param,
+            "--param",
+            &out_param,
+            "--param",
+            slow,
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    cluster.kill_executor(0);
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}\n{}", cluster.logs());
+    assert!(
+        stderr.contains("executor") && !stderr.contains("panicked"),
+        "the failure names the lost executor: {stderr}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "a lost executor fails the run within the executor timeout, not after a hang"
+    );
+    assert!(
+        cluster.logs().contains("an executor running this job was lost"),
+        "{}",
+        cluster.logs()
+    );
+    // The table still holds the first run's rows, and only its files.
+    assert_eq!(duckdb_rows(&py, &out_dir, "k"), before);
+
+    // The remaining executor still runs jobs, and the slow join gives the local answer.
+    let again = with_catalog(
+        &catalog,
+        &[
+            "--cluster",
+            &cluster.url,
+            "run",
+            job,
+            "--param",
+            &data_param,
+            "--param",
+            &out_param,
+            "--param",
+            slow,
+        ],
+    );
+    assert!(again.code == 0, "{}\n{}", again.stderr, cluster.logs());
+    let on_one = duckdb_rows(&py, &out_dir, "k");
+    let local_out = format!("out={}", dir.path().join("local").display());
+    with_catalog(
+        &catalog,
+        &[
+            "run",
+            job,
+            "--param",
+            &data_param,
+            "--param",
+            &local_out,
+            "--param",
+            slow,
+        ],
+    )
+    .ok();
+    assert_eq!(on_one, duckdb_rows(&py, &dir.path().join("local"), "k"));
+    assert_ne!(on_one, before);
+}

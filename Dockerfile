@@ -30,5 +30,7 @@ ENV SLUICE_CATALOG=/data/sluice-catalog.db \
     SLUICE_SPILL_DIR=/tmp \
     SLUICE_LOG_FORMAT=json
 WORKDIR /data
+# Cluster roles (docs/cluster.md): scheduler 50050; executor data 50051 and control 50052.
+EXPOSE 50050 50051 50052
 ENTRYPOINT ["/usr/local/bin/sluice"]
 CMD ["--help"]

@@ -2,15 +2,17 @@
 
 use std::sync::Arc;
 
-use ballista_core::serde::BallistaLogicalExtensionCodec;
+use ballista_core::serde::{BallistaLogicalExtensionCodec, BallistaPhysicalExtensionCodec};
 use datafusion::catalog::TableProvider;
 use datafusion::common::TableReference;
 use datafusion::datasource::file_format::FileFormatFactory;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::{AggregateUDF, Extension, LogicalPlan, ScalarUDF, WindowUDF};
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
-use sluice_engine::readers::LakeTable;
+use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
+use sluice_engine::readers::{CompressedScanExec, LakeTable};
 
 /// Marks a table encoded by sluice (Ballista's own encodings never start with it).
 const TAG: &[u8] = b"sluice:lake-table\0";
@@ -97,5 +99,55 @@ impl LogicalExtensionCodec for SluiceCodec {
 
     fn try_encode_udwf(&self, node: &WindowUDF, buf: &mut Vec<u8>) -> Result<()> {
         self.inner.try_encode_udwf(node, buf)
+    }
+}
+
+/// Marks a [`CompressedScanExec`] (Ballista's encodings never start with it).
+const SCAN_TAG: &[u8] = b"sluice:compressed-scan\0";
+
+/// Ballista's physical codec plus [`CompressedScanExec`], which carries the compression of text
+/// scans that DataFusion 55's own encoding drops. The scheduler and every executor use it.
+#[derive(Debug, Default)]
+pub struct SluicePhysicalCodec {
+    inner: BallistaPhysicalExtensionCodec,
+}
+
+impl PhysicalExtensionCodec for SluicePhysicalCodec {
+    fn try_decode(
+        &self,
+        buf: &[u8],
+        inputs: &[Arc<dyn ExecutionPlan>],
+        ctx: &TaskContext,
+        proto_converter: &dyn PhysicalProtoConverterExtension,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let Some(name) = buf.strip_prefix(SCAN_TAG) else {
+            return self.inner.try_decode(buf, inputs, ctx, proto_converter);
+        };
+        let name = std::str::from_utf8(name)
+            .map_err(|e| DataFusionError::Internal(format!("a compressed scan's codec name: {e}")))?;
+        tracing::debug!(compression = name, "received a compressed scan");
+        match inputs {
+            [scan] => CompressedScanExec::restore(scan, name),
+            _ => Err(DataFusionError::Internal(
+                "a compressed scan arrived without exactly one input".into(),
+            )),
+        }
+    }
+
+    fn try_encode(
+        &self,
+        node: Arc<dyn ExecutionPlan>,
+        buf: &mut Vec<u8>,
+        proto_converter: &dyn PhysicalProtoConverterExtension,
+    ) -> Result<()> {
+        match node.downcast_ref::<CompressedScanExec>() {
+            Some(scan) => {
+                tracing::debug!(compression = %scan.compression_name(), "sending a compressed scan");
+                buf.extend_from_slice(SCAN_TAG);
+                buf.extend_from_slice(scan.compression_name().as_bytes());
+                Ok(())
+            }
+            None => self.inner.try_encode(node, buf, proto_converter),
+        }
     }
 }

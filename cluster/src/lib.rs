@@ -23,7 +23,7 @@ use ballista_core::extension::SessionStateExt;
 use datafusion::execution::SessionStateBuilder;
 use sluice_engine::StateUpgrade;
 
-pub use codec::SluiceCodec;
+pub use codec::{SluiceCodec, SluicePhysicalCodec};
 pub use roles::{ExecutorOptions, SchedulerOptions, run_executor, run_scheduler};
 
 /// The port a scheduler listens on unless told otherwise (Ballista's default).

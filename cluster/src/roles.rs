@@ -20,7 +20,7 @@ use futures::StreamExt;
 use sluice_engine::S3Options;
 use sluice_engine::stores::StoreRegistry;
 
-use crate::{ClusterError, Result, SchedulerAddr, SluiceCodec};
+use crate::{ClusterError, Result, SchedulerAddr, SluiceCodec, SluicePhysicalCodec};
 
 /// How to run a scheduler.
 #[derive(Debug, Clone)]
@@ -108,6 +108,7 @@ pub async fn run_scheduler(options: SchedulerOptions) -> Result<()> {
     config.expire_dead_executor_interval_seconds = (timeout / 4).clamp(1, 15);
     config.task_max_failures = options.task_max_failures.max(1);
     config.override_logical_codec = Some(Arc::new(SluiceCodec::default()));
+    config.override_physical_codec = Some(Arc::new(SluicePhysicalCodec::default()));
     let cluster = BallistaCluster::new_from_config(&config)
         .await
         .map_err(role_error("scheduler"))?;
@@ -193,6 +194,7 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<()> {
         memory_pool_size: options.memory_limit,
         override_runtime_producer: Some(runtime_producer),
         override_logical_codec: Some(Arc::new(SluiceCodec::default())),
+        override_physical_codec: Some(Arc::new(SluicePhysicalCodec::default())),
         ..ExecutorProcessConfig::default()
     };
     tracing::info!(

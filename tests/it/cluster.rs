@@ -277,6 +277,25 @@ fn tpch_queries_on_the_cluster_match_local_runs() {
         assert_same_csv(&remote.stdout, &local, name);
         assert!(local.lines().count() > 2, "{name} returned too little: {local}");
     }
+    // The shipped lake mixes plain, gzip, bzip2, xz and zstd CSV and NDJSON files.
+    for query in [
+        "SELECT order_date, status, count(*) AS n, round(sum(amount), 2) AS total FROM 'testdata/lake/orders/' GROUP BY 1, 2 ORDER BY 1, 2",
+        "SELECT count(*) AS n, count(DISTINCT region) AS regions FROM 'testdata/lake/customers/'",
+        "SELECT count(*) AS n FROM 'testdata/lake/events/'",
+    ] {
+        let local = with_catalog(&catalog, &["sql", "--format", "csv", query]).ok();
+        let remote = with_catalog(
+            &catalog,
+            &["--cluster", &cluster.url, "sql", "--format", "csv", query],
+        );
+        assert!(
+            remote.code == 0,
+            "{query}:\n{}\n{}",
+            remote.stderr,
+            cluster.logs()
+        );
+        assert_same_csv(&remote.stdout, &local, query);
+    }
     let logs = cluster.logs();
     assert!(!logs.contains("panicked"), "{logs}");
 }

@@ -31,6 +31,7 @@ use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 
 pub use self::csv::{CsvReadOptions, parse_delimiter};
 pub use self::table::{FileGroupSpec, LakeTable};
+pub use self::wire::CompressedScanExec;
 use crate::error::{EngineError, Result};
 use crate::stores::Location;
 use crate::writer::layout::{HIVE_DEFAULT_PARTITION, unescape_path_name};
@@ -204,12 +205,14 @@ impl GroupFormat {
 
     /// Why a scan of these files would read differently in another process, if it would.
     fn not_portable(&self) -> Option<&'static str> {
-        match (self.format, self.compression, self.json_array) {
-            (FileFormatKind::Parquet, _, _) => None,
-            (_, Compression::None, false) => None,
-            (FileFormatKind::Json, Compression::None, true) => Some("the table's JSON files hold arrays"),
-            _ => Some("the table has compressed text files"),
-        }
+        (self.format == FileFormatKind::Json && self.json_array)
+            .then_some("the table's JSON files hold arrays")
+    }
+
+    /// The compression of text files (`None` for Parquet and plain text).
+    fn text_compression(&self) -> Option<FileCompressionType> {
+        (self.format != FileFormatKind::Parquet && self.compression != Compression::None)
+            .then(|| self.compression.file_type())
     }
 
     /// The DataFusion format these settings describe.

@@ -57,6 +57,8 @@ pub struct LakeTable {
     pub(super) schema: SchemaRef,
     pub(super) groups: Vec<FileGroupSpec>,
     bad_records: Option<Arc<BadRecords>>,
+    /// Decoded from another process's plan: its scans will be sent on to executors.
+    pub(super) remote: bool,
 }
 
 impl LakeTable {
@@ -78,6 +80,7 @@ impl LakeTable {
             schema,
             groups,
             bad_records: None,
+            remote: false,
         }
     }
 
@@ -253,7 +256,13 @@ impl TableProvider for LakeTable {
                 .with_projection_indices(projection.cloned())?
                 .with_limit(limit)
                 .build();
-            plans.push(group.format.create_physical_plan(state, config).await?);
+            let plan = group.format.create_physical_plan(state, config).await?;
+            let compression = group.source.as_ref().and_then(|s| s.text_compression());
+            tracing::debug!(remote = self.remote, ?compression, "scan of a file group");
+            plans.push(match compression {
+                Some(c) if self.remote => Arc::new(super::wire::CompressedScanExec::new(plan, c)),
+                _ => plan,
+            });
         }
         if plans.is_empty() {
             let projected = match projection {

@@ -2,14 +2,23 @@
 //! Ballista scheduler) and read the very same files there, without a catalog or a listing.
 
 use std::io::Cursor;
+use std::sync::Arc;
 
 use arrow::datatypes::{Schema, SchemaRef};
 use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
 use chrono::{DateTime, Utc};
 use datafusion::common::ScalarValue;
+use datafusion::common::parsers::CompressionTypeVariant;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
 use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::{FileScanConfig, FileScanConfigBuilder};
+use datafusion::datasource::source::DataSourceExec;
 use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 use object_store::ObjectMeta;
 use serde::{Deserialize, Serialize};
 
@@ -174,7 +183,7 @@ impl LakeTable {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(LakeTable::new(
+        let mut table = LakeTable::new(
             ObjectStoreUrl::parse(&wire.store_url)?,
             file_schema,
             partition_schema
@@ -183,7 +192,99 @@ impl LakeTable {
                 .map(|f| f.as_ref().clone())
                 .collect(),
             groups,
-        ))
+        );
+        table.remote = true;
+        Ok(table)
+    }
+}
+
+/// A scan of compressed text files planned in one process and run in another. DataFusion 55 leaves
+/// the compression out of a serialized CSV or NDJSON scan, so a cluster codec sends this node with
+/// the scan as its child and puts the compression back with [`CompressedScanExec::restore`].
+/// Executes as its input.
+#[derive(Debug)]
+pub struct CompressedScanExec {
+    input: Arc<dyn ExecutionPlan>,
+    compression: FileCompressionType,
+}
+
+impl CompressedScanExec {
+    /// Wraps `input`, a scan of files compressed with `compression`.
+    pub fn new(input: Arc<dyn ExecutionPlan>, compression: FileCompressionType) -> Self {
+        Self { input, compression }
+    }
+
+    /// The compression, as DataFusion's variant name (`GZIP`, `ZSTD`, ...).
+    pub fn compression_name(&self) -> String {
+        format!("{:?}", self.compression.get_variant())
+    }
+
+    /// The scan `input` (decoded without its compression) reading files compressed as `name`.
+    pub fn restore(
+        input: &Arc<dyn ExecutionPlan>,
+        name: &str,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        let variant: CompressionTypeVariant = name.parse()?;
+        let config = input
+            .downcast_ref::<DataSourceExec>()
+            .and_then(|exec| exec.data_source().downcast_ref::<FileScanConfig>())
+            .ok_or_else(|| {
+                datafusion::error::DataFusionError::Internal(format!(
+                    "a compressed scan arrived without its file scan: {}",
+                    input.name()
+                ))
+            })?;
+        let config = FileScanConfigBuilder::from(config.clone())
+            .with_file_compression_type(FileCompressionType::from(variant))
+            .build();
+        Ok(DataSourceExec::from_data_source(config))
+    }
+}
+
+impl DisplayAs for CompressedScanExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CompressedScanExec: {:?}", self.compression.get_variant())
+    }
+}
+
+impl ExecutionPlan for CompressedScanExec {
+    fn name(&self) -> &str {
+        "CompressedScanExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        self.input.properties()
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> datafusion::error::Result<TreeNodeRecursion>,
+    ) -> datafusion::error::Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        mut children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        match (children.pop(), children.is_empty()) {
+            (Some(input), true) => Ok(Arc::new(Self::new(input, self.compression))),
+            _ => Err(datafusion::error::DataFusionError::Internal(
+                "CompressedScanExec takes one child".into(),
+            )),
+        }
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> datafusion::error::Result<SendableRecordBatchStream> {
+        self.input.execute(partition, context)
     }
 }
 
@@ -193,7 +294,6 @@ mod tests {
     use crate::readers::{ReadOptions, build_table, describe_location};
     use crate::stores::Location;
     use datafusion::prelude::SessionContext;
-    use std::sync::Arc;
 
     #[tokio::test]
     async fn a_partitioned_csv_table_reads_the_same_after_a_round_trip() {

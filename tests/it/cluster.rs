@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::test_util::{duckdb_rows, in_ci, python, repo, sluice, with_catalog};
+use crate::test_util::{S3, duckdb_rows, in_ci, python, repo, s3, sluice, unique, with_catalog};
 
 /// A port nobody listens on right now.
 fn free_port() -> u16 {
@@ -142,30 +142,16 @@ impl Drop for Cluster {
     }
 }
 
-struct S3Lake {
-    bucket: String,
-    bucket_dir: PathBuf,
-}
-
-fn s3_lake() -> Option<S3Lake> {
-    match (
-        std::env::var("SLUICE_TEST_S3_BUCKET"),
-        std::env::var("SLUICE_TEST_S3_DIR"),
-        python(),
-    ) {
-        (Ok(bucket), Ok(dir), Some(_)) => Some(S3Lake {
-            bucket_dir: Path::new(&dir).join(&bucket),
-            bucket,
-        }),
-        _ => {
-            assert!(
-                !in_ci(),
-                "no S3 test server; run the tests through scripts/test.sh"
-            );
-            eprintln!("skipping: no S3 test server (scripts/test.sh starts one)");
-            None
-        }
-    }
+/// The test S3 server, when DuckDB (for the TPC-H data and cross-checks) is there too.
+fn s3_lake() -> Option<S3> {
+    let s3 = s3()?;
+    python().map(|_| s3).or_else(|| {
+        assert!(
+            !in_ci(),
+            "no Python with DuckDB; run the tests through scripts/test.sh"
+        );
+        None
+    })
 }
 
 /// TPC-H tables at scale factor 0.01 as CSV (tpchgen-cli, installed by scripts/test.sh), two files
@@ -207,14 +193,6 @@ fn tpch(dir: &Path) {
     }
 }
 
-fn unique(name: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("{name}{:x}", nanos ^ std::process::id())
-}
-
 const Q1: &str = "SELECT l_returnflag, l_linestatus, sum(l_quantity) AS sum_qty, \
     round(sum(l_extendedprice * (1 - l_discount)), 2) AS sum_disc_price, count(*) AS count_order \
     FROM tpch.lineitem WHERE l_shipdate <= DATE '1998-09-02' \
@@ -235,7 +213,7 @@ const Q5: &str = "SELECT n_name, round(sum(l_extendedprice * (1 - l_discount)), 
     GROUP BY n_name ORDER BY revenue DESC, n_name";
 
 /// The TPC-H CSV in the bucket, crawled into `catalog` as database `tpch`; returns the prefix URL.
-fn crawled_tpch(s3: &S3Lake, catalog: &Path) -> String {
+fn crawled_tpch(s3: &S3, catalog: &Path) -> String {
     let prefix = unique("tpch");
     tpch(&s3.bucket_dir.join(&prefix));
     let url = format!("s3://{}/{prefix}/", s3.bucket);
@@ -282,6 +260,8 @@ fn tpch_queries_on_the_cluster_match_local_runs() {
         "SELECT order_date, status, count(*) AS n, round(sum(amount), 2) AS total FROM 'testdata/lake/orders/' GROUP BY 1, 2 ORDER BY 1, 2",
         "SELECT count(*) AS n, count(DISTINCT region) AS regions FROM 'testdata/lake/customers/'",
         "SELECT count(*) AS n FROM 'testdata/lake/events/'",
+        // Partition pruning on the scheduler: one order_date folder of three.
+        "SELECT status, count(*) AS n FROM 'testdata/lake/orders/' WHERE order_date = DATE '2026-11-02' GROUP BY 1 ORDER BY 1",
     ] {
         let local = with_catalog(&catalog, &["sql", "--format", "csv", query]).ok();
         let remote = with_catalog(
@@ -322,8 +302,29 @@ fn a_partitioned_job_on_the_cluster_writes_what_a_local_run_writes() {
     };
     let local = run_job(&[], &out("local"));
     assert!(local.code == 0, "{}", local.stderr);
-    let remote = run_job(&["--cluster", &cluster.url], &out("cluster"));
+    // The same job file naming its cluster (`cluster =`), run without --cluster.
+    let on_cluster = dir.path().join("revenue_on_cluster.toml");
+    let text = std::fs::read_to_string(job).unwrap();
+    std::fs::write(&on_cluster, format!("cluster = \"{}\"\n{text}", cluster.url)).unwrap();
+    let data_param = format!("data={data}");
+    let out_param = format!("out={}", out("cluster"));
+    let remote = with_catalog(
+        &catalog,
+        &[
+            "run",
+            on_cluster.to_str().unwrap(),
+            "--param",
+            &data_param,
+            "--param",
+            &out_param,
+        ],
+    );
     assert!(remote.code == 0, "{}\n{}", remote.stderr, cluster.logs());
+    assert!(
+        cluster.logs().contains("Received task"),
+        "the job's tasks ran on the executors:\n{}",
+        cluster.logs()
+    );
     let read = |name: &str| {
         duckdb_rows(
             &py,
@@ -428,19 +429,22 @@ fn an_executor_killed_mid_job_fails_the_run_and_keeps_the_previous_output() {
     let mut cluster = Cluster::start(2);
 
     // A first run commits the table the second run must not damage.
-    let first = with_catalog(
-        &catalog,
-        &[
+    let url = cluster.url.clone();
+    let run_on_cluster = |extra: &[&str]| {
+        let mut args = vec![
             "--cluster",
-            &cluster.url,
+            &url,
             "run",
             job,
             "--param",
             &data_param,
             "--param",
             &out_param,
-        ],
-    );
+        ];
+        args.extend_from_slice(extra);
+        with_catalog(&catalog, &args)
+    };
+    let first = run_on_cluster(&[]);
     assert!(first.code == 0, "{}\n{}", first.stderr, cluster.logs());
     let before = duckdb_rows(&py, &out_dir, "k");
     assert_eq!(before.as_array().unwrap().len(), 3, "{before}");
@@ -489,21 +493,7 @@ fn an_executor_killed_mid_job_fails_the_run_and_keeps_the_previous_output() {
     assert_eq!(duckdb_rows(&py, &out_dir, "k"), before);
 
     // The remaining executor still runs jobs, and the slow join gives the local answer.
-    let again = with_catalog(
-        &catalog,
-        &[
-            "--cluster",
-            &cluster.url,
-            "run",
-            job,
-            "--param",
-            &data_param,
-            "--param",
-            &out_param,
-            "--param",
-            slow,
-        ],
-    );
+    let again = run_on_cluster(&["--param", slow]);
     assert!(again.code == 0, "{}\n{}", again.stderr, cluster.logs());
     let on_one = duckdb_rows(&py, &out_dir, "k");
     let local_out = format!("out={}", dir.path().join("local").display());

@@ -5,41 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::test_util::{copy_tree, duckdb_rows, in_ci, lake, python, run, sluice};
-
-struct S3 {
-    bucket: String,
-    bucket_dir: PathBuf,
-}
-
-fn s3() -> Option<S3> {
-    let bucket = std::env::var("SLUICE_TEST_S3_BUCKET").ok();
-    let dir = std::env::var("SLUICE_TEST_S3_DIR").ok();
-    match (bucket, dir, std::env::var("AWS_ENDPOINT_URL").ok()) {
-        (Some(bucket), Some(dir), Some(_)) => Some(S3 {
-            bucket_dir: Path::new(&dir).join(&bucket),
-            bucket,
-        }),
-        _ => {
-            assert!(
-                !in_ci(),
-                "no S3 test server configured; run the tests through scripts/test.sh"
-            );
-            eprintln!("skipping: no S3 test server (scripts/test.sh starts one)");
-            None
-        }
-    }
-}
-
-/// A short unique prefix: s3s-fs keeps per-object metadata in files named after the whole key, so
-/// long keys hit the file-name length limit of the test server (real S3 allows 1,024 bytes).
-fn unique(name: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("{name}{:x}", nanos ^ std::process::id())
-}
+use crate::test_util::{S3, copy_tree, duckdb_rows, lake, python, run, s3, sluice, unique};
 
 /// Regular files below `dir` (the test server leaves empty folders behind after deletes).
 fn files_under(dir: &Path) -> usize {

@@ -179,3 +179,39 @@ pub(crate) fn convert_partitioned(src: &str, dst: &Path, key: &str) {
     ])
     .ok();
 }
+
+/// The bucket of the S3-compatible server `scripts/test.sh` starts, and the folder it serves.
+pub(crate) struct S3 {
+    pub(crate) bucket: String,
+    pub(crate) bucket_dir: PathBuf,
+}
+
+/// The test S3 server, or `None` (a failure under CI) when the tests run without one.
+pub(crate) fn s3() -> Option<S3> {
+    let bucket = std::env::var("SLUICE_TEST_S3_BUCKET").ok();
+    let dir = std::env::var("SLUICE_TEST_S3_DIR").ok();
+    match (bucket, dir, std::env::var("AWS_ENDPOINT_URL").ok()) {
+        (Some(bucket), Some(dir), Some(_)) => Some(S3 {
+            bucket_dir: Path::new(&dir).join(&bucket),
+            bucket,
+        }),
+        _ => {
+            assert!(
+                !in_ci(),
+                "no S3 test server configured; run the tests through scripts/test.sh"
+            );
+            eprintln!("skipping: no S3 test server (scripts/test.sh starts one)");
+            None
+        }
+    }
+}
+
+/// A short unique prefix: s3s-fs keeps per-object metadata in files named after the whole key, so
+/// long keys hit the file-name length limit of the test server (real S3 allows 1,024 bytes).
+pub(crate) fn unique(name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{name}{:x}", nanos ^ std::process::id())
+}

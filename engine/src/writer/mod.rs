@@ -172,7 +172,7 @@ impl Default for WriteOptions {
             codec: Codec::default(),
             target_file_size: 128 * 1024 * 1024,
             row_group_rows: 1024 * 1024,
-            max_open_files: 128,
+            max_open_files: 64,
             buffer_bytes: 512 * 1024 * 1024,
             keep_partition_columns: false,
             cluster: true,
@@ -877,8 +877,8 @@ mod tests {
         per
     }
 
-    #[tokio::test]
-    async fn few_partitions_are_written_without_clustering() {
+    /// Writes `n` rows over `parts` partitions from 3 streams, at most 4 open files per stream.
+    async fn write_spread(n: usize, parts: usize) -> CommitReport {
         let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
         let ctx =
             SessionContext::new_with_config(datafusion::prelude::SessionConfig::new().with_batch_size(100));
@@ -886,10 +886,15 @@ mod tests {
         let options = WriteOptions::new()
             .with_partition_by(vec!["p".into()])
             .with_max_open_files(4);
-        let report = PartitionedWriter::new(Arc::clone(&store), dest, options, "r")
-            .write(spread(&ctx, 3000, 4).await, ctx.task_ctx())
+        PartitionedWriter::new(store, dest, options, "r")
+            .write(spread(&ctx, n, parts).await, ctx.task_ctx())
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn few_partitions_are_written_without_clustering() {
+        let report = write_spread(3000, 4).await;
         assert_eq!((report.rows, report.partitions), (3000, 4));
         let per = files_per_partition(&report);
         assert_eq!(per.len(), 4);
@@ -901,17 +906,7 @@ mod tests {
 
     #[tokio::test]
     async fn many_partitions_are_clustered_into_about_one_file_each() {
-        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
-        let ctx =
-            SessionContext::new_with_config(datafusion::prelude::SessionConfig::new().with_batch_size(100));
-        let dest = Location::parse("memory:///t/").unwrap();
-        let options = WriteOptions::new()
-            .with_partition_by(vec!["p".into()])
-            .with_max_open_files(4);
-        let report = PartitionedWriter::new(Arc::clone(&store), dest.clone(), options, "r")
-            .write(spread(&ctx, 30_000, 500).await, ctx.task_ctx())
-            .await
-            .unwrap();
+        let report = write_spread(30_000, 500).await;
         assert_eq!((report.rows, report.partitions), (30_000, 500));
         let per = files_per_partition(&report);
         assert_eq!(per.len(), 500);

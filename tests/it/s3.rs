@@ -3,9 +3,9 @@
 //! The server (s3s-fs) serves a folder: a bucket is a sub-folder, so tests place input files on
 //! disk and read sluice's S3 output back from disk with DuckDB.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::test_util::{S3, copy_tree, duckdb_rows, lake, python, run, s3, sluice, unique};
+use crate::test_util::{copy_tree, duckdb_rows, lake, python, run, s3, sluice, unique};
 
 /// Regular files below `dir` (the test server leaves empty folders behind after deletes).
 fn files_under(dir: &Path) -> usize {

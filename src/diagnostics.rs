@@ -89,7 +89,12 @@ const CLUSTER_REFUSAL: &str = "cannot run on the cluster: ";
 /// The exit code for an error: 2 when the user must fix the input, 1 otherwise.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
-        if cause.to_string().contains(CLUSTER_REFUSAL) {
+        if cause.to_string().contains(CLUSTER_REFUSAL)
+            || matches!(
+                cause.downcast_ref::<sluice_cluster::ClusterError>(),
+                Some(sluice_cluster::ClusterError::BadUrl { .. })
+            )
+        {
             return EXIT_BAD_INPUT;
         }
         if cause.downcast_ref::<UsageError>().is_some() {

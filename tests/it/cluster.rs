@@ -514,3 +514,24 @@ fn an_executor_killed_mid_job_fails_the_run_and_keeps_the_previous_output() {
     assert_eq!(on_one, duckdb_rows(&py, &dir.path().join("local"), "k"));
     assert_ne!(on_one, before);
 }
+
+#[test]
+fn a_bad_cluster_address_or_a_local_only_flag_is_bad_input() {
+    let bad = crate::test_util::run(&["--cluster", "df://sched:notaport", "sql", "SELECT 1"]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("df://sched:notaport") && bad.stderr.contains("df://HOST:PORT"),
+        "{}",
+        bad.stderr
+    );
+    let policy = crate::test_util::run(&[
+        "--cluster",
+        "df://127.0.0.1:1",
+        "--on-bad-records",
+        "skip",
+        "sql",
+        "SELECT 1",
+    ]);
+    assert_eq!(policy.code, 2, "{}", policy.stderr);
+    assert!(policy.stderr.contains("only locally"), "{}", policy.stderr);
+}

@@ -10,21 +10,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use datafusion::datasource::MemTable;
-use datafusion::prelude::{SessionConfig, SessionContext};
-use object_store::ObjectStore;
-use object_store::memory::InMemory;
-use sluice_benches::lineitem_batches;
-use sluice_engine::writer::PartitionedWriter;
-use sluice_engine::{Codec, Location, WriteMode, WriteOptions};
+use sluice_benches::{lineitem_batches, mem_table, write_to_memory};
+use sluice_engine::{Codec, WriteOptions};
 
 const ROWS: usize = 200_000;
 
 fn encode(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let batches = lineitem_batches(ROWS, 8192);
-    let schema = batches[0].schema();
-    let table = Arc::new(MemTable::try_new(schema, vec![batches]).unwrap());
+    let table = mem_table(batches);
     let mut group = c.benchmark_group("parquet_encode");
     group.throughput(Throughput::Elements(ROWS as u64));
     group.sample_size(10);
@@ -40,22 +34,7 @@ fn encode(c: &mut Criterion) {
                 let codec = *codec;
                 async move {
                     // One stream: a single-threaded encode of one file.
-                    let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(1));
-                    let plan = ctx
-                        .read_table(table)
-                        .unwrap()
-                        .create_physical_plan()
-                        .await
-                        .unwrap();
-                    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
-                    let options = WriteOptions::new()
-                        .with_codec(codec)
-                        .with_mode(WriteMode::Overwrite);
-                    let dest = Location::parse("memory:///bench/").unwrap();
-                    let report = PartitionedWriter::new(store, dest, options, "bench")
-                        .write(plan, ctx.task_ctx())
-                        .await
-                        .unwrap();
+                    let report = write_to_memory(table, Some(1), WriteOptions::new().with_codec(codec)).await;
                     assert_eq!(report.rows, ROWS as u64);
                     report.bytes
                 }

@@ -8,14 +8,9 @@
 use std::sync::Arc;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use datafusion::datasource::MemTable;
-use datafusion::prelude::SessionContext;
-use object_store::ObjectStore;
-use object_store::memory::InMemory;
-use sluice_benches::order_batches;
-use sluice_engine::writer::PartitionedWriter;
+use sluice_benches::{mem_table, order_batches, write_to_memory};
+use sluice_engine::WriteOptions;
 use sluice_engine::writer::layout::escape_path_name;
-use sluice_engine::{Location, WriteMode, WriteOptions};
 
 const ROWS: usize = 200_000;
 
@@ -26,28 +21,13 @@ fn partitioned_write(c: &mut Criterion) {
     group.sample_size(10);
     for partitions in [10usize, 1_000] {
         let batches = order_batches(ROWS, partitions, 8192);
-        let schema = batches[0].schema();
-        let table = Arc::new(MemTable::try_new(schema, vec![batches]).unwrap());
+        let table = mem_table(batches);
         group.bench_with_input(BenchmarkId::from_parameter(partitions), &partitions, |b, _| {
             b.to_async(&runtime).iter(|| {
                 let table = Arc::clone(&table);
                 async move {
-                    let ctx = SessionContext::new();
-                    let plan = ctx
-                        .read_table(table)
-                        .unwrap()
-                        .create_physical_plan()
-                        .await
-                        .unwrap();
-                    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
-                    let options = WriteOptions::new()
-                        .with_partition_by(vec!["k".into()])
-                        .with_mode(WriteMode::Overwrite);
-                    let dest = Location::parse("memory:///bench/").unwrap();
-                    PartitionedWriter::new(store, dest, options, "bench")
-                        .write(plan, ctx.task_ctx())
-                        .await
-                        .unwrap()
+                    let options = WriteOptions::new().with_partition_by(vec!["k".into()]);
+                    write_to_memory(table, None, options).await
                 }
             })
         });

@@ -183,3 +183,41 @@ impl Drop for TempFolder {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// `batches` as a table the writer benches read from.
+pub fn mem_table(batches: Vec<RecordBatch>) -> Arc<datafusion::datasource::MemTable> {
+    let schema = batches[0].schema();
+    Arc::new(datafusion::datasource::MemTable::try_new(schema, vec![batches]).expect("one schema"))
+}
+
+/// Writes `table` with sluice's writer into a fresh in-memory store (`memory:///bench/`, overwrite),
+/// planned with `target_partitions` streams (default: the number of cores).
+pub async fn write_to_memory(
+    table: Arc<datafusion::datasource::MemTable>,
+    target_partitions: Option<usize>,
+    options: sluice_engine::WriteOptions,
+) -> sluice_engine::CommitReport {
+    use datafusion::prelude::{SessionConfig, SessionContext};
+    let mut config = SessionConfig::new();
+    if let Some(n) = target_partitions {
+        config = config.with_target_partitions(n);
+    }
+    let ctx = SessionContext::new_with_config(config);
+    let plan = ctx
+        .read_table(table)
+        .expect("a MemTable reads")
+        .create_physical_plan()
+        .await
+        .expect("a scan plans");
+    let store: Arc<dyn object_store::ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+    let dest = sluice_engine::Location::parse("memory:///bench/").expect("a valid URL");
+    sluice_engine::writer::PartitionedWriter::new(
+        store,
+        dest,
+        options.with_mode(sluice_engine::WriteMode::Overwrite),
+        "bench",
+    )
+    .write(plan, ctx.task_ctx())
+    .await
+    .expect("an in-memory write succeeds")
+}

@@ -4,7 +4,7 @@
 //! rows or leave a half-written table.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -212,21 +212,40 @@ const Q5: &str = "SELECT n_name, round(sum(l_extendedprice * (1 - l_discount)), 
       AND o_orderdate >= DATE '1994-01-01' AND o_orderdate < DATE '1995-01-01' \
     GROUP BY n_name ORDER BY revenue DESC, n_name";
 
-/// The TPC-H CSV in the bucket, crawled into `catalog` as database `tpch`; returns the prefix URL.
-fn crawled_tpch(s3: &S3, catalog: &Path) -> String {
+/// TPC-H CSV in the test bucket, crawled as database `tpch` into a catalog in a fresh folder.
+struct Tpch {
+    s3: S3,
+    dir: tempfile::TempDir,
+    catalog: PathBuf,
+    /// `s3://bucket/prefix` (no trailing slash) holding `lineitem/`, `orders/`, ...
+    data: String,
+}
+
+fn tpch_lake() -> Option<Tpch> {
+    let s3 = s3_lake()?;
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = dir.path().join("catalog.db");
     let prefix = unique("tpch");
     tpch(&s3.bucket_dir.join(&prefix));
     let url = format!("s3://{}/{prefix}/", s3.bucket);
-    with_catalog(catalog, &["crawl", &url, "--database", "tpch"]).ok();
-    url
+    with_catalog(&catalog, &["crawl", &url, "--database", "tpch"]).ok();
+    Some(Tpch {
+        data: url.trim_end_matches('/').to_string(),
+        s3,
+        dir,
+        catalog,
+    })
 }
 
 #[test]
 fn tpch_queries_on_the_cluster_match_local_runs() {
-    let Some(s3) = s3_lake() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let catalog = dir.path().join("catalog.db");
-    crawled_tpch(&s3, &catalog);
+    // `_dir` keeps the catalog's folder until the test ends.
+    let Some(Tpch {
+        catalog, dir: _dir, ..
+    }) = tpch_lake()
+    else {
+        return;
+    };
     let cluster = Cluster::start(2);
     let queries = [
         Q1,
@@ -260,12 +279,17 @@ fn tpch_queries_on_the_cluster_match_local_runs() {
 
 #[test]
 fn a_partitioned_job_on_the_cluster_writes_what_a_local_run_writes() {
-    let Some(s3) = s3_lake() else { return };
+    let Some(Tpch {
+        s3,
+        dir,
+        catalog,
+        data,
+    }) = tpch_lake()
+    else {
+        return;
+    };
+    let data = data.as_str();
     let py = python().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let catalog = dir.path().join("catalog.db");
-    let data = crawled_tpch(&s3, &catalog);
-    let data = data.trim_end_matches('/');
     let job = repo().join("benches/e2e/jobs/revenue_by_nation.toml");
     let job = job.to_str().unwrap();
     let out_prefix = unique("rev");
@@ -392,12 +416,17 @@ mode = "overwrite"
 
 #[test]
 fn an_executor_killed_mid_job_fails_the_run_and_keeps_the_previous_output() {
-    let Some(s3) = s3_lake() else { return };
+    let Some(Tpch {
+        s3,
+        dir,
+        catalog,
+        data,
+    }) = tpch_lake()
+    else {
+        return;
+    };
     let py = python().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let catalog = dir.path().join("catalog.db");
-    let data = crawled_tpch(&s3, &catalog);
-    let data_param = format!("data={}", data.trim_end_matches('/'));
+    let data_param = format!("data={data}");
     let job = dir.path().join("kill.toml");
     std::fs::write(&job, KILL_JOB).unwrap();
     let job = job.to_str().unwrap();

@@ -23,6 +23,12 @@ use crate::writer::{CommitReport, PartitionedWriter, Staged, WriteOptions};
 /// Share of physical memory the engine may track when no limit is given.
 const DEFAULT_MEMORY_FRACTION: f64 = 0.7;
 
+/// A join's build side at most this large (estimated) is hashed once and shared by every probe
+/// partition instead of being hash-partitioned with the probe side.
+const JOIN_BROADCAST_BYTES: usize = 64 * 1024 * 1024;
+/// The same cut-off in rows, used when a side's size in bytes is unknown (text columns).
+const JOIN_BROADCAST_ROWS: usize = 2 * 1024 * 1024;
+
 /// Turns the finished DataFusion state into the one queries run in (e.g. one that plans locally
 /// and executes on a cluster).
 pub type StateUpgrade = Arc<dyn Fn(SessionState) -> datafusion::error::Result<SessionState> + Send + Sync>;
@@ -118,6 +124,12 @@ impl SessionBuilder {
             .with_object_store_registry(Arc::clone(&stores) as _)
             .build_arc()?;
         let mut config = SessionConfig::new().with_information_schema(true);
+        // Tables carry row estimates, so the planner knows which join side is small. Hashing a build
+        // side of up to a few million rows once is cheaper than hash-repartitioning the (bigger)
+        // probe side to build it in parallel (DataFusion's default cut-off is 128 Ki rows).
+        let optimizer = &mut config.options_mut().optimizer;
+        optimizer.hash_join_single_partition_threshold = JOIN_BROADCAST_BYTES;
+        optimizer.hash_join_single_partition_threshold_rows = JOIN_BROADCAST_ROWS;
         if let Some(n) = self.target_partitions {
             config = config.with_target_partitions(n);
         }

@@ -242,3 +242,47 @@ fn doctor_reports_a_wrong_endpoint_clearly_and_never_the_secret() {
     let local = crate::test_util::run(&["doctor", &crate::test_util::lake("orders"), "--format", "json"]);
     assert_eq!(local.code, 0, "{}", local.stderr);
 }
+
+#[test]
+fn a_join_hashes_the_smaller_table_whichever_side_it_is_written_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.csv");
+    let small = dir.path().join("small.csv");
+    let mut rows = String::from("id,k\n");
+    for i in 0..20_000 {
+        rows.push_str(&format!("{i},{}\n", i % 10));
+    }
+    std::fs::write(&big, rows).unwrap();
+    std::fs::write(&small, "k,name\n0,zero\n1,one\n2,two\n").unwrap();
+    let (big, small) = (big.to_str().unwrap(), small.to_str().unwrap());
+    let query = format!(
+        "SELECT s.name, count(*) AS n FROM '{big}' b JOIN '{small}' s ON b.k = s.k GROUP BY s.name ORDER BY s.name"
+    );
+    // The big table is written first (DataFusion's build side); row estimates swap the sides so
+    // the three-row table is the one hashed, once for all partitions.
+    let plan = run(&[
+        "--target-partitions",
+        "2",
+        "sql",
+        "--format",
+        "csv",
+        &format!("EXPLAIN {query}"),
+    ])
+    .ok();
+    let join = plan.find("HashJoinExec").unwrap_or_else(|| panic!("{plan}"));
+    let build = &plan[join..];
+    assert!(build.contains("mode=CollectLeft"), "{plan}");
+    let first_scan = build.find("DataSourceExec").unwrap_or_else(|| panic!("{plan}"));
+    assert!(
+        build[first_scan..]
+            .split('\n')
+            .next()
+            .unwrap()
+            .contains("small.csv"),
+        "{plan}"
+    );
+    assert_eq!(
+        run(&["sql", "--format", "csv", &query]).ok(),
+        "name,n\none,2000\ntwo,2000\nzero,2000\n"
+    );
+}

@@ -862,7 +862,9 @@ pub async fn describe_location_incremental(
             inferred
                 .extend(sample_further(&store, &sample, &inferred, &csv_options, kind.tab_separated).await?);
         }
-        let rows = if !options.count_rows {
+        // Text row counts are estimated from the heads already read, so they cost nothing and
+        // always go to the planner; Parquet footers are read only when asked.
+        let rows = if !options.count_rows && kind.format == FileFormatKind::Parquet {
             HashMap::new()
         } else {
             count_rows(
@@ -1106,6 +1108,7 @@ pub fn build_table(described: &TableFiles, options: &ReadOptions) -> Result<Lake
         ..options.clone()
     };
     let mut groups: BTreeMap<FileKind, Vec<PartitionedFile>> = BTreeMap::new();
+    let mut rows: BTreeMap<FileKind, HashMap<object_store::path::Path, u64>> = BTreeMap::new();
     for file in &described.files {
         let Some(kind) = kind_of(file, options.format) else {
             continue;
@@ -1119,6 +1122,11 @@ pub fn build_table(described: &TableFiles, options: &ReadOptions) -> Result<Lake
                 Some(v) => ScalarValue::try_from_string(v.clone(), ty),
             })
             .collect::<datafusion::error::Result<Vec<_>>>()?;
+        if let Some(n) = file.rows {
+            rows.entry(kind.clone())
+                .or_default()
+                .insert(file.meta.location.clone(), n);
+        }
         groups
             .entry(kind)
             .or_default()
@@ -1147,6 +1155,7 @@ pub fn build_table(described: &TableFiles, options: &ReadOptions) -> Result<Lake
                 format: source.file_format(),
                 source: Some(source),
                 guarded: guarded.map(|d| (d, kind.compression.file_type())),
+                rows: rows.remove(&kind).unwrap_or_default(),
                 files,
             }
         })

@@ -10,13 +10,15 @@
 //!               ──per format group──> FileScanConfig ──> format's plan ──> union
 //! ```
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch};
 use arrow::datatypes::{Field, FieldRef, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::{Session, TableProvider};
-use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::common::stats::Precision;
+use datafusion::common::{DFSchema, ScalarValue, Statistics};
 use datafusion::datasource::TableType;
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
@@ -32,6 +34,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 use datafusion::physical_plan::union::UnionExec;
+use object_store::path::Path;
 
 use super::guard::{BadRecords, Dialect, GuardedFile, GuardedPartition};
 
@@ -46,6 +49,25 @@ pub struct FileGroupSpec {
     pub guarded: Option<(Dialect, FileCompressionType)>,
     /// What `format` was built from, so the table can be sent to another process.
     pub source: Option<super::GroupFormat>,
+    /// Rows per file (by location), exact or estimated, for the planner: with every scanned file
+    /// counted, joins build their hash tables on the smaller side.
+    pub rows: HashMap<Path, u64>,
+}
+
+impl FileGroupSpec {
+    /// The planner's statistics for scanning `files` of this group: their row count (inexact), or
+    /// unknown when a file has no count.
+    fn statistics(&self, files: &[PartitionedFile], schema: &Schema) -> Option<Statistics> {
+        let rows = files
+            .iter()
+            .map(|f| self.rows.get(&f.object_meta.location).copied())
+            .sum::<Option<u64>>()?;
+        Some(Statistics {
+            num_rows: Precision::Inexact(usize::try_from(rows).unwrap_or(usize::MAX)),
+            total_byte_size: Precision::Absent,
+            column_statistics: Statistics::unknown_column(schema),
+        })
+    }
 }
 
 /// A table made of known files.
@@ -251,11 +273,15 @@ impl TableProvider for LakeTable {
                 .with_table_partition_cols(self.partition_fields.clone())
                 .build();
             let source = group.format.file_source(table_schema);
-            let config = FileScanConfigBuilder::new(self.store_url.clone(), source)
+            let statistics = group.statistics(&files, &self.schema);
+            let mut builder = FileScanConfigBuilder::new(self.store_url.clone(), source)
                 .with_file_groups(balance(files, target))
                 .with_projection_indices(projection.cloned())?
-                .with_limit(limit)
-                .build();
+                .with_limit(limit);
+            if let Some(statistics) = statistics {
+                builder = builder.with_statistics(statistics);
+            }
+            let config = builder.build();
             let plan = group.format.create_physical_plan(state, config).await?;
             let compression = group.source.as_ref().and_then(|s| s.text_compression());
             tracing::debug!(remote = self.remote, ?compression, "scan of a file group");

@@ -1,6 +1,7 @@
 //! A [`LakeTable`] as bytes, so a plan that scans one can be planned in another process (a
 //! Ballista scheduler) and read the very same files there, without a catalog or a listing.
 
+use std::collections::HashMap;
 use std::io::Cursor;
 use std::sync::Arc;
 
@@ -53,6 +54,9 @@ struct WireFile {
     modified: DateTime<Utc>,
     e_tag: Option<String>,
     version: Option<String>,
+    /// The file's row count when known (the planner's statistics on the scheduler).
+    #[serde(default)]
+    rows: Option<u64>,
     /// Partition values as text, `None` for NULL; typed again from the partition fields.
     values: Vec<Option<String>>,
 }
@@ -112,6 +116,7 @@ impl LakeTable {
                         modified: f.object_meta.last_modified,
                         e_tag: f.object_meta.e_tag.clone(),
                         version: f.object_meta.version.clone(),
+                        rows: g.rows.get(&f.object_meta.location).copied(),
                         values: f
                             .partition_values
                             .iter()
@@ -153,6 +158,11 @@ impl LakeTable {
             .groups
             .into_iter()
             .map(|g| {
+                let rows: HashMap<object_store::path::Path, u64> = g
+                    .files
+                    .iter()
+                    .filter_map(|f| Some((object_store::path::Path::from(f.path.as_str()), f.rows?)))
+                    .collect();
                 let files = g
                     .files
                     .into_iter()
@@ -180,6 +190,7 @@ impl LakeTable {
                     files,
                     guarded: None,
                     source: Some(g.format),
+                    rows,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -311,6 +322,15 @@ mod tests {
         let table = build_table(&described, &ReadOptions::default()).unwrap();
         let decoded = LakeTable::decode(&table.encode().unwrap()).unwrap();
         assert_eq!(decoded.schema, table.schema);
+        // Row estimates travel too, so the scheduler plans joins as the client would.
+        let rows = |t: &LakeTable| {
+            t.groups
+                .iter()
+                .flat_map(|g| g.rows.values().copied())
+                .sum::<u64>()
+        };
+        assert_eq!(rows(&table), 3);
+        assert_eq!(rows(&decoded), 3);
         ctx.register_table("t", Arc::new(decoded)).unwrap();
         let batches = ctx
             .sql("SELECT k, sum(id) AS s FROM t WHERE k = 'a' GROUP BY k")

@@ -4,9 +4,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, StringArray, UInt32Array};
-use arrow::compute::{cast, take_record_batch};
+use arrow::compute::{cast, take, take_record_batch};
 use arrow::datatypes::{DataType, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
+use arrow::row::{RowConverter, SortField};
 
 use super::layout::partition_segment;
 use crate::error::{EngineError, Result};
@@ -77,10 +78,15 @@ impl Layout {
     }
 
     /// Groups a batch's rows by partition folder, in order of first appearance.
-    pub(super) fn split(&self, batch: &RecordBatch) -> Result<Vec<PartitionSlice>> {
-        let data = batch
+    /// The columns of `batch` that go into the files.
+    pub(super) fn data_columns(&self, batch: &RecordBatch) -> Result<RecordBatch> {
+        Ok(batch
             .project(&self.data_indices)
-            .map_err(datafusion::error::DataFusionError::from)?;
+            .map_err(datafusion::error::DataFusionError::from)?)
+    }
+
+    pub(super) fn split(&self, batch: &RecordBatch) -> Result<Vec<PartitionSlice>> {
+        let data = self.data_columns(batch)?;
         if self.key_indices.is_empty() {
             return Ok(vec![PartitionSlice {
                 dir: String::new(),
@@ -88,52 +94,99 @@ impl Layout {
                 rows: data,
             }]);
         }
-        let keys: Vec<StringArray> = self
+        // Rows are grouped by their raw key values (one pass over compact row encodings); folder
+        // names are built and escaped once per group, not once per row.
+        let key_columns: Vec<ArrayRef> = self
             .key_indices
             .iter()
-            .map(|&i| as_strings(batch.column(i)))
-            .collect::<Result<_>>()?;
-        let mut order: Vec<String> = Vec::new();
-        let mut groups: HashMap<String, (Vec<Option<String>>, Vec<u32>)> = HashMap::new();
-        let mut dir = String::new();
+            .map(|&i| Arc::clone(batch.column(i)))
+            .collect();
+        let converter = RowConverter::new(
+            key_columns
+                .iter()
+                .map(|c| SortField::new(c.data_type().clone()))
+                .collect(),
+        )
+        .map_err(datafusion::error::DataFusionError::from)?;
+        let encoded = converter
+            .convert_columns(&key_columns)
+            .map_err(datafusion::error::DataFusionError::from)?;
+        let mut seen: HashMap<&[u8], usize> = HashMap::new();
+        let mut firsts: Vec<u32> = Vec::new();
+        let mut members: Vec<Vec<u32>> = Vec::new();
         for row in 0..batch.num_rows() {
-            dir.clear();
-            for (k, name) in keys.iter().zip(&self.names) {
-                if !dir.is_empty() {
-                    dir.push('/');
-                }
-                let value = k.is_valid(row).then(|| k.value(row));
-                dir.push_str(&partition_segment(name, value));
-            }
-            match groups.get_mut(dir.as_str()) {
-                Some((_, rows)) => rows.push(row as u32),
+            let group = *seen.entry(encoded.row(row).data()).or_insert_with(|| {
+                firsts.push(row as u32);
+                members.push(Vec::new());
+                firsts.len() - 1
+            });
+            members[group].push(row as u32);
+        }
+        // One value per group, as text: the folder names. Different raw values can share a folder
+        // (an empty string and NULL both go to the default partition); their rows are merged.
+        let firsts = UInt32Array::from(firsts);
+        let representatives: Vec<StringArray> = key_columns
+            .iter()
+            .map(|c| {
+                let picked =
+                    take(c.as_ref(), &firsts, None).map_err(datafusion::error::DataFusionError::from)?;
+                as_strings(&picked)
+            })
+            .collect::<Result<_>>()?;
+        if members.len() == 1 {
+            let (dir, values) = self.folder(&representatives, 0);
+            return Ok(vec![PartitionSlice {
+                dir,
+                values,
+                rows: data,
+            }]);
+        }
+        let mut folders: Vec<(String, Vec<Option<String>>, Vec<u32>)> = Vec::new();
+        let mut by_dir: HashMap<String, usize> = HashMap::new();
+        for (group, rows) in members.into_iter().enumerate() {
+            let (dir, values) = self.folder(&representatives, group);
+            match by_dir.get(&dir) {
+                Some(&i) => folders[i].2.extend(rows),
                 None => {
-                    let values = keys
-                        .iter()
-                        .map(|k| {
-                            k.is_valid(row)
-                                .then(|| k.value(row).to_string())
-                                .filter(|v| !v.is_empty())
-                        })
-                        .collect();
-                    order.push(dir.clone());
-                    groups.insert(dir.clone(), (values, vec![row as u32]));
+                    by_dir.insert(dir.clone(), folders.len());
+                    folders.push((dir, values, rows));
                 }
             }
         }
-        order
+        // One take puts every group's rows next to each other; each slice is then a view.
+        let order: UInt32Array = folders
+            .iter()
+            .flat_map(|(_, _, rows)| rows.iter().copied())
+            .collect();
+        let grouped = take_record_batch(&data, &order).map_err(datafusion::error::DataFusionError::from)?;
+        let mut offset = 0;
+        Ok(folders
             .into_iter()
-            .map(|dir| {
-                let (values, rows) = groups.remove(&dir).expect("every ordered key has a group");
-                let rows = if rows.len() == batch.num_rows() {
-                    data.clone()
-                } else {
-                    take_record_batch(&data, &UInt32Array::from(rows))
-                        .map_err(datafusion::error::DataFusionError::from)?
-                };
-                Ok(PartitionSlice { dir, values, rows })
+            .map(|(dir, values, rows)| {
+                let slice = grouped.slice(offset, rows.len());
+                offset += rows.len();
+                PartitionSlice {
+                    dir,
+                    values,
+                    rows: slice,
+                }
             })
-            .collect()
+            .collect())
+    }
+
+    /// The folder (`k1=v1/k2=v2`) and partition values of row `row` of the key values `keys` (as text).
+    fn folder(&self, keys: &[StringArray], row: usize) -> (String, Vec<Option<String>>) {
+        let mut dir = String::new();
+        let mut values = Vec::with_capacity(keys.len());
+        for (text, name) in keys.iter().zip(&self.names) {
+            let value = text.is_valid(row).then(|| text.value(row));
+            if !dir.is_empty() {
+                dir.push('/');
+            }
+            dir.push_str(&partition_segment(name, value));
+            values.push(value.filter(|v| !v.is_empty()).map(str::to_string));
+        }
+        (dir, values)
     }
 }
 
@@ -227,6 +280,16 @@ mod tests {
         );
         assert_eq!(parts[0].rows.num_columns(), 1);
         assert_eq!(parts[1].values, vec![None]);
+        let ids = |i: usize| -> Vec<i64> {
+            let column = parts[i].rows.column(0);
+            column
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap()
+                .values()
+                .to_vec()
+        };
+        assert_eq!((ids(0), ids(1)), (vec![1, 3], vec![2, 4]));
     }
 
     #[test]

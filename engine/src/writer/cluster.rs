@@ -2,11 +2,18 @@
 //!
 //! A write starts by giving every input stream its own open file per partition value, which costs
 //! nothing beyond the Parquet encoding. A stream that meets more partition values than it may keep
-//! files open for hands the rest of its rows to a shared clustering plan instead: rows are
-//! hash-partitioned by the partition columns and sorted (spilling under the session's memory
-//! limit), so each partition value of the rerouted rows gets files from one writer only. Writes to
-//! a handful of partitions never pay for the sort; writes to thousands still have bounded memory
-//! and about one file per partition.
+//! files open for hands the rest of its rows on, in two steps that each happen only when needed:
+//!
+//! ```text
+//! input stream ──more than max_open_files values──> hash by partition columns (one plan for all)
+//!     ──> one writer per hash stream, again one open file per value (each sees 1/n of the values)
+//!         ──still more than max_open_files──> sort that stream by the partition columns
+//!             (spilling under the session's memory limit) ──> one file open at a time
+//! ```
+//!
+//! Writes to a handful of partitions never pay for either step; writes to a few hundred pay for the
+//! hash but not the sort; writes to thousands still have bounded memory and about one file per
+//! partition.
 
 use std::sync::{Arc, Mutex};
 
@@ -14,79 +21,111 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use datafusion::error::DataFusionError;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
+use datafusion::physical_plan::{ExecutionPlan, Partitioning};
 use futures::SinkExt;
 use futures::channel::mpsc;
-use tokio::task::JoinSet;
 
-use super::{StreamOutcome, StreamShared, cluster_by_partition, write_stream};
+use super::{StreamShared, physical_columns, sort_streams, spawn_writer};
 use crate::error::{EngineError, Result};
 
 /// Batches a rerouted stream may have in flight before it waits for the clustering plan.
 const CHANNEL_BATCHES: usize = 2;
 
-/// The clustering plan shared by all input streams of one write, started by the first stream that
+/// What a rerouter does with the rows handed to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Step {
+    /// Hash-partitions the rows of all its inputs by the partition columns.
+    Hash,
+    /// Sorts the rows of its one input by the partition columns.
+    Sort,
+}
+
+/// A clustering plan fed by the streams that hand their rows on, started by the first of them that
 /// needs it.
 pub(super) struct Rerouter {
+    step: Step,
     schema: SchemaRef,
     partition_by: Vec<String>,
     task_ctx: Arc<TaskContext>,
     senders: Mutex<Vec<Option<mpsc::Sender<RecordBatch>>>>,
     receivers: Mutex<Option<Vec<mpsc::Receiver<RecordBatch>>>>,
-    writers: Mutex<JoinSet<StreamOutcome>>,
 }
 
 impl std::fmt::Debug for Rerouter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Rerouter")
+            .field("step", &self.step)
             .field("partition_by", &self.partition_by)
             .finish()
     }
 }
 
+/// Where one stream sends its rows once it meets too many partition values.
+pub(super) struct Reroute {
+    to: Arc<Rerouter>,
+    tx: mpsc::Sender<RecordBatch>,
+}
+
+impl Reroute {
+    /// Starts the clustering plan (once for all its inputs).
+    pub(super) fn start(&self, shared: &Arc<StreamShared>) -> Result<()> {
+        self.to.start(shared)
+    }
+
+    /// Hands `batch` to the clustering plan; an error means the plan stopped (its writer reports why).
+    pub(super) async fn send(&mut self, batch: RecordBatch) -> Result<()> {
+        self.tx.send(batch).await.map_err(|_| EngineError::Cancelled)
+    }
+}
+
 impl Rerouter {
-    /// A rerouter for `streams` input streams of rows with `schema`.
+    /// A rerouter doing `step` for `inputs` streams of rows with `schema`.
     pub(super) fn new(
+        step: Step,
         schema: SchemaRef,
         partition_by: Vec<String>,
-        streams: usize,
+        inputs: usize,
         task_ctx: Arc<TaskContext>,
-    ) -> Self {
-        let (senders, receivers) = (0..streams)
+    ) -> Arc<Self> {
+        let (senders, receivers) = (0..inputs)
             .map(|_| {
                 let (tx, rx) = mpsc::channel(CHANNEL_BATCHES);
                 (Some(tx), rx)
             })
             .unzip();
-        Self {
+        Arc::new(Self {
+            step,
             schema,
             partition_by,
             task_ctx,
             senders: Mutex::new(senders),
             receivers: Mutex::new(Some(receivers)),
-            writers: Mutex::new(JoinSet::new()),
-        }
+        })
     }
 
-    /// The sending end for input stream `stream_no`; dropping it (when the stream ends, rerouted or
-    /// not) tells the clustering plan that no more rows come from that stream.
-    pub(super) fn sender(&self, stream_no: usize) -> Option<mpsc::Sender<RecordBatch>> {
-        lock(&self.senders).get_mut(stream_no).and_then(Option::take)
+    /// The way in for input stream `input`; dropping it (when the stream ends, rerouted or not)
+    /// tells the clustering plan that no more rows come from that stream.
+    pub(super) fn reroute(self: &Arc<Self>, input: usize) -> Option<Reroute> {
+        let tx = lock(&self.senders).get_mut(input).and_then(Option::take)?;
+        Some(Reroute {
+            to: Arc::clone(self),
+            tx,
+        })
     }
 
-    /// Drops the sending ends no input stream claimed (their streams never started).
+    /// Drops the ways in no input stream claimed (their streams never started).
     pub(super) fn close_unclaimed(&self) {
         lock(&self.senders).iter_mut().for_each(|s| drop(s.take()));
     }
 
     /// Starts the clustering plan and its writers, once.
-    pub(super) fn start(&self, shared: &Arc<StreamShared>) -> Result<()> {
+    fn start(&self, shared: &Arc<StreamShared>) -> Result<()> {
         let Some(receivers) = lock(&self.receivers).take() else {
             return Ok(());
         };
-        let first_stream_no = receivers.len();
         let partitions: Vec<Arc<dyn PartitionStream>> = receivers
             .into_iter()
             .map(|rx| {
@@ -105,26 +144,33 @@ impl Rerouter {
             false,
             None,
         )?);
-        let plan = cluster_by_partition(source, &self.partition_by, &[], streams)?;
-        let mut writers = lock(&self.writers);
-        for i in 0..streams {
-            let stream = plan.execute(i, Arc::clone(&self.task_ctx))?;
-            let shared = Arc::clone(shared);
-            writers.spawn(async move { write_stream(shared, first_stream_no + i, stream, true, None).await });
+        match self.step {
+            Step::Hash => {
+                let keys = physical_columns(&source, &self.partition_by, "partition-by")?;
+                let plan = RepartitionExec::try_new(source, Partitioning::Hash(keys, streams))?;
+                for i in 0..streams {
+                    let stream = plan.execute(i, Arc::clone(&self.task_ctx))?;
+                    let sorter = Rerouter::new(
+                        Step::Sort,
+                        Arc::clone(&self.schema),
+                        self.partition_by.clone(),
+                        1,
+                        Arc::clone(&self.task_ctx),
+                    );
+                    spawn_writer(shared, stream, false, sorter.reroute(0));
+                }
+            }
+            Step::Sort => {
+                let plan = sort_streams(source, &self.partition_by)?;
+                for i in 0..streams {
+                    let stream = plan.execute(i, Arc::clone(&self.task_ctx))?;
+                    spawn_writer(shared, stream, true, None);
+                }
+            }
         }
-        tracing::debug!(streams, "rows rerouted to clustering");
+        tracing::debug!(step = ?self.step, streams, "rows rerouted to clustering");
         Ok(())
     }
-
-    /// The writers of the clustering plan, to be joined once every input stream has ended.
-    pub(super) fn take_writers(&self) -> JoinSet<StreamOutcome> {
-        std::mem::take(&mut *lock(&self.writers))
-    }
-}
-
-/// Hands `batch` to the clustering plan; an error means the plan stopped (its writer reports why).
-pub(super) async fn send(tx: &mut mpsc::Sender<RecordBatch>, batch: RecordBatch) -> Result<()> {
-    tx.send(batch).await.map_err(|_| EngineError::Cancelled)
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

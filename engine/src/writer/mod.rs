@@ -3,8 +3,9 @@
 //! ```text
 //! plan ──execute each output partition concurrently──> batches
 //!      ──split rows by Hive partition values──> one open Parquet file per partition value
-//!           (at most `max_open_files` per stream: the least recently used is closed; files roll at
-//!            `target_file_size`; buffered row groups flush when a stream passes its memory share)
+//!           (beyond `max_open_files` per stream the rows are hashed, then if need be sorted, by
+//!            partition: see `cluster`; files roll at `target_file_size`; buffered row groups
+//!            flush when a stream passes its memory share; dictionaries only where values repeat)
 //!      ──> files in their final `key=value/` folders ──commit record in `_sluice/log/`──>
 //!      replaced files deleted ──> `_SUCCESS` manifest ──> CommitReport
 //! ```
@@ -14,13 +15,14 @@
 
 mod cluster;
 mod commit;
+mod encoding;
 pub mod layout;
 pub mod log;
 mod partition;
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use arrow::compute::SortOptions;
 use arrow::datatypes::{Schema, SchemaRef};
@@ -431,7 +433,8 @@ impl PartitionedWriter {
             store: Arc::clone(&self.store),
             committer: Arc::clone(&committer),
             run_id: self.run_id.clone(),
-            props: self.options.properties(&layout.data_schema(&schema))?,
+            base_props: self.options.properties(&layout.data_schema(&schema))?,
+            props: OnceLock::new(),
             layout,
             file_schema: Arc::clone(&schema),
             target_file_size: self.options.target_file_size,
@@ -439,14 +442,18 @@ impl PartitionedWriter {
             buffer_bytes: (self.options.buffer_bytes / streams).max(1024 * 1024),
             codec_tag: self.options.codec.file_tag(),
             cancelled: AtomicBool::new(false),
-            rerouter: adaptive.then(|| {
-                cluster::Rerouter::new(
-                    Arc::clone(&schema),
-                    self.options.partition_by.clone(),
-                    streams,
-                    Arc::clone(&task_ctx),
-                )
-            }),
+            next_stream: AtomicUsize::new(streams),
+            spawned: std::sync::Mutex::new(JoinSet::new()),
+        });
+        // Streams that meet too many partition values hand their rows to this (see `cluster`).
+        let rerouter = adaptive.then(|| {
+            cluster::Rerouter::new(
+                cluster::Step::Hash,
+                Arc::clone(&schema),
+                self.options.partition_by.clone(),
+                streams,
+                Arc::clone(&task_ctx),
+            )
         });
         let mut tasks = JoinSet::new();
         let mut failure = None;
@@ -454,7 +461,7 @@ impl PartitionedWriter {
             match plan.execute(i, Arc::clone(&task_ctx)) {
                 Ok(stream) => {
                     let shared = Arc::clone(&shared);
-                    let reroute = shared.rerouter.as_ref().and_then(|r| r.sender(i));
+                    let reroute = rerouter.as_ref().and_then(|r| r.reroute(i));
                     tasks.spawn(async move { write_stream(shared, i, stream, sorted, reroute).await });
                 }
                 Err(e) => {
@@ -463,7 +470,7 @@ impl PartitionedWriter {
                 }
             }
         }
-        if let Some(rerouter) = &shared.rerouter {
+        if let Some(rerouter) = rerouter {
             rerouter.close_unclaimed();
         }
         if failure.is_some() {
@@ -471,8 +478,12 @@ impl PartitionedWriter {
         }
         let mut written = Vec::new();
         join_streams(&mut tasks, &shared, &mut written, &mut failure).await;
-        if let Some(rerouter) = &shared.rerouter {
-            let mut writers = rerouter.take_writers();
+        // Writers of clustered rows, which may start further writers, until none are left.
+        loop {
+            let mut writers = std::mem::take(&mut *lock(&shared.spawned));
+            if writers.is_empty() {
+                break;
+            }
             join_streams(&mut writers, &shared, &mut written, &mut failure).await;
         }
         drop(shared);
@@ -580,7 +591,10 @@ struct StreamShared {
     store: Arc<dyn ObjectStore>,
     committer: Arc<commit::Committer>,
     run_id: String,
-    props: WriterProperties,
+    /// The properties the options ask for; `props` adds the dictionary choices made from the first
+    /// batch any stream sees.
+    base_props: WriterProperties,
+    props: OnceLock<WriterProperties>,
     layout: partition::Layout,
     file_schema: SchemaRef,
     target_file_size: usize,
@@ -588,10 +602,41 @@ struct StreamShared {
     buffer_bytes: usize,
     codec_tag: &'static str,
     cancelled: AtomicBool,
-    /// Set when a stream that meets more than `max_open_files` partitions hands its rows on to be
-    /// clustered, rather than closing and reopening files.
-    rerouter: Option<cluster::Rerouter>,
+    /// The number of the next writing stream (file names carry it).
+    next_stream: AtomicUsize,
+    /// Writers started for clustered rows, joined after the input streams.
+    spawned: std::sync::Mutex<JoinSet<StreamOutcome>>,
 }
+
+/// Starts a writer for `stream` (rows a clustering plan produced), joined by the write at the end.
+fn spawn_writer(
+    shared: &Arc<StreamShared>,
+    stream: SendableRecordBatchStream,
+    sorted: bool,
+    reroute: Option<cluster::Reroute>,
+) {
+    let stream_no = shared.next_stream.fetch_add(1, Ordering::Relaxed);
+    let task = write_stream(Arc::clone(shared), stream_no, stream, sorted, reroute);
+    lock(&shared.spawned).spawn(task);
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl StreamShared {
+    /// The writer properties, settled from `first` (the data columns of a batch) when no stream has
+    /// settled them yet.
+    fn props(&self, first: &RecordBatch) -> &WriterProperties {
+        self.props
+            .get_or_init(|| encoding::tuned(&self.base_props, first))
+    }
+}
+
+/// Rows a file gathers before they go to its Parquet writer together: when many partitions share a
+/// batch, each gets a few rows per batch, and writing them one small slice at a time costs more
+/// than copying them into one batch first.
+const GATHER_ROWS: usize = 8192;
 
 struct OpenFile {
     writer: AsyncArrowWriter<BufWriter>,
@@ -599,6 +644,56 @@ struct OpenFile {
     partition_values: Vec<Option<String>>,
     rows: u64,
     last_used: u64,
+    /// Rows waiting to be written, fewer than [`GATHER_ROWS`] together.
+    gathered: Vec<RecordBatch>,
+    gathered_rows: usize,
+    gathered_bytes: usize,
+}
+
+impl OpenFile {
+    /// Adds rows to the file: gathered while small, written once there are enough.
+    async fn add(&mut self, rows: RecordBatch) -> Result<()> {
+        self.rows += rows.num_rows() as u64;
+        if rows.num_rows() >= GATHER_ROWS && self.gathered.is_empty() {
+            return self.write(&rows).await;
+        }
+        self.gathered_rows += rows.num_rows();
+        self.gathered_bytes += rows.get_array_memory_size();
+        self.gathered.push(rows);
+        if self.gathered_rows >= GATHER_ROWS {
+            self.write_gathered().await?;
+        }
+        Ok(())
+    }
+
+    /// Writes the gathered rows as one batch.
+    async fn write_gathered(&mut self) -> Result<()> {
+        let batch = match self.gathered.len() {
+            0 => return Ok(()),
+            1 => self.gathered.pop().expect("one batch"),
+            _ => arrow::compute::concat_batches(&self.gathered[0].schema(), &self.gathered)
+                .map_err(datafusion::error::DataFusionError::from)?,
+        };
+        self.gathered.clear();
+        self.gathered_rows = 0;
+        self.gathered_bytes = 0;
+        self.write(&batch).await
+    }
+
+    async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.writer
+            .write(batch)
+            .await
+            .map_err(|source| EngineError::Parquet {
+                path: self.relative.clone(),
+                source,
+            })
+    }
+
+    /// Bytes held in memory: gathered rows and the encoded row group in progress.
+    fn buffered(&self) -> usize {
+        self.gathered_bytes + self.writer.in_progress_size()
+    }
 }
 
 /// What one stream produced: its finished files, and the error that stopped it, if any.
@@ -620,7 +715,7 @@ async fn write_stream(
     stream_no: usize,
     stream: SendableRecordBatchStream,
     sorted: bool,
-    reroute: Option<futures::channel::mpsc::Sender<RecordBatch>>,
+    reroute: Option<cluster::Reroute>,
 ) -> StreamOutcome {
     let mut state = StreamState {
         open: HashMap::new(),
@@ -666,7 +761,7 @@ impl StreamState {
         stream_no: usize,
         mut stream: SendableRecordBatchStream,
         sorted: bool,
-        mut reroute: Option<futures::channel::mpsc::Sender<RecordBatch>>,
+        mut reroute: Option<cluster::Reroute>,
     ) -> Result<()> {
         let data_schema: SchemaRef = shared.layout.data_schema(&shared.file_schema);
         while let Some(batch) = stream.next().await {
@@ -677,23 +772,26 @@ impl StreamState {
             if batch.num_rows() == 0 {
                 continue;
             }
+            if shared.props.get().is_none() {
+                shared.props(&shared.layout.data_columns(&batch)?);
+            }
             let slices = shared.layout.split(&batch)?;
-            if let (Some(tx), Some(rerouter)) = (reroute.as_mut(), &shared.rerouter) {
+            if let Some(reroute) = reroute.as_mut() {
                 let new = slices.iter().filter(|s| !self.open.contains_key(&s.dir)).count();
                 if self.open.len() + new > shared.max_open_files {
                     let open: Vec<OpenFile> = self.open.drain().map(|(_, f)| f).collect();
                     for file in open {
                         self.finish(file).await?;
                     }
-                    rerouter.start(shared)?;
-                    cluster::send(tx, batch).await?;
+                    reroute.start(shared)?;
+                    reroute.send(batch).await?;
                     while let Some(batch) = stream.next().await {
                         if shared.cancelled.load(Ordering::Relaxed) {
                             return Err(EngineError::Cancelled);
                         }
                         let batch = batch?;
                         if batch.num_rows() > 0 {
-                            cluster::send(tx, batch).await?;
+                            reroute.send(batch).await?;
                         }
                     }
                     return Ok(());
@@ -723,12 +821,15 @@ impl StreamState {
                     self.seq += 1;
                     let path = shared.committer.path(&relative)?;
                     let sink = BufWriter::with_capacity(Arc::clone(&shared.store), path, UPLOAD_BUFFER);
-                    let writer =
-                        AsyncArrowWriter::try_new(sink, Arc::clone(&data_schema), Some(shared.props.clone()))
-                            .map_err(|source| EngineError::Parquet {
-                                path: relative.clone(),
-                                source,
-                            })?;
+                    let writer = AsyncArrowWriter::try_new(
+                        sink,
+                        Arc::clone(&data_schema),
+                        Some(shared.props(&rows).clone()),
+                    )
+                    .map_err(|source| EngineError::Parquet {
+                        path: relative.clone(),
+                        source,
+                    })?;
                     self.open.insert(
                         dir.clone(),
                         OpenFile {
@@ -737,20 +838,16 @@ impl StreamState {
                             partition_values: values,
                             rows: 0,
                             last_used: self.tick,
+                            gathered: Vec::new(),
+                            gathered_rows: 0,
+                            gathered_bytes: 0,
                         },
                     );
                 }
                 let file = self.open.get_mut(&dir).expect("inserted above");
                 file.last_used = self.tick;
-                file.rows += rows.num_rows() as u64;
                 crate::progress::io().rows(rows.num_rows() as u64);
-                file.writer
-                    .write(&rows)
-                    .await
-                    .map_err(|source| EngineError::Parquet {
-                        path: file.relative.clone(),
-                        source,
-                    })?;
+                file.add(rows).await?;
                 if file.writer.bytes_written() + file.writer.in_progress_size() >= shared.target_file_size {
                     let file = self.open.remove(&dir).expect("present");
                     self.finish(file).await?;
@@ -767,15 +864,16 @@ impl StreamState {
 
     /// Flushes the largest buffered row groups until the stream is within its memory share.
     async fn flush_over_budget(&mut self, budget: usize) -> Result<()> {
-        let mut buffered: usize = self.open.values().map(|f| f.writer.in_progress_size()).sum();
+        let mut buffered: usize = self.open.values().map(OpenFile::buffered).sum();
         while buffered > budget {
-            let Some(biggest) = self.open.values_mut().max_by_key(|f| f.writer.in_progress_size()) else {
+            let Some(biggest) = self.open.values_mut().max_by_key(|f| f.buffered()) else {
                 break;
             };
-            let size = biggest.writer.in_progress_size();
+            let size = biggest.buffered();
             if size == 0 {
                 break;
             }
+            biggest.write_gathered().await?;
             biggest
                 .writer
                 .flush()
@@ -802,7 +900,8 @@ impl StreamState {
         self.finish(file).await
     }
 
-    async fn finish(&mut self, file: OpenFile) -> Result<()> {
+    async fn finish(&mut self, mut file: OpenFile) -> Result<()> {
+        file.write_gathered().await?;
         let OpenFile {
             mut writer,
             relative,
@@ -902,6 +1001,18 @@ mod tests {
             per.values().all(|&n| n == 3),
             "each of the 3 streams kept one file per partition: {per:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn partitions_a_stream_cannot_keep_open_are_hashed_to_one_file_each() {
+        // 9 values: more than one stream may keep open (4), so every stream hands its rows on;
+        // hashed over 3 writers, each value gets exactly one writer and one file.
+        let report = write_spread(3000, 9).await;
+        assert_eq!((report.rows, report.partitions), (3000, 9));
+        let per = files_per_partition(&report);
+        assert_eq!(per.len(), 9);
+        assert!(per.values().all(|&n| n == 1), "{per:?}");
+        assert_eq!(report.files.iter().map(|f| f.rows).sum::<u64>(), 3000);
     }
 
     #[tokio::test]

@@ -1064,7 +1064,13 @@ async fn count_rows(
     let header = u64::from(has_header && kind.format == FileFormatKind::Csv);
     for meta in fresh {
         let estimate = (meta.size as f64 * lines as f64 / bytes as f64).round() as u64;
-        rows.insert(meta.location.to_string(), estimate.saturating_sub(header));
+        // A file with bytes but no line break in the sampled head (one JSON array on one line) is
+        // not known to be empty: at least one row, never a certain zero for the planner.
+        let floor = u64::from(meta.size > 0);
+        rows.insert(
+            meta.location.to_string(),
+            estimate.saturating_sub(header).max(floor),
+        );
     }
     Ok(rows)
 }

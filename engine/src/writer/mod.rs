@@ -690,9 +690,10 @@ impl OpenFile {
             })
     }
 
-    /// Bytes held in memory: gathered rows and the encoded row group in progress.
+    /// Bytes held in memory: gathered rows and the row group in progress (its encoded pages and the
+    /// encoders' buffers).
     fn buffered(&self) -> usize {
-        self.gathered_bytes + self.writer.in_progress_size()
+        self.gathered_bytes + self.writer.memory_size()
     }
 }
 

@@ -153,25 +153,21 @@ impl Layout {
                 }
             }
         }
-        // One take puts every group's rows next to each other; each slice is then a view.
-        let order: UInt32Array = folders
-            .iter()
-            .flat_map(|(_, _, rows)| rows.iter().copied())
-            .collect();
-        let grouped = take_record_batch(&data, &order).map_err(datafusion::error::DataFusionError::from)?;
-        let mut offset = 0;
-        Ok(folders
+        // Each group's rows are taken into their own arrays: a file may hold a small group for a
+        // while before writing it, and a view into the whole batch would keep all of it alive.
+        let rows = batch.num_rows();
+        folders
             .into_iter()
-            .map(|(dir, values, rows)| {
-                let slice = grouped.slice(offset, rows.len());
-                offset += rows.len();
-                PartitionSlice {
-                    dir,
-                    values,
-                    rows: slice,
-                }
+            .map(|(dir, values, members)| {
+                let rows = if members.len() == rows {
+                    data.clone()
+                } else {
+                    take_record_batch(&data, &UInt32Array::from(members))
+                        .map_err(datafusion::error::DataFusionError::from)?
+                };
+                Ok(PartitionSlice { dir, values, rows })
             })
-            .collect())
+            .collect()
     }
 
     /// The folder (`k1=v1/k2=v2`) and partition values of row `row` of the key values `keys` (as text).

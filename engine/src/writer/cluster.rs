@@ -28,7 +28,7 @@ use datafusion::physical_plan::{ExecutionPlan, Partitioning};
 use futures::SinkExt;
 use futures::channel::mpsc;
 
-use super::{StreamShared, physical_columns, sort_streams, spawn_writer};
+use super::{StreamShared, lock, physical_columns, sort_streams, spawn_writer};
 use crate::error::{EngineError, Result};
 
 /// Batches a rerouted stream may have in flight before it waits for the clustering plan.
@@ -171,10 +171,6 @@ impl Rerouter {
         tracing::debug!(step = ?self.step, streams, "rows rerouted to clustering");
         Ok(())
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// One input of the clustering plan: the rows one input stream rerouted.

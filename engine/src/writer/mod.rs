@@ -22,7 +22,7 @@ mod partition;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use arrow::compute::SortOptions;
 use arrow::datatypes::{Schema, SchemaRef};
@@ -443,7 +443,7 @@ impl PartitionedWriter {
             codec_tag: self.options.codec.file_tag(),
             cancelled: AtomicBool::new(false),
             next_stream: AtomicUsize::new(streams),
-            spawned: std::sync::Mutex::new(JoinSet::new()),
+            spawned: Mutex::new(JoinSet::new()),
         });
         // Streams that meet too many partition values hand their rows to this (see `cluster`).
         let rerouter = adaptive.then(|| {
@@ -605,7 +605,7 @@ struct StreamShared {
     /// The number of the next writing stream (file names carry it).
     next_stream: AtomicUsize,
     /// Writers started for clustered rows, joined after the input streams.
-    spawned: std::sync::Mutex<JoinSet<StreamOutcome>>,
+    spawned: Mutex<JoinSet<StreamOutcome>>,
 }
 
 /// Starts a writer for `stream` (rows a clustering plan produced), joined by the write at the end.
@@ -620,7 +620,7 @@ fn spawn_writer(
     lock(&shared.spawned).spawn(task);
 }
 
-fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 

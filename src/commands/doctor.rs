@@ -66,6 +66,18 @@ pub async fn run(args: DoctorArgs, settings: &Settings) -> anyhow::Result<()> {
         ),
     );
 
+    if args
+        .urls
+        .iter()
+        .any(|u| u.starts_with("s3://") || u.starts_with("s3a://"))
+    {
+        let (status, detail) = match sluice_engine::S3Options::from_env()?.credential_source().await {
+            Ok(source) => ("ok", format!("from {source}")),
+            Err(e) => ("fail", sluice_jobs::error_chain(&e)),
+        };
+        add("S3 credentials".into(), status, detail);
+    }
+
     let session = settings.session()?;
     for url in &args.urls {
         let name = format!("list {url}");

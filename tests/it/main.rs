@@ -2,6 +2,7 @@
 //! End-to-end tests of the `sluice` binary: real files, a real S3-compatible server started by
 //! `scripts/test.sh`, and DuckDB/pyarrow as independent readers.
 
+mod aws;
 mod bad;
 mod catalog;
 mod cli;

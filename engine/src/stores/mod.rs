@@ -5,6 +5,7 @@
 //! store the first time a URL for its bucket is seen, whether the URL came from a command line flag
 //! or from SQL (`SELECT * FROM 's3://b/t/'`), so no store is configured up front.
 
+mod credentials;
 mod local;
 pub mod s3;
 

@@ -1,11 +1,21 @@
 //! S3 settings from the standard AWS environment, with secrets that never print.
+//!
+//! Static keys in the environment (or given in code) sign requests directly. Without them the AWS
+//! SDK's default chain finds credentials as the AWS CLI does: a profile, SSO, a web identity token
+//! (EKS), the container endpoint (ECS, Fargate, AWS Batch) or the instance role
+//! ([`credentials`](super::credentials)). The region comes from `AWS_REGION`, `AWS_DEFAULT_REGION`
+//! or the profile. Every other `AWS_*` setting object_store knows (server-side encryption,
+//! virtual-hosted requests, requester pays, ...) is passed through.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
-use object_store::aws::{AmazonS3, AmazonS3Builder};
+use aws_config::meta::region::ProvideRegion;
+use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey, AwsCredentialProvider};
 use object_store::{BackoffConfig, ClientOptions, RetryConfig};
 
+use super::credentials::SdkCredentials;
 use crate::error::{EngineError, Result};
 
 /// `AWS_ACCESS_KEY_ID`
@@ -20,6 +30,8 @@ pub const AWS_REGION: &str = "AWS_REGION";
 pub const AWS_DEFAULT_REGION: &str = "AWS_DEFAULT_REGION";
 /// `AWS_ENDPOINT_URL`, for S3-compatible stores (MinIO, Ceph, R2, a local test server).
 pub const AWS_ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
+/// `AWS_ENDPOINT_URL_S3`: the S3 endpoint alone, ahead of `AWS_ENDPOINT_URL`.
+pub const AWS_ENDPOINT_URL_S3: &str = "AWS_ENDPOINT_URL_S3";
 /// `AWS_ALLOW_HTTP`: `true` permits a plain-HTTP endpoint.
 pub const AWS_ALLOW_HTTP: &str = "AWS_ALLOW_HTTP";
 /// `SLUICE_S3_MAX_RETRIES`: retries per request on 5xx, throttling and dropped connections.
@@ -60,8 +72,8 @@ impl fmt::Display for Secret {
 
 /// How sluice talks to S3 and S3-compatible stores.
 ///
-/// Built from the AWS environment with [`S3Options::from_env`]; missing keys fall back to the
-/// instance or container credentials object_store finds itself.
+/// Built from the AWS environment with [`S3Options::from_env`]; without static keys the AWS SDK's
+/// default credential chain is asked, once per session and again before the keys expire.
 #[derive(Debug, Clone)]
 pub struct S3Options {
     access_key_id: Option<Secret>,
@@ -73,6 +85,10 @@ pub struct S3Options {
     max_retries: usize,
     retry_timeout: Duration,
     request_timeout: Duration,
+    /// Other object_store settings from `AWS_*` variables, values hidden from `Debug`.
+    passthrough: Vec<(AmazonS3ConfigKey, Secret)>,
+    /// The SDK chain shared by every bucket's store.
+    chain: Arc<SdkCredentials>,
 }
 
 impl Default for S3Options {
@@ -87,14 +103,24 @@ impl Default for S3Options {
             max_retries: 10,
             retry_timeout: Duration::from_secs(180),
             request_timeout: Duration::from_secs(300),
+            passthrough: Vec::new(),
+            chain: Arc::default(),
         }
     }
 }
 
 impl S3Options {
-    /// Reads the standard AWS variables plus sluice's retry settings.
+    /// Reads the standard AWS variables plus sluice's retry settings; the region falls back to
+    /// the profile's (`AWS_PROFILE`, `~/.aws/config`).
     pub fn from_env() -> Result<Self> {
-        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+        let mut options = Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))?;
+        if options.region.is_none() {
+            options.region = profile_region();
+        }
+        options.passthrough = std::env::vars()
+            .filter_map(|(name, value)| Some((passthrough_key(&name)?, Secret(value))))
+            .collect();
+        Ok(options)
     }
 
     /// Like [`S3Options::from_env`] with a custom variable lookup (used by tests).
@@ -117,12 +143,13 @@ impl S3Options {
             secret_access_key: get(AWS_SECRET_ACCESS_KEY).map(Secret),
             session_token: get(AWS_SESSION_TOKEN).map(Secret),
             region: get(AWS_REGION).or_else(|| get(AWS_DEFAULT_REGION)),
-            endpoint: get(AWS_ENDPOINT_URL),
+            endpoint: get(AWS_ENDPOINT_URL_S3).or_else(|| get(AWS_ENDPOINT_URL)),
             allow_http: get(AWS_ALLOW_HTTP)
                 .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes")),
             max_retries,
             retry_timeout,
             request_timeout,
+            ..defaults
         })
     }
 
@@ -163,6 +190,23 @@ impl S3Options {
         self.endpoint.as_deref()
     }
 
+    /// Where the credentials come from: `environment` for static keys, else the name of the SDK
+    /// provider that answered (`EcsContainer`, `WebIdentityToken`, `ProfileFile`, `IMDSv2`, ...).
+    /// Never the keys themselves.
+    pub async fn credential_source(&self) -> Result<String> {
+        if self.access_key_id.is_some() {
+            return Ok("environment".into());
+        }
+        let (_, source) = self.chain.resolve().await.map_err(|e| EngineError::Store {
+            location: "AWS credentials".into(),
+            source: object_store::Error::Generic {
+                store: "S3",
+                source: Box::new(e),
+            },
+        })?;
+        Ok(source)
+    }
+
     /// Builds a store for one bucket.
     pub fn build(&self, bucket: &str) -> Result<AmazonS3> {
         let retry = RetryConfig {
@@ -188,20 +232,67 @@ impl S3Options {
         if let Some(endpoint) = &self.endpoint {
             builder = builder.with_endpoint(endpoint);
         }
-        if let Some(key) = &self.access_key_id {
-            builder = builder.with_access_key_id(key.expose());
+        // A user's own `AWS_*` setting (a proxy, SSE-KMS, a timeout) wins over sluice's defaults.
+        for (key, value) in &self.passthrough {
+            builder = builder.with_config(*key, value.expose());
         }
-        if let Some(secret) = &self.secret_access_key {
-            builder = builder.with_secret_access_key(secret.expose());
-        }
-        if let Some(token) = &self.session_token {
-            builder = builder.with_token(token.expose());
+        match (&self.access_key_id, &self.secret_access_key) {
+            (Some(key), Some(secret)) => {
+                builder = builder
+                    .with_access_key_id(key.expose())
+                    .with_secret_access_key(secret.expose());
+                if let Some(token) = &self.session_token {
+                    builder = builder.with_token(token.expose());
+                }
+            }
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(EngineError::InvalidOption {
+                    option: format!("{AWS_ACCESS_KEY_ID} and {AWS_SECRET_ACCESS_KEY}"),
+                    reason: "only one of the pair is set; set both, or neither to use a profile or role"
+                        .into(),
+                });
+            }
+            (None, None) => {
+                let chain: AwsCredentialProvider = Arc::clone(&self.chain) as _;
+                builder = builder.with_credentials(chain);
+            }
         }
         builder.build().map_err(|source| EngineError::Store {
             location: format!("s3://{bucket}/"),
             source,
         })
     }
+}
+
+/// The object_store setting an `AWS_*` variable names, unless sluice sets it itself (keys, region,
+/// endpoint, plain HTTP). Credential-source variables may pass: an explicit provider outranks them.
+fn passthrough_key(name: &str) -> Option<AmazonS3ConfigKey> {
+    const OWNED: &[&str] = &[
+        "aws_access_key_id",
+        "aws_secret_access_key",
+        "aws_session_token",
+        "aws_token",
+        "aws_region",
+        "aws_default_region",
+        "aws_endpoint",
+        "aws_endpoint_url",
+        "aws_endpoint_url_s3",
+        "aws_allow_http",
+        "aws_bucket",
+        "aws_bucket_name",
+    ];
+    let lower = name.to_ascii_lowercase();
+    if !lower.starts_with("aws_") || OWNED.contains(&lower.as_str()) {
+        return None;
+    }
+    lower.parse().ok()
+}
+
+/// The region of the selected profile, read from the profile files alone (no network).
+fn profile_region() -> Option<String> {
+    let provider = aws_config::profile::ProfileFileRegionProvider::new();
+    // The profile files are read with blocking I/O inside the future, so no runtime is needed.
+    futures::executor::block_on(provider.region()).map(|r| r.to_string())
 }
 
 fn parse_env_number(name: &str, value: &str) -> Result<usize> {
@@ -232,6 +323,23 @@ mod tests {
         assert!(!shown.contains("token-value"), "{shown}");
         assert!(shown.contains("127.0.0.1:9000"));
         assert!(opts.allow_http);
+    }
+
+    #[test]
+    fn other_aws_settings_pass_through_and_sluices_own_do_not() {
+        assert!(passthrough_key("AWS_SSE_KMS_KEY_ID").is_some());
+        assert!(passthrough_key("AWS_REQUEST_PAYER").is_some());
+        assert!(passthrough_key("AWS_ACCESS_KEY_ID").is_none());
+        assert!(passthrough_key("AWS_ENDPOINT_URL").is_none());
+        assert!(passthrough_key("AWS_NOT_A_SETTING").is_none());
+        assert!(passthrough_key("HOME").is_none());
+    }
+
+    #[test]
+    fn half_a_key_pair_is_refused() {
+        let opts = S3Options::from_lookup(|k| (k == AWS_ACCESS_KEY_ID).then(|| "AKIAONLY".into())).unwrap();
+        let err = opts.build("bucket").unwrap_err();
+        assert!(err.to_string().contains(AWS_SECRET_ACCESS_KEY), "{err}");
     }
 
     #[test]

@@ -52,7 +52,7 @@ pub async fn run(cli: Cli, registry: &sluice_jobs::Registry) -> anyhow::Result<(
         Command::Crawl(args) => commands::catalog::crawl(args, &settings).await,
         Command::Tables(args) => commands::catalog::tables(args, &settings),
         Command::Table(command) => commands::catalog::table(command, &settings),
-        Command::Catalog(command) => commands::catalog::catalog(command, &settings),
+        Command::Catalog(command) => commands::catalog::catalog(command, &settings).await,
         Command::Vacuum(args) => commands::vacuum::run(args, &settings).await,
         Command::Run(args) => commands::jobs::run(args, &settings, registry).await,
         Command::Runs(args) => commands::jobs::runs(args, &settings),
@@ -86,10 +86,19 @@ fn init_logging(verbose: u8, quiet: bool, format: args::LogFormat) {
         (false, 2) => "debug",
         (false, _) => "trace",
     };
+    // A run's start, attempts and end reach a log shipper (JSON, or stderr going to a file) even
+    // at the default verbosity; a person at a terminal sees the printed summary instead.
+    let for_machines =
+        format == args::LogFormat::Json || !std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let runs = if !quiet && verbose == 0 && for_machines {
+        format!(",{}=info", sluice_jobs::RUN_LOG_TARGET)
+    } else {
+        String::new()
+    };
     let filter = std::env::var(env::SLUICE_LOG)
         .ok()
         .and_then(|f| EnvFilter::try_new(f).ok())
-        .unwrap_or_else(|| EnvFilter::new(format!("{default},sluice={default},sluice_engine={default},sluice_jobs={default},sluice_catalog={default}")));
+        .unwrap_or_else(|| EnvFilter::new(format!("{default},sluice={default},sluice_engine={default},sluice_jobs={default},sluice_catalog={default}{runs}")));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -26,6 +26,10 @@ pub use spec::{Builtins, Job, load};
 pub use transform::{Registry, Transform, TransformError, TransformInput};
 pub use workflow::{Workflow, WorkflowOutcome, WorkflowRecord, WorkflowRunner, is_workflow, load_workflow};
 
+/// The `tracing` target of a run's start, attempts and end: the lines an operator's log shipper
+/// needs even at the default verbosity (the CLI enables it when logs go to a file or are JSON).
+pub const RUN_LOG_TARGET: &str = "sluice::run";
+
 /// An error with its causes, `a: b: c`, for run records and logs.
 pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();

@@ -266,6 +266,7 @@ impl Runner {
             workflow_run_id: workflow_run.map(str::to_string),
         };
         self.save(&record)?;
+        tracing::info!(target: crate::RUN_LOG_TARGET, "run started");
         let deadline = job.timeout.map(|t| started + t);
         let mut error = None;
         for number in 1..=job.retry.max_attempts {
@@ -281,6 +282,7 @@ impl Runner {
                 tokio::time::sleep(wait).await;
                 (job.retry.nominal_wait(number), wait)
             };
+            tracing::info!(target: crate::RUN_LOG_TARGET, attempt = number, "attempt started");
             let attempt_started = Instant::now();
             let mut attempt = Attempt {
                 number,
@@ -320,9 +322,16 @@ impl Runner {
         record.seconds = started.elapsed().as_secs_f64();
         record.ended_at = Some(chrono::Utc::now().to_rfc3339());
         tracing::info!(
+            target: crate::RUN_LOG_TARGET,
+            outcome = match &error {
+                None => "succeeded",
+                Some(JobError::Timeout { .. }) => "timeout",
+                Some(_) => "failed",
+            },
             succeeded = error.is_none(),
             seconds = record.seconds,
             attempts = record.attempts.len(),
+            rows_read = record.sources.iter().map(|s| s.rows_read).sum::<u64>(),
             rows_written = record.rows_written,
             bytes_read = record.bytes_read,
             bytes_written = record.bytes_written,

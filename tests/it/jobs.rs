@@ -682,6 +682,53 @@ fn json_logs_carry_the_job_and_run_id() {
     );
 }
 
+/// Issue #18: a nightly run's JSON logs carry its start and end without `-v`; `-q` silences them.
+#[test]
+fn json_logs_without_verbose_still_carry_the_run_start_and_end() {
+    let fx = Fixture::new(None, 1);
+    let run_with = |flags: &[&str]| {
+        let mut cmd = sluice();
+        cmd.arg("--catalog")
+            .arg(&fx.catalog)
+            .args(["--log-format", "json"]);
+        cmd.args(flags)
+            .args(["run", &example("daily_revenue"), "--format", "json"]);
+        for (k, v) in fx.params() {
+            cmd.arg("--param").arg(format!("{k}={}", v.display()));
+        }
+        Run::from(cmd.output().unwrap())
+    };
+    let run = run_with(&[]);
+    let stderr = run.stderr.clone();
+    let rec = record(run);
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let message = |m: &str| {
+        lines
+            .iter()
+            .find(|l| l["fields"]["message"] == m)
+            .unwrap_or_else(|| panic!("no `{m}` line in {stderr}"))
+    };
+    assert_eq!(message("run started")["span"]["run_id"], rec["run_id"]);
+    assert_eq!(message("attempt started")["fields"]["attempt"], 1);
+    let finished = message("run finished");
+    assert_eq!(finished["span"]["job"], "daily_revenue");
+    assert_eq!(finished["span"]["run_id"], rec["run_id"]);
+    assert_eq!(finished["fields"]["outcome"], "succeeded");
+    assert_eq!(finished["fields"]["rows_written"], rec["rows_written"]);
+    assert!(finished["fields"]["bytes_written"].as_u64().unwrap() > 0);
+    assert!(
+        !stderr.contains("\"DEBUG\""),
+        "the default verbosity adds the run lines only: {stderr}"
+    );
+
+    let quiet = run_with(&["-q"]);
+    assert_eq!(quiet.code, 0, "{}", quiet.stderr);
+    assert_eq!(quiet.stderr, "", "-q silences the run lines");
+}
+
 #[test]
 fn a_metrics_file_reports_the_run_and_keeps_the_last_success_after_a_failure() {
     let fx = Fixture::new(None, 2);

@@ -6,8 +6,8 @@
 #   scripts/test.sh convert    # extra arguments go to `cargo test` (a name filter, say)
 #
 # Reuses a build cache outside the clone: $SLUICE_CACHE (default ~/.cache/sluice) holds the cargo
-# target dir, the s3s-fs binary and a Python venv with duckdb, pyarrow and pyspark (Spark reads
-# sluice's output in one test; it needs the machine's Java 17).
+# target dir, the s3s-fs binary and a Python venv with duckdb, pyarrow, pyspark (Spark reads
+# sluice's output in one test; it needs the machine's Java 17) and moto (a local Glue API).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,10 +26,10 @@ if [ ! -x "$S3S" ]; then
 fi
 
 VENV="$CACHE/venv"
-if ! "$VENV/bin/python" -c "import duckdb, pyarrow, pyspark" 2>/dev/null || [ ! -x "$VENV/bin/tpchgen-cli" ]; then
-  echo "== installing duckdb, pyarrow, pyspark and tpchgen-cli into $VENV"
+if ! "$VENV/bin/python" -c "import duckdb, pyarrow, pyspark, moto, boto3" 2>/dev/null || [ ! -x "$VENV/bin/tpchgen-cli" ]; then
+  echo "== installing duckdb, pyarrow, pyspark, moto and tpchgen-cli into $VENV"
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check "duckdb>=1.4" "pyarrow>=18" "pyspark>=4" "tpchgen-cli>=2"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "duckdb>=1.4" "pyarrow>=18" "pyspark>=4" "tpchgen-cli>=2" "moto[server]>=5"
 fi
 export SLUICE_TEST_PYTHON="$VENV/bin/python"
 
@@ -40,16 +40,23 @@ PORT="$("$SLUICE_TEST_PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127
 "$S3S" --host 127.0.0.1 --port "$PORT" --access-key sluice-test --secret-key sluice-test-secret "$S3_DIR" \
   >"$S3_DIR.log" 2>&1 &
 S3_PID=$!
+# moto plays the AWS Glue Data Catalog API (catalog sync --glue) on its own port.
+GLUE_PORT="$("$SLUICE_TEST_PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+"$VENV/bin/moto_server" -H 127.0.0.1 -p "$GLUE_PORT" >"$S3_DIR.moto.log" 2>&1 &
+GLUE_PID=$!
 cleanup() {
-  kill "$S3_PID" 2>/dev/null || true
-  wait "$S3_PID" 2>/dev/null || true
-  rm -rf "$S3_DIR" "$S3_DIR.log"
+  kill "$S3_PID" "$GLUE_PID" 2>/dev/null || true
+  wait "$S3_PID" "$GLUE_PID" 2>/dev/null || true
+  rm -rf "$S3_DIR" "$S3_DIR.log" "$S3_DIR.moto.log"
 }
 trap cleanup EXIT
-for _ in $(seq 1 100); do
-  if (echo >"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then break; fi
-  sleep 0.1
+for port in "$PORT" "$GLUE_PORT"; do
+  for _ in $(seq 1 100); do
+    if (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
+    sleep 0.1
+  done
 done
+export SLUICE_TEST_GLUE_ENDPOINT="http://127.0.0.1:$GLUE_PORT"
 
 export AWS_ENDPOINT_URL="http://127.0.0.1:$PORT"
 export AWS_ACCESS_KEY_ID=sluice-test
@@ -59,7 +66,7 @@ export AWS_ALLOW_HTTP=true
 export SLUICE_TEST_S3_BUCKET="$BUCKET"
 export SLUICE_TEST_S3_DIR="$S3_DIR"
 
-echo "== cargo test (S3 server pid $S3_PID on 127.0.0.1:$PORT)"
+echo "== cargo test (S3 server pid $S3_PID on 127.0.0.1:$PORT, Glue pid $GLUE_PID on 127.0.0.1:$GLUE_PORT)"
 LOG="$(mktemp)"
 status=0
 cargo test --workspace "$@" 2>&1 | tee "$LOG" || status=$?

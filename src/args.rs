@@ -235,6 +235,11 @@ pub struct RunArgs {
     /// `URL/metrics/job/JOB`), whether the run succeeds or fails.
     #[arg(long, value_name = "URL")]
     pub metrics_push: Option<String>,
+    /// After a successful run, sync the databases of the catalog tables its sinks updated to the
+    /// AWS Glue Data Catalog (as `catalog sync --glue --database DB` does), so Athena sees the new
+    /// partitions at once.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub sync_glue: bool,
 }
 
 /// `sluice runs`
@@ -311,6 +316,10 @@ pub struct CrawlArgs {
     /// widened them, typed strings) to the output.
     #[arg(long)]
     pub explain: bool,
+    /// After the crawl, sync the crawled database to the AWS Glue Data Catalog (as `catalog sync
+    /// --glue --database DB` does), so Athena sees new tables and partitions at once.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub sync_glue: bool,
 }
 
 /// `--on-delete` values.
@@ -382,6 +391,27 @@ pub enum CatalogCommand {
     Export(ExportArgs),
     /// Read tables from Glue JSON (as `export` writes it) into the catalog.
     Import(ImportArgs),
+    /// Create or update databases, tables and partitions in the AWS Glue Data Catalog, so Athena
+    /// sees them; partitions no longer in sluice's catalog are deleted there.
+    #[command(
+        after_help = "Examples:\n  sluice catalog sync --glue --dry-run\n  sluice catalog sync --glue --database raw\n\n\
+Account, region and credentials come from the AWS environment; AWS_ENDPOINT_URL_GLUE points at another endpoint."
+    )]
+    Sync(SyncArgs),
+}
+
+/// `sluice catalog sync`
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Sync to the AWS Glue Data Catalog (the only target so far).
+    #[arg(long, required = true)]
+    pub glue: bool,
+    /// Only this database (repeatable; default: every database).
+    #[arg(long, value_name = "DB")]
+    pub database: Vec<String>,
+    /// Print what would change without calling Glue's write APIs.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `sluice catalog export`

@@ -57,6 +57,17 @@ pub enum CatalogError {
         reason: String,
     },
 
+    /// A call to the AWS Glue Data Catalog failed.
+    #[error("Glue `{operation}` for `{name}` failed: {reason}")]
+    Glue {
+        /// The Glue API operation.
+        operation: String,
+        /// The database, table or partition.
+        name: String,
+        /// Glue's answer (never carries credentials).
+        reason: String,
+    },
+
     /// Reading the lake failed.
     #[error(transparent)]
     Engine(#[from] sluice_engine::EngineError),
@@ -81,7 +92,9 @@ impl CatalogError {
         match self {
             Self::TableNotFound { .. } | Self::InvalidName { .. } | Self::GuardRail { .. } => true,
             Self::Engine(e) => e.is_bad_input(),
-            Self::Sqlite { .. } | Self::Corrupt { .. } | Self::SchemaChanged { .. } => false,
+            Self::Sqlite { .. } | Self::Corrupt { .. } | Self::SchemaChanged { .. } | Self::Glue { .. } => {
+                false
+            }
         }
     }
 }

@@ -66,7 +66,11 @@ pub async fn crawl(args: CrawlArgs, settings: &Settings) -> anyhow::Result<()> {
     if args.explain {
         columns.push(("decisions", text_column(notes.iter().map(String::as_str))));
     }
-    print_columns(settings.format, columns)
+    print_columns(settings.format, columns)?;
+    if args.sync_glue {
+        sync_after(&catalog, vec![args.database.clone()], settings).await?;
+    }
+    Ok(())
 }
 
 /// Runs `sluice tables`.
@@ -255,11 +259,55 @@ pub fn table(command: TableCommand, settings: &Settings) -> anyhow::Result<()> {
     }
 }
 
-/// Runs `sluice catalog export|import`.
+/// Syncs `databases` to the AWS Glue Data Catalog after a crawl or run, with a one-line summary
+/// on stderr (the command's own output stays one document on stdout).
+pub async fn sync_after(
+    catalog: &Catalog,
+    databases: Vec<String>,
+    settings: &Settings,
+) -> anyhow::Result<()> {
+    let options = sluice_catalog::glue::SyncOptions {
+        databases,
+        dry_run: false,
+    };
+    let report = Box::pin(sluice_catalog::glue::sync(&catalog.all()?, &options)).await?;
+    status(
+        settings.quiet,
+        &format!("Glue Data Catalog: {}", report.summary()),
+    );
+    Ok(())
+}
+
+/// Syncs `databases` (all when empty) to the AWS Glue Data Catalog and prints the changes.
+pub async fn sync_glue(
+    catalog: &Catalog,
+    databases: Vec<String>,
+    dry_run: bool,
+    settings: &Settings,
+) -> anyhow::Result<()> {
+    let options = sluice_catalog::glue::SyncOptions { databases, dry_run };
+    let report = Box::pin(sluice_catalog::glue::sync(&catalog.all()?, &options)).await?;
+    let actions = &report.actions;
+    if actions.is_empty() {
+        tracing::info!("the Glue Data Catalog is up to date");
+    }
+    print_columns(
+        settings.format,
+        vec![
+            ("action", text_column(actions.iter().map(|a| a.action))),
+            ("kind", text_column(actions.iter().map(|a| a.kind))),
+            ("name", text_column(actions.iter().map(|a| a.name.as_str()))),
+            ("detail", text_column(actions.iter().map(|a| a.detail.as_str()))),
+        ],
+    )
+}
+
+/// Runs `sluice catalog export|import|sync`.
 #[allow(clippy::print_stdout)]
-pub fn catalog(command: CatalogCommand, settings: &Settings) -> anyhow::Result<()> {
+pub async fn catalog(command: CatalogCommand, settings: &Settings) -> anyhow::Result<()> {
     let catalog = Catalog::open(&settings.catalog)?;
     match command {
+        CatalogCommand::Sync(args) => sync_glue(&catalog, args.database, args.dry_run, settings).await,
         CatalogCommand::Export(args) => {
             let doc = sluice_catalog::glue::export(&catalog.all()?);
             let text = serde_json::to_string_pretty(&doc)?;

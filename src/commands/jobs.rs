@@ -53,9 +53,27 @@ pub async fn run(args: RunArgs, settings: &Settings, registry: &Registry) -> any
     publish_metrics(&args, &[&outcome.record], &catalog).await;
     print_record(&outcome.record, settings.format)?;
     match outcome.error {
+        None if args.sync_glue => sync_glue(&[&outcome.record], &catalog, settings).await,
         None => Ok(()),
         Some(e) => Err(e.into()),
     }
+}
+
+/// `run --sync-glue`: after the runs committed, syncs the databases of the catalog tables their
+/// sinks updated (`table = "db.t"`) to the AWS Glue Data Catalog.
+async fn sync_glue(records: &[&RunRecord], catalog: &Catalog, settings: &Settings) -> anyhow::Result<()> {
+    let mut databases: Vec<String> = records
+        .iter()
+        .flat_map(|r| &r.sinks)
+        .filter_map(|s| Some(s.table.as_deref()?.split_once('.')?.0.to_string()))
+        .collect();
+    databases.sort();
+    databases.dedup();
+    if databases.is_empty() {
+        tracing::warn!("--sync-glue: no sink names a catalog table (`table = \"db.t\"`); nothing to sync");
+        return Ok(());
+    }
+    crate::commands::catalog::sync_after(catalog, databases, settings).await
 }
 
 /// Writes and pushes the metrics of finished job runs. The runs' own outcome matters more than
@@ -122,6 +140,9 @@ async fn run_workflow(
         .map(|n| n.name.as_str())
         .collect();
     if failed.is_empty() {
+        if args.sync_glue {
+            return sync_glue(&records, &catalog, settings).await;
+        }
         Ok(())
     } else {
         anyhow::bail!(

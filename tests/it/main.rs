@@ -10,6 +10,7 @@ mod cluster;
 mod convert;
 mod crash;
 mod faults;
+mod glue;
 mod jobs;
 mod ops;
 mod s3;

@@ -6,133 +6,85 @@
 //! `Parameters` (`sluice.arrow_type`), and the files sluice recorded in partition (or, unpartitioned,
 //! table) `Parameters` (`sluice.files`), so an import restores the catalog exactly.
 
-use std::collections::BTreeMap;
-
 use serde_json::{Value, json};
 
 use crate::error::{CatalogError, Result};
 use crate::model::{ColumnDef, FileEntry, TableDef};
 
-const ARROW_TYPE: &str = "sluice.arrow_type";
+mod shape;
+mod sync;
+
+pub use sync::{SyncAction, SyncOptions, SyncReport, sync};
+
+use shape::{ARROW_TYPE, Column, PartitionShape, Storage, TableShape};
+
 const FILES: &str = "sluice.files";
 
-fn formats(classification: &str, t: &TableDef) -> (Value, &'static str, &'static str) {
-    match classification {
-        "parquet" => (
-            json!({"SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe", "Parameters": {"serialization.format": "1"}}),
-            "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
-            "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
-        ),
-        "json" => (
-            json!({"SerializationLibrary": "org.openx.data.jsonserde.JsonSerDe", "Parameters": {}}),
-            "org.apache.hadoop.mapred.TextInputFormat",
-            "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
-        ),
-        _ => {
-            let delim = (t.delimiter.unwrap_or(b',') as char).to_string();
-            let quote = (t.quote.unwrap_or(b'"') as char).to_string();
-            (
-                json!({"SerializationLibrary": "org.apache.hadoop.hive.serde2.OpenCSVSerde",
-                       "Parameters": {"separatorChar": delim, "quoteChar": quote}}),
-                "org.apache.hadoop.mapred.TextInputFormat",
-                "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
-            )
-        }
-    }
-}
-
-fn columns(cols: &[ColumnDef]) -> Value {
+fn columns(cols: &[Column]) -> Value {
     Value::Array(
         cols.iter()
-            .map(|c| json!({"Name": c.name, "Type": c.glue_type, "Parameters": {ARROW_TYPE: c.data_type}}))
+            .map(|c| json!({"Name": c.name, "Type": c.glue_type, "Parameters": {ARROW_TYPE: c.arrow_type}}))
             .collect(),
     )
+}
+
+fn storage(s: &Storage) -> Value {
+    json!({
+        "Columns": columns(&s.columns),
+        "Location": s.location,
+        "InputFormat": s.input_format,
+        "OutputFormat": s.output_format,
+        "Compressed": false,
+        "NumberOfBuckets": -1,
+        "SerdeInfo": {"SerializationLibrary": s.serde_library, "Parameters": s.serde_parameters},
+        "BucketColumns": [],
+        "SortColumns": [],
+        "StoredAsSubDirectories": false,
+        "Parameters": s.parameters,
+    })
 }
 
 fn files_param(files: &[&FileEntry]) -> String {
     serde_json::to_string(files).expect("file entries serialize")
 }
 
-/// Glue JSON for `tables`.
+fn table_input(t: &TableDef, shape: &TableShape) -> Value {
+    let mut params = json!(shape.parameters);
+    if t.partition_keys.is_empty() {
+        params[FILES] = json!(files_param(&t.files.iter().collect::<Vec<_>>()));
+    }
+    json!({
+        "DatabaseName": shape.database,
+        "TableInput": {
+            "Name": shape.name,
+            "TableType": shape.table_type,
+            "Parameters": params,
+            "PartitionKeys": columns(&shape.partition_keys),
+            "StorageDescriptor": storage(&shape.storage),
+        }
+    })
+}
+
+fn partition_input(p: &PartitionShape<'_>) -> Value {
+    let mut params = json!(p.parameters);
+    params[FILES] = json!(files_param(&p.files));
+    json!({"Values": p.values, "StorageDescriptor": storage(&p.storage), "Parameters": params})
+}
+
+/// Glue JSON for `tables`: what `sluice catalog sync --glue` sends, plus sluice's file lists.
 pub fn export(tables: &[TableDef]) -> Value {
     let mut table_inputs = Vec::new();
     let mut partitions = Vec::new();
     for t in tables {
-        let (serde, input, output) = formats(&t.classification, t);
-        let sd = json!({
-            "Columns": columns(&t.columns),
-            "Location": t.location,
-            "InputFormat": input,
-            "OutputFormat": output,
-            "Compressed": false,
-            "NumberOfBuckets": -1,
-            "SerdeInfo": serde,
-            "BucketColumns": [],
-            "SortColumns": [],
-            "StoredAsSubDirectories": false,
-            "Parameters": {"classification": t.classification},
-        });
-        let mut params = json!({
-            "classification": t.classification,
-            "EXTERNAL": "TRUE",
-            "objectCount": t.files.len().to_string(),
-            "sizeKey": t.files.iter().map(|f| f.size).sum::<u64>().to_string(),
-        });
-        if t.classification == "csv" {
-            params["skip.header.line.count"] = json!(if t.has_header { "1" } else { "0" });
-            params["delimiter"] = json!((t.delimiter.unwrap_or(b',') as char).to_string());
-            params["quoteChar"] = json!((t.quote.unwrap_or(b'"') as char).to_string());
-        }
-        if t.partition_keys.is_empty() {
-            params[FILES] = json!(files_param(&t.files.iter().collect::<Vec<_>>()));
-        }
-        table_inputs.push(json!({
-            "DatabaseName": t.database,
-            "TableInput": {
-                "Name": t.name,
-                "TableType": "EXTERNAL_TABLE",
-                "Parameters": params,
-                "PartitionKeys": t.partition_keys.iter().map(|c| json!({"Name": c.name, "Type": c.glue_type, "Parameters": {ARROW_TYPE: c.data_type}})).collect::<Vec<_>>(),
-                "StorageDescriptor": sd,
-            }
-        }));
-        if t.partition_keys.is_empty() {
-            continue;
-        }
-        let mut by_values: BTreeMap<&Vec<Option<String>>, Vec<&FileEntry>> = BTreeMap::new();
-        for f in &t.files {
-            by_values.entry(&f.partition_values).or_default().push(f);
-        }
-        let inputs: Vec<Value> = by_values
-            .into_iter()
-            .map(|(values, files)| {
-                let dir = files[0].path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
-                let location = partition_location(&t.location, dir, values.len());
-                let (serde, input, output) = formats(&t.classification, t);
-                json!({
-                    "Values": values.iter().map(|v| v.clone().unwrap_or_else(|| "__HIVE_DEFAULT_PARTITION__".into())).collect::<Vec<_>>(),
-                    "StorageDescriptor": {"Columns": columns(&t.columns), "Location": location, "InputFormat": input, "OutputFormat": output, "SerdeInfo": serde},
-                    "Parameters": {
-                        "objectCount": files.len().to_string(),
-                        "totalSize": files.iter().map(|f| f.size).sum::<u64>().to_string(),
-                        FILES: files_param(&files),
-                    },
-                })
-            })
-            .collect();
+        let shape = TableShape::of(t);
+        table_inputs.push(table_input(t, &shape));
+        let inputs: Vec<Value> = PartitionShape::all_of(t).iter().map(partition_input).collect();
         for chunk in inputs.chunks(100) {
             partitions
                 .push(json!({"DatabaseName": t.database, "TableName": t.name, "PartitionInputList": chunk}));
         }
     }
     json!({"Tables": table_inputs, "Partitions": partitions})
-}
-
-/// The partition folder URL: the table location plus the last `depth` folders of a file's directory.
-fn partition_location(table_location: &str, file_dir: &str, depth: usize) -> String {
-    let parts: Vec<&str> = file_dir.split('/').collect();
-    let tail = parts[parts.len().saturating_sub(depth)..].join("/");
-    format!("{}/{tail}/", table_location.trim_end_matches('/'))
 }
 
 fn bad(reason: impl Into<String>) -> CatalogError {

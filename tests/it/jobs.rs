@@ -82,6 +82,14 @@ fn run_job(catalog: &Path, job: &str, params: &[(&str, &Path)], extra: &[&str]) 
     Run::from(cmd.output().unwrap())
 }
 
+/// Each line of a `--log-format json` stderr, parsed.
+fn json_lines(stderr: &str) -> Vec<serde_json::Value> {
+    stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
 fn record(run: Run) -> serde_json::Value {
     let out = run.ok();
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("not a run record ({e}): {out}"))
@@ -651,10 +659,7 @@ fn json_logs_carry_the_job_and_run_id() {
     let run = Run::from(cmd.output().unwrap());
     let stderr = run.stderr.clone();
     let rec = record(run);
-    let lines: Vec<serde_json::Value> = stderr
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect();
+    let lines = json_lines(&stderr);
     // The sample job's `warn` rule always logs (customers without a region).
     let warn = lines
         .iter()
@@ -701,10 +706,7 @@ fn json_logs_without_verbose_still_carry_the_run_start_and_end() {
     let run = run_with(&[]);
     let stderr = run.stderr.clone();
     let rec = record(run);
-    let lines: Vec<serde_json::Value> = stderr
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect();
+    let lines = json_lines(&stderr);
     let message = |m: &str| {
         lines
             .iter()

@@ -26,10 +26,13 @@ if [ ! -x "$S3S" ]; then
 fi
 
 VENV="$CACHE/venv"
-if ! "$VENV/bin/python" -c "import duckdb, pyarrow, pyspark, moto, boto3" 2>/dev/null || [ ! -x "$VENV/bin/tpchgen-cli" ]; then
-  echo "== installing duckdb, pyarrow, pyspark, moto and tpchgen-cli into $VENV"
+# DuckDB's delta extension (delta-kernel-rs) and the deltalake package (delta-rs) read sluice's
+# Delta tables independently; the extension ships in a wheel, so no download at run time.
+if ! "$VENV/bin/python" -c "import duckdb, duckdb_extension_delta, deltalake, pyarrow, pyspark, moto, boto3" 2>/dev/null || [ ! -x "$VENV/bin/tpchgen-cli" ]; then
+  echo "== installing duckdb (+ delta), deltalake, pyarrow, pyspark, moto and tpchgen-cli into $VENV"
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check "duckdb>=1.4" "pyarrow>=18" "pyspark>=4" "tpchgen-cli>=2" "moto[server]>=5"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "duckdb==1.5.5" "duckdb-extension-delta==1.5.5" \
+    "deltalake>=1.1" "pyarrow>=18" "pyspark>=4" "tpchgen-cli>=2" "moto[server]>=5"
 fi
 export SLUICE_TEST_PYTHON="$VENV/bin/python"
 

@@ -468,6 +468,10 @@ pub struct TableName {
 pub struct VacuumArgs {
     /// The folder or URL sluice writes to.
     pub dest: String,
+    /// Keep files removed by a commit for this long (Delta readers of older versions and time
+    /// travel need them): `7d`, `12h`, `0s`.
+    #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = humantime::parse_duration)]
+    pub retain: std::time::Duration,
     /// Only list what would be deleted.
     #[arg(long)]
     pub dry_run: bool,
@@ -483,7 +487,8 @@ pub struct SqlArgs {
     #[arg(short, long, value_name = "FILE", conflicts_with = "query")]
     pub file: Option<PathBuf>,
     /// Write the last statement's result to a file or URL instead of printing it; the format comes
-    /// from the extension (.parquet, .csv, .json, .ndjson).
+    /// from the extension (.parquet, .csv, .json, .ndjson). A path ending in `/` is a folder: the
+    /// result replaces its content as one Delta Lake commit.
     #[arg(short, long, value_name = "PATH")]
     pub output: Option<String>,
 }

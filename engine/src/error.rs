@@ -115,6 +115,25 @@ pub enum EngineError {
         reason: String,
     },
 
+    /// Reading or appending a Delta Lake log failed.
+    #[error("the Delta log of `{location}` could not be read or written")]
+    Delta {
+        /// The table.
+        location: String,
+        /// deltalake-core's error.
+        #[source]
+        source: Box<deltalake_core::DeltaTableError>,
+    },
+
+    /// A table sluice cannot read or write faithfully.
+    #[error("`{location}` cannot be used as a Delta table: {reason}")]
+    UnsupportedTable {
+        /// The table.
+        location: String,
+        /// What sluice does not support, and what to do.
+        reason: String,
+    },
+
     /// Other writers kept committing to the same destination.
     #[error(
         "gave up committing to `{location}` after {attempts} attempts: other writes kept committing first"
@@ -165,7 +184,8 @@ impl EngineError {
             | Self::InvalidOption { .. }
             | Self::DestinationNotEmpty { .. }
             | Self::BadRecord(_)
-            | Self::TooManyBadRecords { .. } => true,
+            | Self::TooManyBadRecords { .. }
+            | Self::UnsupportedTable { .. } => true,
             Self::Io { source, .. } => matches!(
                 source.kind(),
                 std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
@@ -174,6 +194,7 @@ impl EngineError {
             Self::DataFusion(e) => datafusion_is_bad_input(e),
             Self::Parquet { .. }
             | Self::CorruptLog { .. }
+            | Self::Delta { .. }
             | Self::CommitConflict { .. }
             | Self::Cancelled => false,
         }

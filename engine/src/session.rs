@@ -281,15 +281,20 @@ impl SluiceSession {
     pub async fn is_committed(&self, dest: &Location, run_id: &str) -> Result<bool> {
         let dest = dest.as_folder();
         let store = self.store_for(&dest)?;
-        let log = crate::writer::log::CommitLog::new(store, dest.store_path(), dest.original());
-        Ok(log.load().await?.committed.contains_key(run_id))
+        let log = crate::writer::log::CommitLog::new(store, &dest);
+        log.load().await?.committed(run_id, dest.original()).await
     }
 
-    /// Deletes files at `dest` that no commit made part of the table (from failed or killed runs, or
-    /// replaced by an overwrite that did not get to delete them). Returns their relative paths.
-    pub async fn vacuum(&self, dest: &Location, dry_run: bool) -> Result<Vec<String>> {
+    /// Deletes files at `dest` that no reader needs: files of failed or killed runs, and files a
+    /// commit removed more than `retain` ago. Returns their relative paths.
+    pub async fn vacuum(
+        &self,
+        dest: &Location,
+        retain: std::time::Duration,
+        dry_run: bool,
+    ) -> Result<Vec<String>> {
         let store = self.store_for(dest)?;
-        crate::writer::vacuum(store, &dest.as_folder(), dry_run).await
+        crate::writer::vacuum(store, &dest.as_folder(), retain, dry_run).await
     }
 }
 

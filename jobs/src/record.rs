@@ -97,7 +97,7 @@ pub struct SinkRecord {
     pub path: String,
     /// The write mode.
     pub mode: String,
-    /// Commit number in the destination's log (0 until committed).
+    /// The Delta version the write committed as (0 is the first).
     pub commit: u64,
     /// Rows written.
     pub rows: u64,

@@ -116,7 +116,7 @@ pub async fn run_script(
             }
         };
         match output {
-            Some(path) if i == last => write_output(df, path, settings).await?,
+            Some(path) if i == last => write_output(session, df, path, settings).await?,
             _ => print_result(df, settings, started).await?,
         }
     }
@@ -184,8 +184,26 @@ async fn print_result(df: DataFrame, settings: &Settings, started: Instant) -> a
     Ok(())
 }
 
-async fn write_output(df: DataFrame, path: &str, settings: &Settings) -> anyhow::Result<()> {
+async fn write_output(
+    session: &SluiceSession,
+    df: DataFrame,
+    path: &str,
+    settings: &Settings,
+) -> anyhow::Result<()> {
     let location = Location::parse(path)?;
+    // A folder is a table: Parquet through sluice's writer, replaced in one Delta commit.
+    if path.ends_with('/') {
+        let options = WriteOptions::new().with_mode(WriteMode::Overwrite);
+        let report = session
+            .write_parquet(df, &location, options, &new_run_id())
+            .await?;
+        let line = format!(
+            "wrote {} row(s) to {path} (Delta version {})",
+            report.rows, report.commit
+        );
+        output::status(settings.quiet, &line);
+        return Ok(());
+    }
     let url = location.url().to_string();
     let lower = path.to_ascii_lowercase();
     let options = DataFrameWriteOptions::new().with_single_file_output(true);
@@ -198,7 +216,7 @@ async fn write_output(df: DataFrame, path: &str, settings: &Settings) -> anyhow:
     } else {
         return Err(UsageError::new(
             format!("cannot tell the output format of `{path}`"),
-            "end the file name in .parquet, .csv, .json or .ndjson",
+            "end the file name in .parquet, .csv, .json or .ndjson, or the folder in `/` for a Delta table",
         )
         .into());
     };

@@ -1,4 +1,4 @@
-//! `sluice vacuum DEST`: delete files no commit made part of the table.
+//! `sluice vacuum DEST`: delete files no reader needs (killed writes, files removed before the retention).
 
 use std::sync::Arc;
 
@@ -14,7 +14,7 @@ use crate::settings::Settings;
 pub async fn run(args: VacuumArgs, settings: &Settings) -> anyhow::Result<()> {
     let dest = Location::parse(&args.dest)?;
     let session = settings.session()?;
-    let files = session.vacuum(&dest, args.dry_run).await?;
+    let files = session.vacuum(&dest, args.retain, args.dry_run).await?;
     let schema = Arc::new(Schema::new(vec![Field::new("file", DataType::Utf8, false)]));
     let batch = RecordBatch::try_new(
         Arc::clone(&schema),
@@ -25,7 +25,7 @@ pub async fn run(args: VacuumArgs, settings: &Settings) -> anyhow::Result<()> {
     let verb = if args.dry_run { "would delete" } else { "deleted" };
     status(
         settings.quiet,
-        &format!("{verb} {} orphaned file(s) at {dest}", files.len()),
+        &format!("{verb} {} unneeded file(s) at {dest}", files.len()),
     );
     Ok(())
 }

@@ -87,7 +87,7 @@ fn several_statements_ddl_and_partitioned_copy() {
         .sum();
     assert_eq!(total, 20, "{out}");
     assert!(
-        out_dir.join("_sluice/log/00000000000000000001.json").is_file(),
+        out_dir.join("_delta_log/00000000000000000000.json").is_file(),
         "COPY ... PARTITIONED BY went through sluice's writer and commit"
     );
 }

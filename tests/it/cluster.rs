@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::test_util::{S3, duckdb_rows, in_ci, python, repo, s3, sluice, unique, with_catalog};
+use crate::test_util::{S3, delta_rows, duckdb_rows, in_ci, python, repo, s3, sluice, unique, with_catalog};
 
 /// A port nobody listens on right now.
 fn free_port() -> u16 {
@@ -356,7 +356,7 @@ fn a_partitioned_job_on_the_cluster_writes_what_a_local_run_writes() {
     assert!(
         s3.bucket_dir
             .join(&out_prefix)
-            .join("cluster/_sluice/log")
+            .join("cluster/_delta_log")
             .is_dir()
     );
 }
@@ -497,12 +497,12 @@ fn an_executor_killed_mid_job_fails_the_run_and_keeps_the_previous_output() {
         cluster.logs()
     );
     // The table still holds the first run's rows, and only its files.
-    assert_eq!(duckdb_rows(&py, &out_dir, "k"), before);
+    assert_eq!(delta_rows(&py, &out_dir, "k"), before);
 
     // The remaining executor still runs jobs, and the slow join gives the local answer.
     let again = run_on_cluster(&["--param", slow]);
     assert!(again.code == 0, "{}\n{}", again.stderr, cluster.logs());
-    let on_one = duckdb_rows(&py, &out_dir, "k");
+    let on_one = delta_rows(&py, &out_dir, "k");
     let local_out = format!("out={}", dir.path().join("local").display());
     with_catalog(
         &catalog,
@@ -518,7 +518,7 @@ fn an_executor_killed_mid_job_fails_the_run_and_keeps_the_previous_output() {
         ],
     )
     .ok();
-    assert_eq!(on_one, duckdb_rows(&py, &dir.path().join("local"), "k"));
+    assert_eq!(on_one, delta_rows(&py, &dir.path().join("local"), "k"));
     assert_ne!(on_one, before);
 }
 

@@ -34,10 +34,10 @@ fn partitioned_orders_match_duckdb_and_pyarrow() {
         serde_json::from_str(&std::fs::read_to_string(dst.join("_SUCCESS")).unwrap()).unwrap();
     assert_eq!(manifest["rows"], 60);
     assert!(
-        dst.join("_sluice/log/00000000000000000001.json").is_file(),
-        "the commit record"
+        dst.join("_delta_log/00000000000000000000.json").is_file(),
+        "the Delta commit"
     );
-    assert_eq!(manifest["commit"], 1);
+    assert_eq!(manifest["commit"], 0, "the first Delta version");
 
     let expected = source_rows(&format!(
         "SELECT order_id, customer_id, amount, status, note, CAST(order_date AS VARCHAR) AS order_date FROM '{}' ORDER BY order_id",

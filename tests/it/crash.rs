@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::test_util::{duckdb_rows, lake, python, run, sluice};
+use crate::test_util::{delta_rows, duckdb_rows, lake, python, run, sluice};
 
 /// Points in the order a write passes them, and whether the new data is committed there.
 const POINTS: [(&str, bool); 7] = [
@@ -45,15 +45,31 @@ fn crash_and_recover(dst: &str, on_disk: &Path) {
             expected,
             "{point}: sluice sees all of the run or none of it"
         );
+        let py = python();
+        if let Some(py) = &py {
+            let seen = delta_rows(py, on_disk, "order_id").as_array().unwrap().len();
+            assert_eq!(
+                seen,
+                if committed { 60 } else { 20 },
+                "{point}: a Delta reader sees old or new"
+            );
+        }
 
         run(&["convert", &lake("orders"), dst, "--partition-by", "status", "-q"]).ok();
         assert_eq!(count(dst), "n\n60\n", "{point}: a rerun converges");
-        if let Some(py) = python() {
-            let rows = duckdb_rows(&py, on_disk, "order_id");
+        run(&["vacuum", dst, "--retain", "0s", "-q"]).ok();
+        if let Some(py) = &py {
+            let rows = delta_rows(py, on_disk, "order_id");
             assert_eq!(
                 rows.as_array().unwrap().len(),
                 60,
-                "{point}: DuckDB reads no leftovers"
+                "{point}: the Delta reader after the rerun"
+            );
+            let listed = duckdb_rows(py, on_disk, "order_id");
+            assert_eq!(
+                listed.as_array().unwrap().len(),
+                60,
+                "{point}: after vacuum only live files are left"
             );
         }
     }

@@ -9,6 +9,7 @@ mod cli;
 mod cluster;
 mod convert;
 mod crash;
+mod delta;
 mod faults;
 mod glue;
 mod jobs;

@@ -79,7 +79,7 @@ fn convert_to_s3_and_read_back() {
         "Hive escaping survives the S3 key round trip"
     );
     assert!(on_disk.join("_SUCCESS").is_file());
-    assert_eq!(files_under(&on_disk.join("_sluice/log")), 1, "one commit record");
+    assert_eq!(files_under(&on_disk.join("_delta_log")), 1, "one Delta commit");
     assert_eq!(
         files_under(&on_disk.join("_sluice/runs")),
         0,

@@ -142,6 +142,46 @@ print(json.dumps([dict(zip(cols, r)) for r in rel.fetchall()], default=str))
     python_json(python, script, &[dir.to_str().expect("utf-8 path"), order_by])
 }
 
+/// Rows of a Delta table as DuckDB's delta extension (built on delta-kernel-rs) reads it, sorted by
+/// `order_by`; `version` reads an older version.
+pub(crate) fn delta_rows(python: &str, dir: &Path, order_by: &str) -> serde_json::Value {
+    let script = r#"
+import duckdb, duckdb_extension_delta as ext, json, os, sys
+con = duckdb.connect(config={"allow_unsigned_extensions": "true"})
+root = os.path.join(os.path.dirname(ext.__file__), "extensions")
+con.execute("LOAD '%s'" % next(os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs if f.endswith(".duckdb_extension")))
+rel = con.sql(f"SELECT * FROM delta_scan('{sys.argv[1]}') ORDER BY {sys.argv[2]}")
+print(json.dumps([dict(zip(rel.columns, r)) for r in rel.fetchall()], default=str))
+"#;
+    python_json(python, script, &[dir.to_str().expect("utf-8 path"), order_by])
+}
+
+/// Rows of a Delta table as the `deltalake` package (delta-rs) reads it at `version` (latest when
+/// `None`), sorted by `order_by`, with the table's version.
+pub(crate) fn deltalake_rows(
+    python: &str,
+    dir: &Path,
+    order_by: &str,
+    version: Option<u64>,
+) -> serde_json::Value {
+    let script = r#"
+import json, os, sys
+from deltalake import DeltaTable
+v = None if sys.argv[3] == "latest" else int(sys.argv[3])
+t = DeltaTable(sys.argv[1], version=v)
+rows = sorted(t.to_pyarrow_table().to_pylist(), key=lambda r: r[sys.argv[2]])
+print(json.dumps({"version": t.version(), "rows": rows}, default=str), flush=True)
+# deltalake's runtime threads abort the interpreter's normal exit; the answer is out already.
+os._exit(0)
+"#;
+    let version = version.map_or("latest".to_string(), |v| v.to_string());
+    python_json(
+        python,
+        script,
+        &[dir.to_str().expect("utf-8 path"), order_by, &version],
+    )
+}
+
 /// Rows of a Hive-partitioned Parquet folder as read by pyarrow, sorted by `order_by`.
 pub(crate) fn pyarrow_rows(python: &str, dir: &Path, order_by: &str) -> serde_json::Value {
     let script = r#"

@@ -35,7 +35,7 @@ pub use self::wire::CompressedScanExec;
 use crate::error::{EngineError, Result};
 use crate::stores::Location;
 use crate::writer::layout::{HIVE_DEFAULT_PARTITION, unescape_path_name};
-use crate::writer::log::{CommitLog, META_DIR};
+use crate::writer::log::{CommitLog, DELTA_LOG_DIR, META_DIR};
 
 /// File formats sluice reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
@@ -426,8 +426,8 @@ pub struct DataFile {
 
 /// Lists the data files under a location: a single file, or every non-hidden file below a folder.
 ///
-/// A folder sluice writes to has a commit log (`_sluice/log/`): then only files that committed writes
-/// added are listed, never those of a failed, killed or still running write.
+/// A folder with a Delta log (`_delta_log/`, what sluice writes) lists only the files its latest
+/// version holds, never those of a failed, killed or still running write, nor removed ones.
 pub async fn list_data_files(store: &Arc<dyn ObjectStore>, location: &Location) -> Result<Vec<DataFile>> {
     let path = location.store_path();
     if !location.is_folder() {
@@ -455,16 +455,14 @@ pub async fn list_data_files(store: &Arc<dyn ObjectStore>, location: &Location) 
         .await
         .map_err(|source| EngineError::store(location.original(), source))?;
     let has_log = objects.iter().any(|m| {
-        m.location
-            .prefix_match(&path)
-            .is_some_and(|mut parts| parts.next().is_some_and(|p| p.as_ref() == META_DIR))
+        m.location.prefix_match(&path).is_some_and(|mut parts| {
+            parts
+                .next()
+                .is_some_and(|p| p.as_ref() == META_DIR || p.as_ref() == DELTA_LOG_DIR)
+        })
     });
     let snapshot = if has_log {
-        Some(
-            CommitLog::new(Arc::clone(store), path.clone(), location.original())
-                .load()
-                .await?,
-        )
+        Some(CommitLog::new(Arc::clone(store), location).load().await?)
     } else {
         None
     };

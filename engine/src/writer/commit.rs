@@ -1,29 +1,34 @@
 //! One write's way from "files on the store" to "part of the table".
 //!
 //! ```text
-//! start:  replay the log ── run id already committed? ──> its report (a retry converges)
+//! start:  read the Delta log ── txn sluice-<run id> there? ──> its report (a retry converges)
 //!         list the destination ── error-if-exists and data visible? ──> refuse
 //!         in-flight marker; delete orphans of dead runs
 //! write:  data files go straight to their final `key=value/` folders under names with the run id
-//! commit: record N+1 with added + removed files, created only if absent ──> the commit point
-//!         (lost the race? replay and retry with N+2)
-//!         delete the removed files ──> `_SUCCESS` manifest ──> drop the in-flight marker
+//! commit: `_delta_log` version N+1 with add (+ stats) and remove, created only if absent ──> the
+//!         commit point (lost the race? read the log again and retry with N+2)
+//!         `_SUCCESS` manifest ──> drop the in-flight marker
 //! abort:  delete this run's files (abort unfinished uploads) and its marker
 //! ```
 //!
-//! Nothing is removed before the commit record exists, and a killed run leaves only files that no
-//! record names; the next write or `sluice vacuum` deletes them.
+//! The first commit to a folder without a Delta log is version 0: it adds what the folder already
+//! holds (an older sluice's committed files, other writers' Parquet files) unless the write replaces
+//! it, so no reader loses data. Removed files stay for readers of older versions; `sluice vacuum`
+//! deletes them after the retention. A killed run leaves only files that no commit names; the next
+//! write or `sluice vacuum` deletes them.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use arrow::datatypes::Schema;
 use futures::TryStreamExt;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
-use super::log::{self, ColumnRecord, CommitLog, CommitRecord, Snapshot};
+use super::delta::{self, LiveFile};
+use super::layout::{HIVE_DEFAULT_PARTITION, unescape_path_name};
+use super::log::{self, ColumnRecord, CommitLog, LogKind, Snapshot};
 use super::{WriteMode, fault_point};
 use crate::error::{EngineError, Result};
 use crate::readers::is_hidden;
@@ -43,6 +48,9 @@ pub struct WrittenFile {
     pub rows: u64,
     /// Bytes in the file.
     pub bytes: u64,
+    /// Delta `stats` JSON (rows, per-column min, max and null count), for the log only.
+    #[serde(skip)]
+    pub stats: Option<String>,
 }
 
 /// What a committed write produced.
@@ -72,8 +80,9 @@ pub struct CommitReport {
     pub already_committed: bool,
 }
 
-/// Lists the data files under `root` (hidden names such as `_sluice/`, `_SUCCESS`, `.crc` skipped).
-async fn list_data(store: &dyn ObjectStore, root: &Path, label: &str) -> Result<Vec<Path>> {
+/// Lists the data files under `root` (hidden names such as `_sluice/`, `_delta_log/`, `_SUCCESS`
+/// and `.crc` skipped).
+async fn list_data(store: &dyn ObjectStore, root: &Path, label: &str) -> Result<Vec<ObjectMeta>> {
     let prefix = (!root.as_ref().is_empty()).then_some(root);
     let listed: Vec<_> = match store.list(prefix).try_collect().await {
         Ok(listed) => listed,
@@ -82,9 +91,9 @@ async fn list_data(store: &dyn ObjectStore, root: &Path, label: &str) -> Result<
     };
     Ok(listed
         .into_iter()
-        .map(|m| m.location)
-        .filter(|p| {
-            p.prefix_match(root)
+        .filter(|m| {
+            m.location
+                .prefix_match(root)
                 .is_some_and(|mut parts| !parts.any(|s| is_hidden(s.as_ref())))
         })
         .collect())
@@ -94,7 +103,7 @@ pub(super) enum Start {
     /// The run id is in the log already: nothing to write.
     Done(CommitReport),
     /// Go ahead and write.
-    Ready(Committer),
+    Ready(Box<Committer>),
 }
 
 pub(super) struct Committer {
@@ -102,7 +111,7 @@ pub(super) struct Committer {
     log: CommitLog,
     dest: Location,
     run_id: String,
-    listed: Vec<Path>,
+    listed: Vec<ObjectMeta>,
     orphans_removed: usize,
 }
 
@@ -122,38 +131,42 @@ impl Committer {
                 reason: "it is a file; Parquet output goes to a folder".into(),
             });
         }
-        let log = CommitLog::new(Arc::clone(&store), dest.store_path(), dest.original());
+        let log = CommitLog::new(Arc::clone(&store), &dest);
         let snapshot = log.load().await?;
-        if let Some(record) = snapshot.committed.get(&run_id) {
+        if snapshot.committed(&run_id, dest.original()).await? {
             tracing::info!(run_id, "run already committed; nothing to write");
-            let seq = snapshot.seq_of(&run_id);
-            return Ok(Start::Done(report(&dest, record, seq, 0, true)));
+            return Ok(Start::Done(already_committed(&dest, &snapshot, &run_id, mode)));
         }
         let listed = list_data(store.as_ref(), &dest.store_path(), dest.original()).await?;
-        if mode == WriteMode::ErrorIfExists && listed.iter().any(|p| snapshot.is_visible(&log.relative(p))) {
+        if mode == WriteMode::ErrorIfExists
+            && listed
+                .iter()
+                .any(|m| snapshot.is_visible(&log.relative(&m.location)))
+        {
             return Err(EngineError::DestinationNotEmpty {
                 location: dest.original().to_string(),
             });
         }
         log.mark_running(&run_id).await?;
         fault_point("after-marker");
-        let orphans = log.clean_orphans(&snapshot, &listed, false).await?;
+        let paths: Vec<Path> = listed.iter().map(|m| m.location.clone()).collect();
+        let orphans = log.clean_orphans(&snapshot, &paths, false).await?;
         if !orphans.is_empty() {
             tracing::info!(count = orphans.len(), "deleted files of failed or killed runs");
         }
         let orphan_set: HashSet<&String> = orphans.iter().collect();
         let listed = listed
             .into_iter()
-            .filter(|p| !orphan_set.contains(&log.relative(p)))
+            .filter(|m| !orphan_set.contains(&log.relative(&m.location)))
             .collect();
-        Ok(Start::Ready(Self {
+        Ok(Start::Ready(Box::new(Self {
             store,
             log,
             dest,
             run_id,
             listed,
             orphans_removed: orphans.len(),
-        }))
+        })))
     }
 
     /// Where a file with this destination-relative name is written.
@@ -171,40 +184,45 @@ impl Committer {
         files.sort_by(|a, b| a.path.cmp(&b.path));
         fault_point("before-commit");
         let written_dirs: HashSet<&str> = files.iter().map(|f| parent(&f.path)).collect();
+        let added: Vec<LiveFile> = files.iter().map(|f| live_file(f, partition_by)).collect();
+        let stats: HashMap<String, String> = files
+            .iter()
+            .filter_map(|f| Some((f.path.clone(), f.stats.clone()?)))
+            .collect();
         let mut attempt = 0;
-        let (seq, record) = loop {
+        let (version, replaced, converted) = loop {
             attempt += 1;
             let snapshot = self.log.load().await?;
             // A put that succeeded but whose answer was lost (and retried into a conflict) shows
-            // up as our own record: the commit happened.
-            if let Some((seq, record)) = snapshot
-                .committed
-                .get(&self.run_id)
-                .map(|r| (snapshot.seq_of(&self.run_id), r))
-            {
-                break (seq, record.clone());
+            // up as our own transaction: the commit happened.
+            if snapshot.committed(&self.run_id, self.dest.original()).await? {
+                let version = snapshot.delta.as_ref().map_or(0, |d| d.version);
+                break (version, Vec::new(), false);
             }
-            let removed = self.replaced(&snapshot, mode, &written_dirs);
-            let record = CommitRecord {
-                version: 1,
-                run_id: self.run_id.clone(),
-                committed_at: chrono::Utc::now().to_rfc3339(),
-                mode,
-                added: files.clone(),
-                removed,
-                partition_by: partition_by.to_vec(),
-                schema: schema
-                    .fields()
-                    .iter()
-                    .map(|f| ColumnRecord {
-                        name: f.name().clone(),
-                        data_type: f.data_type().to_string(),
-                    })
-                    .collect(),
-                writer: format!("sluice {}", env!("CARGO_PKG_VERSION")),
+            let replaced = self.replaced(&snapshot, mode, &written_dirs);
+            let converted = snapshot.kind != LogKind::Delta;
+            let (carried, removed) = if converted {
+                (self.carried(&snapshot, &replaced, partition_by), Vec::new())
+            } else {
+                (
+                    Vec::new(),
+                    replaced
+                        .iter()
+                        .filter_map(|r| snapshot.live.get(r).cloned())
+                        .collect(),
+                )
             };
-            if self.log.try_append(snapshot.next_seq, &record).await? {
-                break (snapshot.next_seq, record);
+            let commit = delta::Commit {
+                run_id: &self.run_id,
+                mode,
+                partition_by,
+                schema,
+                added: added.iter().cloned().chain(carried).collect(),
+                stats: stats.clone(),
+                removed,
+            };
+            if let Some(version) = self.log.try_commit(&snapshot, &commit).await? {
+                break (version, replaced, converted);
             }
             if attempt >= MAX_COMMIT_ATTEMPTS {
                 return Err(EngineError::CommitConflict {
@@ -212,26 +230,43 @@ impl Committer {
                     attempts: attempt,
                 });
             }
-            tracing::debug!(attempt, "another write committed first; replaying the log");
+            tracing::debug!(attempt, "another write committed first; reading the log again");
         };
         fault_point("after-commit");
-        let removed: Vec<Path> = record
-            .removed
-            .iter()
-            .filter_map(|r| self.log.child(r).ok())
-            .collect();
-        if let Err(e) = self.log.delete_all(removed).await {
-            tracing::warn!(error = %e, "replaced files stay until the next write or `sluice vacuum`");
+        if converted {
+            self.finish_conversion(&replaced).await;
         }
         fault_point("after-delete");
-        let report = report(&self.dest, &record, seq, self.orphans_removed, false);
+        let report = CommitReport {
+            run_id: self.run_id.clone(),
+            destination: self.dest.url().to_string(),
+            mode,
+            commit: version,
+            partitions: partitions_of(&files),
+            rows: files.iter().map(|f| f.rows).sum(),
+            bytes: files.iter().map(|f| f.bytes).sum(),
+            replaced_files: replaced.len(),
+            orphans_removed: self.orphans_removed,
+            already_committed: false,
+            files,
+        };
         // The commit has happened; a missing manifest only inconveniences tools that wait for it.
-        if let Err(e) = self.write_manifest(&report, &record).await {
+        if let Err(e) = self.write_manifest(&report, schema).await {
             tracing::warn!(error = %e, "committed, but the _SUCCESS manifest could not be written");
         }
         fault_point("after-success");
         self.log.unmark_running(&self.run_id).await;
         Ok(report)
+    }
+
+    /// After the first Delta commit of a destination: files it replaced were never in a Delta log,
+    /// so no Delta reader needs them; an older sluice's log is now held by `_delta_log`.
+    async fn finish_conversion(&self, replaced: &[String]) {
+        let removed: Vec<Path> = replaced.iter().filter_map(|r| self.log.child(r).ok()).collect();
+        if let Err(e) = self.log.delete_all(removed).await {
+            tracing::warn!(error = %e, "replaced files stay until the next write or `sluice vacuum`");
+        }
+        self.log.drop_legacy().await;
     }
 
     /// Files the commit removes: everything visible for `overwrite`, the visible files in the
@@ -243,11 +278,11 @@ impl Committer {
         let mut candidates: Vec<String> = self
             .listed
             .iter()
-            .map(|p| self.log.relative(p))
+            .map(|m| self.log.relative(&m.location))
             .filter(|r| snapshot.is_visible(r))
             .collect();
         // Files another run committed after this one listed the destination.
-        candidates.extend(snapshot.live.iter().cloned());
+        candidates.extend(snapshot.live.keys().cloned());
         candidates.sort();
         candidates.dedup();
         candidates
@@ -257,17 +292,49 @@ impl Committer {
             .collect()
     }
 
-    async fn write_manifest(&self, report: &CommitReport, record: &CommitRecord) -> Result<()> {
+    /// What a destination without a Delta log already holds and keeps: an older sluice's
+    /// committed files and other writers' Parquet files, added to version 0 so no reader loses them.
+    fn carried(&self, snapshot: &Snapshot, replaced: &[String], partition_by: &[String]) -> Vec<LiveFile> {
+        let replaced: HashSet<&String> = replaced.iter().collect();
+        self.listed
+            .iter()
+            .filter_map(|m| {
+                let rel = self.log.relative(&m.location);
+                let keep = snapshot.is_visible(&rel)
+                    && !replaced.contains(&rel)
+                    && log::run_id_of(&rel) != Some(self.run_id.as_str())
+                    && rel.ends_with(".parquet");
+                keep.then(|| {
+                    snapshot.live.get(&rel).cloned().unwrap_or_else(|| LiveFile {
+                        partition_values: partition_values_of(&rel, partition_by),
+                        path: rel,
+                        size: m.size,
+                        rows: None,
+                    })
+                })
+            })
+            .collect()
+    }
+
+    async fn write_manifest(&self, report: &CommitReport, schema: &Schema) -> Result<()> {
+        let columns: Vec<ColumnRecord> = schema
+            .fields()
+            .iter()
+            .map(|f| ColumnRecord {
+                name: f.name().clone(),
+                data_type: f.data_type().to_string(),
+            })
+            .collect();
         let manifest = serde_json::json!({
             "run_id": report.run_id,
             "commit": report.commit,
-            "committed_at": record.committed_at,
-            "writer": record.writer,
+            "committed_at": chrono::Utc::now().to_rfc3339(),
+            "writer": format!("sluice {}", env!("CARGO_PKG_VERSION")),
             "mode": report.mode,
             "rows": report.rows,
             "bytes": report.bytes,
             "partitions": report.partitions,
-            "schema": record.schema,
+            "schema": columns,
             "files": report.files,
         });
         let body = serde_json::to_vec_pretty(&manifest).expect("a JSON value serializes");
@@ -292,30 +359,80 @@ impl Committer {
     }
 }
 
-fn report(
-    dest: &Location,
-    record: &CommitRecord,
-    seq: u64,
-    orphans_removed: usize,
-    already: bool,
-) -> CommitReport {
-    let files = record.added.clone();
-    CommitReport {
-        run_id: record.run_id.clone(),
-        destination: dest.url().to_string(),
-        mode: record.mode,
-        commit: seq,
-        partitions: files
+/// A written file as the log records it: partition values by column name.
+fn live_file(f: &WrittenFile, partition_by: &[String]) -> LiveFile {
+    LiveFile {
+        path: f.path.clone(),
+        size: f.bytes,
+        partition_values: partition_by
             .iter()
-            .filter(|f| !f.partition_values.is_empty())
-            .map(|f| parent(&f.path))
-            .collect::<HashSet<_>>()
-            .len(),
+            .cloned()
+            .zip(f.partition_values.iter().cloned())
+            .collect(),
+        rows: Some(f.rows),
+    }
+}
+
+/// Partition values from a file's `key=value/` folders, for the columns the table is partitioned by.
+fn partition_values_of(relative: &str, partition_by: &[String]) -> BTreeMap<String, Option<String>> {
+    let found: HashMap<String, Option<String>> = relative
+        .split('/')
+        .filter_map(|seg| seg.split_once('='))
+        .map(|(k, v)| {
+            let value = unescape_path_name(v);
+            (
+                unescape_path_name(k),
+                (value != HIVE_DEFAULT_PARTITION).then_some(value),
+            )
+        })
+        .collect();
+    partition_by
+        .iter()
+        .map(|c| (c.clone(), found.get(c).cloned().flatten()))
+        .collect()
+}
+
+fn partitions_of(files: &[WrittenFile]) -> usize {
+    files
+        .iter()
+        .filter(|f| !f.partition_values.is_empty())
+        .map(|f| parent(&f.path))
+        .collect::<HashSet<_>>()
+        .len()
+}
+
+/// The report of a retried run whose commit is already in the log.
+fn already_committed(dest: &Location, snapshot: &Snapshot, run_id: &str, mode: WriteMode) -> CommitReport {
+    let partition_by = snapshot
+        .delta
+        .as_ref()
+        .map(|d| d.partition_columns.clone())
+        .unwrap_or_default();
+    let files: Vec<WrittenFile> = snapshot
+        .files_of(run_id)
+        .into_iter()
+        .map(|f| WrittenFile {
+            path: f.path.clone(),
+            partition_values: partition_by
+                .iter()
+                .map(|c| f.partition_values.get(c).cloned().flatten())
+                .collect(),
+            rows: f.rows.unwrap_or(0),
+            bytes: f.size,
+            stats: None,
+        })
+        .collect();
+    CommitReport {
+        run_id: run_id.to_string(),
+        destination: dest.url().to_string(),
+        mode,
+        commit: snapshot.delta.as_ref().map_or(0, |d| d.version),
+        partitions: partitions_of(&files),
         rows: files.iter().map(|f| f.rows).sum(),
         bytes: files.iter().map(|f| f.bytes).sum(),
-        replaced_files: record.removed.len(),
-        orphans_removed,
-        already_committed: already,
+        replaced_files: 0,
+        orphans_removed: 0,
+        already_committed: true,
         files,
     }
 }
@@ -324,13 +441,23 @@ fn parent(relative: &str) -> &str {
     relative.rsplit_once('/').map(|(dir, _)| dir).unwrap_or("")
 }
 
-/// Deletes orphaned files at a destination: files of failed or killed runs and files an overwrite
-/// removed but did not get to delete. Returns their paths relative to the destination.
-pub async fn vacuum(store: Arc<dyn ObjectStore>, dest: &Location, dry_run: bool) -> Result<Vec<String>> {
-    let log = CommitLog::new(Arc::clone(&store), dest.store_path(), dest.original());
+/// Deletes what no reader needs at a destination: files of failed or killed runs, and files a
+/// commit removed longer than `retain` ago (Delta readers of older versions need them until then).
+/// Returns their paths relative to the destination.
+pub async fn vacuum(
+    store: Arc<dyn ObjectStore>,
+    dest: &Location,
+    retain: std::time::Duration,
+    dry_run: bool,
+) -> Result<Vec<String>> {
+    let log = CommitLog::new(Arc::clone(&store), dest);
     let snapshot = log.load().await?;
     let listed = list_data(store.as_ref(), &dest.store_path(), dest.original()).await?;
-    let mut removed = log.clean_orphans(&snapshot, &listed, dry_run).await?;
+    let paths: Vec<Path> = listed.into_iter().map(|m| m.location).collect();
+    let mut removed = log.clean_orphans(&snapshot, &paths, dry_run).await?;
+    if let Some(delta) = snapshot.delta {
+        removed.extend(delta::vacuum(delta, retain, dry_run, dest.original()).await?);
+    }
     removed.sort();
     Ok(removed)
 }

@@ -1,31 +1,37 @@
-//! The commit log: one JSON record per committed write under `<dest>/_sluice/log/`.
+//! The table log of a destination: its Delta Lake `_delta_log`, plus what Delta has no notion of.
 //!
 //! ```text
-//! _sluice/log/00000000000000000001.json   {run_id, mode, added: [...], removed: [...], schema, ...}
-//! _sluice/log/00000000000000000002.json
-//! _sluice/runs/<run_id>.json              a write in flight (host, pid, start time)
+//! _delta_log/00000000000000000000.json   protocol, metaData, add ..., txn sluice-<run_id>
+//! _delta_log/00000000000000000001.json   add ..., remove ..., txn sluice-<run_id>
+//! _sluice/runs/<run_id>.json             a write in flight (host, pid, start time)
+//! _sluice/log/…                          a log of an older sluice; read once, converted on the next write
 //! ```
 //!
-//! Creating the next record with a conditional put (`PutMode::Create`) is the commit point: exactly one
-//! writer wins a sequence number. Replaying the records gives the live set of files sluice wrote.
-//! Files whose names carry a run id that no record added (or that a later record removed) are not
-//! part of the table, and are deleted by the next write or `sluice vacuum` once their run is no
-//! longer in flight. Files sluice did not write (no run id in the name) are left alone unless an
-//! overwrite removed them.
+//! Creating the next `_delta_log` version with a conditional put is the commit point: exactly one
+//! writer wins a version, and every Delta reader (Athena, Spark, Trino, DuckDB, Polars) sees only
+//! committed files. Files whose names carry a run id that no commit added are not part of the table,
+//! and are deleted by the next write or `sluice vacuum` once their run is no longer in flight.
+//! Files an overwrite removed stay for Delta readers still reading an older version, until `sluice
+//! vacuum` deletes them after the retention period.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
+use super::delta::{self, DeltaState, LiveFile};
 use super::{WriteMode, WrittenFile};
 use crate::error::{EngineError, Result};
+use crate::stores::Location;
+use url::Url;
 
-/// Folder (under the destination) that holds the log and in-flight markers.
+/// Folder (under the destination) that holds in-flight markers (and an older sluice's log).
 pub const META_DIR: &str = "_sluice";
+/// Folder (under the destination) of the Delta Lake log.
+pub const DELTA_LOG_DIR: &str = "_delta_log";
 const LOG_DIR: &str = "_sluice/log";
 const RUNS_DIR: &str = "_sluice/runs";
 /// A marker from another host older than this is taken as a crashed run.
@@ -41,7 +47,7 @@ pub struct ColumnRecord {
     pub data_type: String,
 }
 
-/// One committed write.
+/// One committed write in the log of an older sluice (`_sluice/log/N.json`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CommitRecord {
     /// Format version of the record.
@@ -65,39 +71,65 @@ pub struct CommitRecord {
     pub writer: String,
 }
 
-/// The state a replay of the log gives.
+/// Which log a destination has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogKind {
+    /// No commit yet.
+    #[default]
+    None,
+    /// Only the `_sluice/log` of an older sluice: converted to Delta by the next write.
+    Legacy,
+    /// A Delta Lake `_delta_log`.
+    Delta,
+}
+
+/// The state of a destination's log.
 #[derive(Debug, Default)]
 pub struct Snapshot {
-    /// True when the destination has a log at all.
-    pub has_log: bool,
-    /// Sluice-written files that are part of the table.
-    pub live: BTreeSet<String>,
-    /// Every file some commit removed.
+    /// Which log was found.
+    pub kind: LogKind,
+    /// Files that are part of the table, by path relative to the destination.
+    pub live: BTreeMap<String, LiveFile>,
+    /// Files some commit removed (Delta: kept until vacuum; legacy: deleted after the commit).
     pub removed: BTreeSet<String>,
-    /// Committed runs and their records.
-    pub committed: HashMap<String, CommitRecord>,
-    /// The log number each committed run took.
-    pub seqs: HashMap<String, u64>,
-    /// The sequence number the next commit takes.
-    pub next_seq: u64,
+    /// The Delta log, when there is one.
+    pub delta: Option<DeltaState>,
 }
 
 impl Snapshot {
-    /// The log number `run_id` committed as (0 when it did not).
-    pub fn seq_of(&self, run_id: &str) -> u64 {
-        self.seqs.get(run_id).copied().unwrap_or(0)
+    /// True when the destination has a log at all.
+    pub fn has_log(&self) -> bool {
+        self.kind != LogKind::None
     }
 
     /// True when a file (relative to the destination) belongs to the table as sluice sees it.
     pub fn is_visible(&self, relative: &str) -> bool {
-        if !self.has_log {
+        match self.kind {
+            LogKind::Delta => self.live.contains_key(relative),
+            // An older sluice's log named only its own files; other writers' files stayed visible.
+            LogKind::Legacy => match run_id_of(relative) {
+                Some(_) => self.live.contains_key(relative),
+                None => !self.removed.contains(relative),
+            },
             // No commit yet: files sluice names are a first write in flight (or a killed one).
-            return run_id_of(relative).is_none();
+            LogKind::None => run_id_of(relative).is_none(),
         }
-        match run_id_of(relative) {
-            Some(_) => self.live.contains(relative),
-            None => !self.removed.contains(relative),
+    }
+
+    /// True when `run_id` committed to this destination.
+    pub async fn committed(&self, run_id: &str, label: &str) -> Result<bool> {
+        match &self.delta {
+            Some(delta) => delta.committed(run_id, label).await,
+            None => Ok(false),
         }
+    }
+
+    /// The live files `run_id` wrote (what a retry of a committed run reports).
+    pub fn files_of(&self, run_id: &str) -> Vec<&LiveFile> {
+        self.live
+            .values()
+            .filter(|f| run_id_of(&f.path) == Some(run_id))
+            .collect()
     }
 }
 
@@ -126,17 +158,20 @@ struct RunMarker {
 #[derive(Debug, Clone)]
 pub struct CommitLog {
     store: Arc<dyn ObjectStore>,
+    /// The destination folder's URL, for the Delta log store.
+    url: Url,
     root: Path,
     label: String,
 }
 
 impl CommitLog {
-    /// The log of the destination at `root` on `store`; `label` names it in errors.
-    pub fn new(store: Arc<dyn ObjectStore>, root: Path, label: impl Into<String>) -> Self {
+    /// The log of `dest` on `store` (the store of its bucket, or of the local file system).
+    pub fn new(store: Arc<dyn ObjectStore>, dest: &Location) -> Self {
         Self {
             store,
-            root,
-            label: label.into(),
+            url: dest.as_folder().url().clone(),
+            root: dest.store_path(),
+            label: dest.original().to_string(),
         }
     }
 
@@ -169,8 +204,37 @@ impl CommitLog {
         move |source| EngineError::store(location, source)
     }
 
-    /// Replays every record.
+    /// Reads the log: the Delta log when there is one, else an older sluice's `_sluice/log`.
     pub async fn load(&self) -> Result<Snapshot> {
+        if let Some(delta) = delta::load(Arc::clone(&self.store), &self.url, &self.label, None).await? {
+            return Ok(Snapshot {
+                kind: LogKind::Delta,
+                live: delta.live.clone(),
+                removed: delta.removed.clone(),
+                delta: Some(delta),
+            });
+        }
+        self.load_legacy().await
+    }
+
+    /// Appends one Delta commit on top of `snapshot`; `Ok(None)` when another writer won the version.
+    pub(crate) async fn try_commit(
+        &self,
+        snapshot: &Snapshot,
+        commit: &delta::Commit<'_>,
+    ) -> Result<Option<u64>> {
+        delta::try_commit(
+            Arc::clone(&self.store),
+            &self.url,
+            &self.label,
+            snapshot.delta.as_ref(),
+            commit,
+        )
+        .await
+    }
+
+    /// Replays the records of an older sluice's log.
+    async fn load_legacy(&self) -> Result<Snapshot> {
         let dir = self.child(LOG_DIR)?;
         let mut entries: Vec<(u64, Path)> = match self.store.list(Some(&dir)).try_collect::<Vec<_>>().await {
             Ok(list) => list
@@ -210,38 +274,52 @@ impl CommitLog {
             .try_collect()
             .await?;
         let mut snapshot = Snapshot {
-            has_log: !records.is_empty(),
-            next_seq: 1,
+            kind: if records.is_empty() {
+                LogKind::None
+            } else {
+                LogKind::Legacy
+            },
             ..Snapshot::default()
         };
-        for (seq, record) in records {
+        for (_, record) in records {
             for path in &record.removed {
                 snapshot.live.remove(path);
                 snapshot.removed.insert(path.clone());
             }
             for file in &record.added {
-                snapshot.live.insert(file.path.clone());
+                let partition_values = record
+                    .partition_by
+                    .iter()
+                    .cloned()
+                    .zip(file.partition_values.iter().cloned())
+                    .collect();
+                let live = LiveFile {
+                    path: file.path.clone(),
+                    size: file.bytes,
+                    partition_values,
+                    rows: Some(file.rows),
+                };
+                snapshot.live.insert(file.path.clone(), live);
             }
-            snapshot.next_seq = seq + 1;
-            snapshot.seqs.insert(record.run_id.clone(), seq);
-            snapshot.committed.insert(record.run_id.clone(), record);
         }
         Ok(snapshot)
     }
 
-    /// Tries to commit `record` as number `seq`; `Ok(false)` when another writer took that number.
-    pub async fn try_append(&self, seq: u64, record: &CommitRecord) -> Result<bool> {
-        let path = self.child(&format!("{LOG_DIR}/{seq:020}.json"))?;
-        let body = serde_json::to_vec_pretty(record).expect("a commit record serializes");
-        let opts = PutOptions {
-            mode: PutMode::Create,
-            ..PutOptions::default()
+    /// Deletes an older sluice's log once a Delta commit holds its files (best effort).
+    pub(crate) async fn drop_legacy(&self) {
+        let Ok(dir) = self.child(LOG_DIR) else { return };
+        let listed: Vec<Path> = match self
+            .store
+            .list(Some(&dir))
+            .map_ok(|m| m.location)
+            .try_collect()
+            .await
+        {
+            Ok(listed) => listed,
+            Err(_) => return,
         };
-        match self.store.put_opts(&path, PutPayload::from(body), opts).await {
-            Ok(_) => Ok(true),
-            Err(object_store::Error::AlreadyExists { .. })
-            | Err(object_store::Error::Precondition { .. }) => Ok(false),
-            Err(e) => Err(self.store_err(&path)(e)),
+        if let Err(e) = self.delete_all(listed).await {
+            tracing::warn!(error = %e, "the converted `_sluice/log` stays; Delta readers ignore it");
         }
     }
 
@@ -323,7 +401,7 @@ impl CommitLog {
         listed: &[Path],
         dry_run: bool,
     ) -> Result<Vec<String>> {
-        if !snapshot.has_log && listed.iter().all(|p| run_id_of(&self.relative(p)).is_none()) {
+        if !snapshot.has_log() && listed.iter().all(|p| run_id_of(&self.relative(p)).is_none()) {
             return Ok(Vec::new());
         }
         let alive = self.running().await?;
@@ -334,11 +412,20 @@ impl CommitLog {
             .iter()
             .filter(|p| {
                 let rel = self.relative(p);
+                // Files a Delta commit removed stay for readers of older versions until vacuum.
+                let retained = fresh.kind == LogKind::Delta && fresh.removed.contains(&rel);
                 match run_id_of(&rel) {
                     Some(run) => {
-                        !snapshot.live.contains(&rel) && !fresh.live.contains(&rel) && !alive.contains(run)
+                        !snapshot.live.contains_key(&rel)
+                            && !fresh.live.contains_key(&rel)
+                            && !alive.contains(run)
+                            && !retained
                     }
-                    None => snapshot.removed.contains(&rel) && fresh.removed.contains(&rel),
+                    None => {
+                        fresh.kind == LogKind::Legacy
+                            && snapshot.removed.contains(&rel)
+                            && fresh.removed.contains(&rel)
+                    }
                 }
             })
             .cloned()
@@ -393,24 +480,49 @@ mod tests {
         assert_eq!(run_id_of(name), run);
     }
 
+    fn live(path: &str) -> (String, LiveFile) {
+        let file = LiveFile {
+            path: path.into(),
+            size: 1,
+            partition_values: BTreeMap::new(),
+            rows: None,
+        };
+        (path.into(), file)
+    }
+
     #[test]
     fn visibility_follows_the_log() {
-        let mut s = Snapshot {
-            has_log: true,
+        let mut delta = Snapshot {
+            kind: LogKind::Delta,
             ..Snapshot::default()
         };
-        s.live.insert("part-00000-00000-a.zstd.parquet".into());
-        s.removed.insert("old.parquet".into());
-        assert!(s.is_visible("part-00000-00000-a.zstd.parquet"));
+        delta.live.extend([live("part-00000-00000-a.zstd.parquet")]);
+        assert!(delta.is_visible("part-00000-00000-a.zstd.parquet"));
         assert!(
-            !s.is_visible("part-00000-00000-b.zstd.parquet"),
+            !delta.is_visible("part-00000-00000-b.zstd.parquet"),
             "uncommitted run"
         );
         assert!(
-            s.is_visible("foreign.parquet"),
+            !delta.is_visible("foreign.parquet"),
+            "a Delta table is what its log says"
+        );
+
+        let mut legacy = Snapshot {
+            kind: LogKind::Legacy,
+            ..Snapshot::default()
+        };
+        legacy.live.extend([live("part-00000-00000-a.zstd.parquet")]);
+        legacy.removed.insert("old.parquet".into());
+        assert!(legacy.is_visible("part-00000-00000-a.zstd.parquet"));
+        assert!(
+            !legacy.is_visible("part-00000-00000-b.zstd.parquet"),
+            "uncommitted run"
+        );
+        assert!(
+            legacy.is_visible("foreign.parquet"),
             "files sluice did not write stay visible"
         );
-        assert!(!s.is_visible("old.parquet"), "removed by an overwrite");
+        assert!(!legacy.is_visible("old.parquet"), "removed by an overwrite");
         assert!(
             !Snapshot::default().is_visible("part-00000-00000-b.zstd.parquet"),
             "no commit yet: a first write in flight is invisible"

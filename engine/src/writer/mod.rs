@@ -15,10 +15,12 @@
 
 mod cluster;
 mod commit;
+mod delta;
 mod encoding;
 pub mod layout;
 pub mod log;
 mod partition;
+mod stats;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -424,7 +426,7 @@ impl PartitionedWriter {
         .await?
         {
             commit::Start::Done(report) => return Ok(Staged::Committed(report)),
-            commit::Start::Ready(committer) => committer,
+            commit::Start::Ready(committer) => *committer,
         };
         let committer = Arc::new(committer);
         let executed = Arc::clone(&plan);
@@ -496,7 +498,7 @@ impl PartitionedWriter {
         }
         fault_point("after-data");
         Ok(Staged::Pending(PendingCommit {
-            committer,
+            committer: Box::new(committer),
             plan: executed,
             files: written,
             mode: self.options.mode,
@@ -544,7 +546,7 @@ pub enum Staged {
 
 /// Files written by a run that no commit record names yet.
 pub struct PendingCommit {
-    committer: commit::Committer,
+    committer: Box<commit::Committer>,
     plan: Arc<dyn ExecutionPlan>,
     files: Vec<WrittenFile>,
     mode: WriteMode,
@@ -910,7 +912,7 @@ impl StreamState {
             rows,
             ..
         } = file;
-        writer.finish().await.map_err(|source| EngineError::Parquet {
+        let footer = writer.finish().await.map_err(|source| EngineError::Parquet {
             path: relative.clone(),
             source,
         })?;
@@ -921,6 +923,7 @@ impl StreamState {
             partition_values,
             rows,
             bytes,
+            stats: Some(stats::delta_stats(&footer, rows)),
         });
         if self.done.len() == 1 {
             fault_point("mid-data");
@@ -1046,13 +1049,22 @@ mod tests {
             .await
             .unwrap();
         assert!(!first.already_committed);
-        assert_eq!((first.rows, first.partitions, first.commit), (3, 3, 1));
+        assert_eq!((first.rows, first.partitions, first.commit), (3, 3, 0));
         let again = write("run-1")
             .write(plan(&ctx).await, ctx.task_ctx())
             .await
             .unwrap();
         assert!(again.already_committed);
-        assert_eq!(again.files, first.files);
+        let without_stats = |files: &[WrittenFile]| -> Vec<WrittenFile> {
+            files
+                .iter()
+                .map(|f| WrittenFile {
+                    stats: None,
+                    ..f.clone()
+                })
+                .collect()
+        };
+        assert_eq!(without_stats(&again.files), without_stats(&first.files));
         assert_eq!(
             data_files(&store).await,
             first.files.len(),
@@ -1074,23 +1086,32 @@ mod tests {
             panic!("nothing was committed yet")
         };
         // The conditional put landed, but the writer never heard back.
-        let log = log::CommitLog::new(Arc::clone(&store), dest.store_path(), "t");
-        let record = log::CommitRecord {
-            version: 1,
-            run_id: "r1".into(),
-            committed_at: chrono::Utc::now().to_rfc3339(),
+        let log = log::CommitLog::new(Arc::clone(&store), &dest);
+        let added = pending
+            .files()
+            .iter()
+            .map(|f| delta::LiveFile {
+                path: f.path.clone(),
+                size: f.bytes,
+                partition_values: Default::default(),
+                rows: Some(f.rows),
+            })
+            .collect();
+        let landed = delta::Commit {
+            run_id: "r1",
             mode: WriteMode::Overwrite,
-            added: pending.files().to_vec(),
+            partition_by: &[],
+            schema: &pending.schema,
+            added,
+            stats: Default::default(),
             removed: Vec::new(),
-            partition_by: Vec::new(),
-            schema: Vec::new(),
-            writer: "test".into(),
         };
-        assert!(log.try_append(1, &record).await.unwrap());
+        let before = log.load().await.unwrap();
+        assert_eq!(log.try_commit(&before, &landed).await.unwrap(), Some(0));
         let report = pending.commit().await.unwrap();
-        assert_eq!(report.commit, 1);
+        assert_eq!(report.commit, 0);
         let snapshot = log.load().await.unwrap();
-        assert_eq!(snapshot.next_seq, 2, "no second record");
+        assert_eq!(snapshot.delta.as_ref().unwrap().version, 0, "no second commit");
         assert_eq!(
             snapshot.live.len(),
             data_files(&store).await,
@@ -1113,13 +1134,13 @@ mod tests {
         );
         let mut commits = vec![a.unwrap().commit, b.unwrap().commit, c.unwrap().commit];
         commits.sort();
-        assert_eq!(commits, vec![1, 2, 3]);
-        let log = log::CommitLog::new(Arc::clone(&store), dest.store_path(), "t");
+        assert_eq!(commits, vec![0, 1, 2]);
+        let log = log::CommitLog::new(Arc::clone(&store), &dest);
         assert_eq!(log.load().await.unwrap().live.len(), data_files(&store).await);
     }
 
     #[tokio::test]
-    async fn overwrite_removes_old_files_only_after_commit() {
+    async fn an_overwrite_replaces_old_files_in_one_commit_and_keeps_them_for_older_readers() {
         let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
         let ctx = SessionContext::new();
         let dest = Location::parse("memory:///t/").unwrap();
@@ -1140,13 +1161,18 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(second.replaced_files, first.files.len());
-        let snapshot = log::CommitLog::new(Arc::clone(&store), dest.store_path(), "t")
+        let snapshot = log::CommitLog::new(Arc::clone(&store), &dest)
             .load()
             .await
             .unwrap();
-        let live: Vec<&String> = snapshot.live.iter().collect();
+        let live: Vec<&String> = snapshot.live.keys().collect();
         let new: Vec<&String> = second.files.iter().map(|f| &f.path).collect();
         assert_eq!(live, new);
-        assert_eq!(data_files(&store).await, second.files.len());
+        assert_eq!(snapshot.removed.len(), first.files.len());
+        assert_eq!(
+            data_files(&store).await,
+            first.files.len() + second.files.len(),
+            "replaced files stay until vacuum"
+        );
     }
 }

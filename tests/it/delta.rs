@@ -1,0 +1,297 @@
+//! Every sluice destination is a Delta Lake table: DuckDB's delta extension (delta-kernel-rs) and
+//! the `deltalake` package (delta-rs) read what sluice wrote, and see each write whole or not at all.
+
+use std::path::Path;
+use std::process::Stdio;
+
+use crate::test_util::{
+    copy_tree, delta_rows, deltalake_rows, duckdb_rows, lake, python, python_json, run, s3, sluice, unique,
+};
+
+/// Values that need escaping in a folder name, a URI or both, plus NULL.
+const AWKWARD: &str = "id,k\n1,a/b\n2,x=y\n3,50%\n4,10:30\n5,with space\n6,café\n7,\n";
+
+fn ids_and_keys(rows: &serde_json::Value) -> Vec<(i64, Option<String>)> {
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["id"].as_i64().unwrap(), r["k"].as_str().map(str::to_string)))
+        .collect()
+}
+
+/// The input as DuckDB reads it, the reference every reader must match.
+fn csv_rows(py: &str, csv: &Path) -> serde_json::Value {
+    let script = r#"
+import duckdb, json, sys
+rel = duckdb.sql(f"SELECT id, k FROM read_csv('{sys.argv[1]}', header=true, all_varchar=false) ORDER BY id")
+print(json.dumps([dict(zip(rel.columns, r)) for r in rel.fetchall()], default=str))
+"#;
+    python_json(py, script, &[csv.to_str().unwrap()])
+}
+
+fn check_awkward(py: &str, csv: &Path, on_disk: &Path) {
+    let expected = ids_and_keys(&csv_rows(py, csv));
+    assert_eq!(expected.len(), 7);
+    assert_eq!(
+        ids_and_keys(&delta_rows(py, on_disk, "id")),
+        expected,
+        "DuckDB delta_scan"
+    );
+    assert_eq!(
+        ids_and_keys(&deltalake_rows(py, on_disk, "id", None)["rows"]),
+        expected,
+        "deltalake"
+    );
+}
+
+#[test]
+fn delta_readers_get_the_inputs_rows_with_awkward_partition_values() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("in.csv");
+    std::fs::write(&csv, AWKWARD).unwrap();
+    let dst = dir.path().join("out");
+    run(&[
+        "convert",
+        csv.to_str().unwrap(),
+        dst.to_str().unwrap(),
+        "--partition-by",
+        "k",
+        "-q",
+    ])
+    .ok();
+    assert!(dst.join("_delta_log/00000000000000000000.json").is_file());
+    assert!(dst.join("k=a%2Fb").is_dir(), "Hive escaping on disk");
+    check_awkward(&py, &csv, &dst);
+
+    let Some(s3) = s3() else { return };
+    let prefix = unique("dl");
+    run(&[
+        "convert",
+        csv.to_str().unwrap(),
+        &format!("s3://{}/{prefix}/out/", s3.bucket),
+        "--partition-by",
+        "k",
+        "-q",
+    ])
+    .ok();
+    check_awkward(&py, &csv, &s3.bucket_dir.join(&prefix).join("out"));
+}
+
+#[test]
+fn an_overwrite_is_one_version_and_vacuum_clears_what_it_replaced_after_the_retention() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let dst = dir.path().join("t");
+    let d = dst.to_str().unwrap();
+    let first_day = format!("{}order_date=2026-11-01/", lake("orders"));
+    run(&["convert", &first_day, d, "--partition-by", "status", "-q"]).ok();
+    run(&["convert", &lake("orders"), d, "--partition-by", "status", "-q"]).ok();
+
+    let latest = deltalake_rows(&py, &dst, "order_id", None);
+    assert_eq!(latest["version"], 1);
+    assert_eq!(latest["rows"].as_array().unwrap().len(), 60);
+    let before = deltalake_rows(&py, &dst, "order_id", Some(0));
+    assert_eq!(
+        before["rows"].as_array().unwrap().len(),
+        20,
+        "version 0 is still readable"
+    );
+    assert_eq!(delta_rows(&py, &dst, "order_id").as_array().unwrap().len(), 60);
+
+    let kept = run(&["vacuum", d, "--format", "csv"]).ok();
+    assert_eq!(kept, "file\n", "within the retention nothing is deleted");
+    let dry = run(&["vacuum", d, "--retain", "0s", "--dry-run", "--format", "csv"]).ok();
+    assert!(dry.lines().count() > 1, "the replaced files are listed: {dry}");
+    let deleted = run(&["vacuum", d, "--retain", "0s", "--format", "csv"]).ok();
+    assert_eq!(dry, deleted);
+    assert_eq!(
+        duckdb_rows(&py, &dst, "order_id").as_array().unwrap().len(),
+        60,
+        "after vacuum a folder reader sees only live files"
+    );
+    assert_eq!(delta_rows(&py, &dst, "order_id").as_array().unwrap().len(), 60);
+}
+
+#[test]
+fn an_older_sluice_log_is_converted_on_the_next_write_and_nothing_is_lost() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let dst = dir.path().join("t");
+    let d = dst.to_str().unwrap();
+    run(&[
+        "convert",
+        &lake("orders"),
+        d,
+        "--partition-by",
+        "order_date",
+        "-q",
+    ])
+    .ok();
+    // Turn the output into what an older sluice left: its own log instead of `_delta_log`, plus
+    // the file of a write that never committed.
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dst.join("_SUCCESS")).unwrap()).unwrap();
+    std::fs::remove_dir_all(dst.join("_delta_log")).unwrap();
+    let record = serde_json::json!({
+        "version": 1, "run_id": manifest["run_id"], "committed_at": "2026-11-20T02:00:00Z",
+        "mode": "overwrite", "added": manifest["files"], "removed": [],
+        "partition_by": ["order_date"], "schema": [], "writer": "sluice 0.1.0"
+    });
+    std::fs::create_dir_all(dst.join("_sluice/log")).unwrap();
+    std::fs::write(
+        dst.join("_sluice/log/00000000000000000001.json"),
+        record.to_string(),
+    )
+    .unwrap();
+    let first = manifest["files"][0]["path"].as_str().unwrap();
+    let killed = dst.join(first.replace(manifest["run_id"].as_str().unwrap(), "20261120T020000Z-deadbeef"));
+    std::fs::copy(dst.join(first), &killed).unwrap();
+    assert_eq!(
+        run(&[
+            "sql",
+            "--format",
+            "csv",
+            &format!("SELECT count(*) AS n FROM '{d}'")
+        ])
+        .ok(),
+        "n\n60\n",
+        "sluice reads the older log"
+    );
+
+    run(&[
+        "convert",
+        &lake("orders"),
+        d,
+        "--partition-by",
+        "order_date",
+        "--mode",
+        "append",
+        "-q",
+    ])
+    .ok();
+    assert_eq!(delta_rows(&py, &dst, "order_id").as_array().unwrap().len(), 120);
+    assert!(
+        !dst.join("_sluice/log/00000000000000000001.json").exists(),
+        "the older log is gone once Delta holds its files"
+    );
+    assert!(!killed.exists(), "the uncommitted file was not carried over");
+}
+
+#[test]
+fn other_writers_parquet_files_stay_when_a_folder_becomes_a_delta_table() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let dst = dir.path().join("t");
+    std::fs::create_dir_all(&dst).unwrap();
+    let script = r#"
+import pyarrow as pa, pyarrow.parquet as pq, sys, json
+pq.write_table(pa.table({"id": [100, 101], "region": ["north", "south"]}), sys.argv[1] + "/from-spark.parquet")
+print(json.dumps(True))
+"#;
+    python_json(&py, script, &[dst.to_str().unwrap()]);
+    run(&[
+        "convert",
+        &lake("customers"),
+        dst.to_str().unwrap(),
+        "--mode",
+        "append",
+        "-q",
+    ])
+    .ok();
+    let ids: Vec<i64> = delta_rows(&py, &dst, "id")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect();
+    assert!(ids.contains(&100) && ids.contains(&101), "{ids:?}");
+    assert_eq!(ids.len(), 10);
+}
+
+#[test]
+fn two_writers_racing_on_one_destination_both_land() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let dst = dir.path().join("t");
+    let d = dst.to_str().unwrap();
+    let day = |n: u32| format!("{}order_date=2026-11-0{n}/", lake("orders"));
+    run(&["convert", &day(1), d, "-q"]).ok();
+    for round in 0..3 {
+        let writers: Vec<_> = (1..=3)
+            .map(|n| {
+                sluice()
+                    .args(["convert", &day(n), d, "--mode", "append", "-q"])
+                    .stdout(Stdio::null())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for mut w in writers {
+            assert!(
+                w.wait().unwrap().success(),
+                "round {round}: every racing append commits"
+            );
+        }
+    }
+    let rows = delta_rows(&py, &dst, "order_id");
+    assert_eq!(
+        rows.as_array().unwrap().len(),
+        20 + 3 * 60,
+        "nothing lost, nothing doubled"
+    );
+    let latest = deltalake_rows(&py, &dst, "order_id", None);
+    assert_eq!(latest["version"], 9, "one version per write");
+}
+
+#[test]
+fn a_folder_copied_with_its_log_reads_the_same_elsewhere() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let dst = dir.path().join("t");
+    run(&[
+        "convert",
+        &lake("orders"),
+        dst.to_str().unwrap(),
+        "--partition-by",
+        "order_date",
+        "-q",
+    ])
+    .ok();
+    let moved = dir.path().join("moved");
+    copy_tree(&dst, &moved);
+    assert_eq!(
+        delta_rows(&py, &moved, "order_id").as_array().unwrap().len(),
+        60,
+        "paths in the log are relative"
+    );
+}
+
+#[test]
+fn sql_output_to_a_folder_is_a_delta_commit() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = format!("{}/report/", dir.path().display());
+    let query = format!(
+        "SELECT order_id, amount FROM '{}' WHERE amount > 100",
+        lake("orders")
+    );
+    let r = run(&["sql", &query, "--output", &out]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("Delta version 0"), "{}", r.stderr);
+    let expected = run(&[
+        "sql",
+        "--format",
+        "csv",
+        &format!(
+            "SELECT count(*) AS n FROM '{}' WHERE amount > 100",
+            lake("orders")
+        ),
+    ])
+    .ok();
+    let n = delta_rows(&py, &dir.path().join("report"), "order_id")
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(expected, format!("n\n{n}\n"));
+}

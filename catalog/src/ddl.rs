@@ -1,6 +1,6 @@
 //! CREATE statements other engines accept for a catalog table.
 
-use crate::model::{ColumnDef, TableDef};
+use crate::model::{ColumnDef, DELTA, TableDef};
 
 /// Engines `sluice table ddl` writes for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,11 +29,50 @@ fn lit(text: &str) -> String {
 
 /// The statement(s) for `table` in `dialect`, ending with a newline.
 pub fn ddl(table: &TableDef, dialect: Dialect) -> String {
+    if table.classification == DELTA {
+        return delta(table, dialect);
+    }
     match dialect {
         Dialect::Athena => athena(table),
         Dialect::Spark => spark(table),
         Dialect::Trino => trino(table),
         Dialect::Duckdb => duckdb(table),
+    }
+}
+
+/// A Delta table is registered by location: each engine reads its schema, partitions and files
+/// from `_delta_log/`, so none of them may list the folders itself.
+fn delta(t: &TableDef, dialect: Dialect) -> String {
+    let location = lit(&t.location);
+    match dialect {
+        Dialect::Athena => format!(
+            "CREATE EXTERNAL TABLE IF NOT EXISTS {}.{}\nLOCATION {location}\nTBLPROPERTIES ('table_type' = 'DELTA');\n",
+            q(&t.database),
+            q(&t.name)
+        ),
+        Dialect::Spark => format!(
+            "CREATE TABLE IF NOT EXISTS {}.{}\nUSING DELTA\nLOCATION {location};\n",
+            q(&t.database),
+            q(&t.name)
+        ),
+        Dialect::Trino => format!(
+            "CALL delta.system.register_table(schema_name => {}, table_name => {}, table_location => {location});\n",
+            lit(&t.database),
+            lit(&t.name)
+        ),
+        Dialect::Duckdb => {
+            let root = t
+                .location
+                .strip_prefix("file://")
+                .unwrap_or(&t.location)
+                .trim_end_matches('/');
+            format!(
+                "CREATE SCHEMA IF NOT EXISTS {db};\nCREATE OR REPLACE VIEW {db}.{name} AS SELECT * FROM delta_scan({});\n",
+                lit(root),
+                db = dq(&t.database),
+                name = dq(&t.name)
+            )
+        }
     }
 }
 
@@ -233,6 +272,25 @@ fn duckdb(t: &TableDef) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_delta_table_is_registered_by_its_location() {
+        let mut t = orders();
+        t.classification = DELTA.into();
+        t.location = "s3://lake/curated/orders/".into();
+        let athena = ddl(&t, Dialect::Athena);
+        assert!(
+            athena.contains("TBLPROPERTIES ('table_type' = 'DELTA')"),
+            "{athena}"
+        );
+        assert!(
+            !athena.contains("PARTITIONED BY"),
+            "Athena reads partitions from the log: {athena}"
+        );
+        assert!(ddl(&t, Dialect::Spark).contains("USING DELTA\nLOCATION 's3://lake/curated/orders/'"));
+        assert!(ddl(&t, Dialect::Trino).contains("delta.system.register_table("));
+        assert!(ddl(&t, Dialect::Duckdb).contains("delta_scan('s3://lake/curated/orders')"));
+    }
 
     fn orders() -> TableDef {
         let col = |n: &str, a: &str, g: &str| ColumnDef {

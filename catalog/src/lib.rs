@@ -48,7 +48,7 @@ pub fn split_name(qualified: &str) -> Result<(&str, &str)> {
     }
 }
 pub use lifecycle::parse_type;
-pub use model::{ColumnDef, FileEntry, TableDef, TableSummary};
+pub use model::{ColumnDef, DELTA, FileEntry, TableDef, TableSummary};
 pub use provider::mount;
 pub use runs::{BookmarkEntry, BookmarkSummary, JobLock, LOCK_TTL, LockOutcome, RunRow};
 pub use store::{Catalog, Change};

@@ -88,6 +88,9 @@ pub struct TableDef {
     pub files: Vec<FileEntry>,
 }
 
+/// The classification of a Delta Lake table (Parquet files plus `_delta_log/`).
+pub const DELTA: &str = "delta";
+
 impl TableDef {
     /// A table from what a listing found.
     pub fn from_described(database: &str, name: &str, described: &TableFiles) -> Self {
@@ -106,6 +109,12 @@ impl TableDef {
             .max_by_key(|(_, n)| *n)
             .map(|(f, _)| f.to_string())
             .unwrap_or_else(|| "unknown".into());
+        // Other engines must read a Delta table through its log, not its folders.
+        let classification = if described.delta {
+            DELTA.to_string()
+        } else {
+            classification
+        };
         Self {
             database: database.to_string(),
             name: name.to_string(),
@@ -212,6 +221,7 @@ impl TableDef {
                 csv,
                 read_by_name: self.read_by_name,
                 json_array: self.json_array,
+                delta: self.classification == DELTA,
             },
             options,
         ))

@@ -117,6 +117,22 @@ pub struct Catalog {
     pub(crate) conn: Mutex<Connection>,
 }
 
+/// Switches a connection to WAL. Changing the journal mode needs the file to itself for a moment and
+/// may answer "busy" at once, without the busy timeout, while other processes open the same new
+/// catalog: try again for a while.
+fn set_wal(conn: &Connection) -> rusqlite::Result<()> {
+    let mut attempts = 0;
+    loop {
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) && attempts < 300 => {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            other => return other,
+        }
+    }
+}
+
 impl Catalog {
     /// Opens (creating if needed) and migrates the catalog at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
@@ -128,7 +144,7 @@ impl Catalog {
         let mut conn = Connection::open(path.as_ref()).map_err(err)?;
         conn.busy_timeout(std::time::Duration::from_secs(30))
             .map_err(err)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
+        set_wal(&conn).map_err(err)?;
         conn.pragma_update(None, "foreign_keys", true).map_err(err)?;
         // Migrate inside one write transaction, reading the version under the lock, so processes that
         // open a new catalog at the same moment do not both create its tables.

@@ -145,16 +145,24 @@ print(json.dumps([dict(zip(cols, r)) for r in rel.fetchall()], default=str))
 /// Rows of a Delta table as DuckDB's delta extension (built on delta-kernel-rs) reads it, sorted by
 /// `order_by`; `version` reads an older version.
 pub(crate) fn delta_rows(python: &str, dir: &Path, order_by: &str) -> serde_json::Value {
-    let script = r#"
+    let script = format!(
+        "{DUCKDB_WITH_DELTA}{}",
+        r#"
+rel = con.sql(f"SELECT * FROM delta_scan('{sys.argv[1]}') ORDER BY {sys.argv[2]}")
+print(json.dumps([dict(zip(rel.columns, r)) for r in rel.fetchall()], default=str))
+"#
+    );
+    python_json(python, &script, &[dir.to_str().expect("utf-8 path"), order_by])
+}
+
+/// Python that opens a DuckDB connection `con` with the delta extension loaded from its wheel
+/// (DuckDB would otherwise download it); imports `json`, `os` and `sys`.
+pub(crate) const DUCKDB_WITH_DELTA: &str = r#"
 import duckdb, duckdb_extension_delta as ext, json, os, sys
 con = duckdb.connect(config={"allow_unsigned_extensions": "true"})
 root = os.path.join(os.path.dirname(ext.__file__), "extensions")
 con.execute("LOAD '%s'" % next(os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs if f.endswith(".duckdb_extension")))
-rel = con.sql(f"SELECT * FROM delta_scan('{sys.argv[1]}') ORDER BY {sys.argv[2]}")
-print(json.dumps([dict(zip(rel.columns, r)) for r in rel.fetchall()], default=str))
 "#;
-    python_json(python, script, &[dir.to_str().expect("utf-8 path"), order_by])
-}
 
 /// Rows of a Delta table as the `deltalake` package (delta-rs) reads it at `version` (latest when
 /// `None`), sorted by `order_by`, with the table's version.

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::model::{ColumnDef, FileEntry, TableDef};
+use crate::model::{ColumnDef, DELTA, FileEntry, TableDef};
 
 /// Column parameter carrying the Arrow type, so an import restores it exactly.
 pub(crate) const ARROW_TYPE: &str = "sluice.arrow_type";
@@ -79,7 +79,7 @@ fn csv_chars(t: &TableDef) -> (String, String) {
 /// The storage descriptor of `t`'s files at `location`.
 fn storage(t: &TableDef, location: String) -> Storage {
     let (serde_library, serde_parameters, input_format, output_format) = match t.classification.as_str() {
-        "parquet" => (
+        "parquet" | DELTA => (
             "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
             map([("serialization.format", "1".to_string())]),
             "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
@@ -121,6 +121,11 @@ impl TableShape {
             ("objectCount", t.files.len().to_string()),
             ("sizeKey", t.files.iter().map(|f| f.size).sum::<u64>().to_string()),
         ]);
+        if t.classification == DELTA {
+            // Athena reads a Delta table through its log (and Spark on Glue by the provider).
+            parameters.insert("table_type".into(), "DELTA".into());
+            parameters.insert("spark.sql.sources.provider".into(), "delta".into());
+        }
         if t.classification == "csv" {
             let (delim, quote) = csv_chars(t);
             parameters.insert(
@@ -143,8 +148,9 @@ impl TableShape {
 
 impl<'a> PartitionShape<'a> {
     /// One shape per partition folder of `t`, in value order; none for an unpartitioned table.
+    /// A Delta table has none in Glue either: its readers take partitions from `_delta_log/`.
     pub(crate) fn all_of(t: &'a TableDef) -> Vec<Self> {
-        if t.partition_keys.is_empty() {
+        if t.partition_keys.is_empty() || t.classification == DELTA {
             return Vec::new();
         }
         let mut by_values: BTreeMap<&Vec<Option<String>>, Vec<&FileEntry>> = BTreeMap::new();

@@ -429,16 +429,25 @@ pub struct DataFile {
 /// A folder with a Delta log (`_delta_log/`, what sluice writes) lists only the files its latest
 /// version holds, never those of a failed, killed or still running write, nor removed ones.
 pub async fn list_data_files(store: &Arc<dyn ObjectStore>, location: &Location) -> Result<Vec<DataFile>> {
+    Ok(list_table_files(store, location).await?.0)
+}
+
+/// Like [`list_data_files`], and whether the folder is a Delta table.
+async fn list_table_files(
+    store: &Arc<dyn ObjectStore>,
+    location: &Location,
+) -> Result<(Vec<DataFile>, bool)> {
     let path = location.store_path();
     if !location.is_folder() {
         match store.head(&path).await {
             Ok(meta) => {
-                return Ok(vec![DataFile {
+                let file = DataFile {
                     meta,
                     partition: vec![],
                     rows: None,
                     detected: None,
-                }]);
+                };
+                return Ok((vec![file], false));
             }
             Err(object_store::Error::NotFound { .. }) => {}
             Err(source) => return Err(EngineError::store(location.original(), source)),
@@ -504,7 +513,8 @@ pub async fn list_data_files(store: &Arc<dyn ObjectStore>, location: &Location) 
         });
     }
     files.sort_by(|a, b| a.meta.location.cmp(&b.meta.location));
-    Ok(files)
+    let delta = snapshot.is_some_and(|s| s.kind == crate::writer::log::LogKind::Delta);
+    Ok((files, delta))
 }
 
 /// What one listing learned about a location: everything needed to build its table again without
@@ -526,6 +536,8 @@ pub struct TableFiles {
     pub read_by_name: bool,
     /// The JSON files each hold one array of objects rather than an object per line.
     pub json_array: bool,
+    /// The folder is a Delta Lake table (`_delta_log/`): the files are its latest version's.
+    pub delta: bool,
 }
 
 /// What an earlier crawl recorded about a table, so describing it again reads only new or changed
@@ -586,7 +598,7 @@ pub async fn describe_location_incremental(
     known: Option<&Known>,
 ) -> Result<(TableFiles, DescribeNotes)> {
     let store = state.runtime_env().object_store(location.listing_url()?)?;
-    let listed = list_data_files(&store, location).await?;
+    let (listed, delta) = list_table_files(&store, location).await?;
     let mut groups: BTreeMap<FileKind, Vec<ObjectMeta>> = BTreeMap::new();
     let mut files = Vec::with_capacity(listed.len());
     let mut odd = Vec::new();
@@ -965,6 +977,7 @@ pub async fn describe_location_incremental(
             csv: csv_options,
             read_by_name,
             json_array,
+            delta,
         },
         notes,
     ))

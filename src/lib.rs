@@ -51,7 +51,7 @@ pub async fn run(cli: Cli, registry: &sluice_jobs::Registry) -> anyhow::Result<(
         Command::Convert(args) => commands::convert::run(args, &settings).await,
         Command::Crawl(args) => commands::catalog::crawl(args, &settings).await,
         Command::Tables(args) => commands::catalog::tables(args, &settings),
-        Command::Table(command) => commands::catalog::table(command, &settings),
+        Command::Table(command) => commands::catalog::table(command, &settings).await,
         Command::Catalog(command) => commands::catalog::catalog(command, &settings).await,
         Command::Vacuum(args) => commands::vacuum::run(args, &settings).await,
         Command::Run(args) => commands::jobs::run(args, &settings, registry).await,

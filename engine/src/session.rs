@@ -285,6 +285,22 @@ impl SluiceSession {
         log.load().await?.committed(run_id, dest.original()).await
     }
 
+    /// The newest `limit` versions of the Delta table at `dest`, newest first (empty when it has
+    /// no Delta log).
+    pub async fn table_history(
+        &self,
+        dest: &Location,
+        limit: usize,
+    ) -> Result<Vec<crate::writer::TableVersion>> {
+        let dest = dest.as_folder();
+        let store = self.store_for(&dest)?;
+        let log = crate::writer::log::CommitLog::new(store, &dest);
+        match log.load().await?.delta {
+            Some(delta) => crate::writer::delta_history(&delta, limit, dest.original()).await,
+            None => Ok(Vec::new()),
+        }
+    }
+
     /// Deletes files at `dest` that no reader needs: files of failed or killed runs, and files a
     /// commit removed more than `retain` ago. Returns their relative paths.
     pub async fn vacuum(

@@ -102,7 +102,7 @@ pub fn tables(args: TablesArgs, settings: &Settings) -> anyhow::Result<()> {
 
 /// Runs `sluice table show|partitions|history|drop`.
 #[allow(clippy::print_stdout)]
-pub fn table(command: TableCommand, settings: &Settings) -> anyhow::Result<()> {
+pub async fn table(command: TableCommand, settings: &Settings) -> anyhow::Result<()> {
     let catalog = Catalog::open(&settings.catalog)?;
     match &command {
         TableCommand::Pin {
@@ -236,6 +236,30 @@ pub fn table(command: TableCommand, settings: &Settings) -> anyhow::Result<()> {
                     ("files", number_column(parts.values().map(|p| p.0))),
                     ("bytes", number_column(parts.values().map(|p| p.1))),
                     ("rows", number_column(parts.values().map(|p| p.2))),
+                ],
+            )
+        }
+        TableCommand::History(_) if def.classification == sluice_catalog::DELTA => {
+            let location = Location::parse(&def.location)?;
+            let h = settings.session()?.table_history(&location, 1000).await?;
+            let opt = |v: Option<u64>| v.map_or_else(String::new, |n| n.to_string());
+            let added: Vec<String> = h.iter().map(|v| opt(v.rows_added)).collect();
+            let removed: Vec<String> = h.iter().map(|v| opt(v.rows_removed)).collect();
+            print_columns(
+                settings.format,
+                vec![
+                    ("version", number_column(h.iter().map(|v| v.version))),
+                    (
+                        "committed_at",
+                        text_column(h.iter().map(|v| v.committed_at.as_deref().unwrap_or(""))),
+                    ),
+                    ("operation", text_column(h.iter().map(|v| v.operation.as_str()))),
+                    (
+                        "run_id",
+                        text_column(h.iter().map(|v| v.run_id.as_deref().unwrap_or(""))),
+                    ),
+                    ("rows_added", text_column(added.iter().map(String::as_str))),
+                    ("rows_removed", text_column(removed.iter().map(String::as_str))),
                 ],
             )
         }

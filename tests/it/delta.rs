@@ -295,3 +295,59 @@ fn sql_output_to_a_folder_is_a_delta_commit() {
         .len();
     assert_eq!(expected, format!("n\n{n}\n"));
 }
+
+#[test]
+fn a_crawled_delta_table_shows_its_versions_and_registers_as_delta() {
+    let dir = tempfile::tempdir().unwrap();
+    let dst = dir.path().join("lake").join("t");
+    let d = dst.to_str().unwrap();
+    let catalog = dir.path().join("c.db");
+    run(&["convert", &lake("orders"), d, "--partition-by", "status", "-q"]).ok();
+    run(&[
+        "convert",
+        &lake("orders"),
+        d,
+        "--partition-by",
+        "status",
+        "--mode",
+        "append",
+        "-q",
+    ])
+    .ok();
+    run(&["convert", &lake("orders"), d, "--partition-by", "status", "-q"]).ok();
+    let lake_dir = dir.path().join("lake");
+    crate::test_util::with_catalog(
+        &catalog,
+        &["crawl", lake_dir.to_str().unwrap(), "--database", "d", "-q"],
+    )
+    .ok();
+    let tables = crate::test_util::with_catalog(&catalog, &["tables", "--format", "json"]).json();
+    assert_eq!(tables[0]["format"], "delta");
+    assert_eq!(tables[0]["rows"], 60, "only the latest version's files");
+    let history =
+        crate::test_util::with_catalog(&catalog, &["table", "history", "d.t", "--format", "json"]).json();
+    let versions: Vec<(u64, &str, u64, u64)> = history
+        .iter()
+        .map(|v| {
+            let n = |k: &str| v[k].as_str().unwrap().parse::<u64>().unwrap();
+            (
+                v["version"].as_u64().unwrap(),
+                v["operation"].as_str().unwrap(),
+                n("rows_added"),
+                n("rows_removed"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        versions,
+        [(2, "WRITE", 60, 120), (1, "WRITE", 60, 0), (0, "WRITE", 60, 0)]
+    );
+    assert!(
+        history
+            .iter()
+            .all(|v| v["run_id"].as_str().is_some_and(|r| !r.is_empty()))
+    );
+    let athena =
+        crate::test_util::with_catalog(&catalog, &["table", "ddl", "d.t", "--dialect", "athena"]).ok();
+    assert!(athena.contains("'table_type' = 'DELTA'"), "{athena}");
+}

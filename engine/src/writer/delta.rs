@@ -287,6 +287,63 @@ fn widened(table: &StructType, write: &StructType, label: &str) -> Result<Struct
     StructType::try_new(fields).map_err(|e| delta_err(label)(e.into()))
 }
 
+/// Rows in `files`, where the log knows them.
+fn rows(files: &[LiveFile]) -> u64 {
+    files.iter().filter_map(|f| f.rows).sum()
+}
+
+/// One version of a Delta table, as its `commitInfo` tells.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TableVersion {
+    /// The version.
+    pub version: u64,
+    /// When it was committed (RFC 3339), when recorded.
+    pub committed_at: Option<String>,
+    /// `WRITE`, `VACUUM END`, `OPTIMIZE`, ...
+    pub operation: String,
+    /// The sluice run that committed it (none for other writers).
+    pub run_id: Option<String>,
+    /// Rows the version added and removed, when sluice committed it.
+    pub rows_added: Option<u64>,
+    /// Rows in the files the version removed.
+    pub rows_removed: Option<u64>,
+}
+
+/// The newest `limit` versions of the table, newest first.
+pub(crate) async fn history(state: &DeltaState, limit: usize, label: &str) -> Result<Vec<TableVersion>> {
+    let infos: Vec<_> = state
+        .table
+        .history(Some(limit))
+        .try_collect()
+        .await
+        .map_err(delta_err(label))?;
+    Ok(infos
+        .into_iter()
+        .enumerate()
+        .map(|(i, info)| TableVersion {
+            version: state.version.saturating_sub(i as u64),
+            committed_at: info
+                .timestamp
+                .and_then(chrono::DateTime::from_timestamp_millis)
+                .map(|t| t.to_rfc3339()),
+            operation: info.operation.clone().unwrap_or_default(),
+            run_id: info
+                .info
+                .get("sluiceRunId")
+                .and_then(|v| v.as_str())
+                .map(str::to_string),
+            rows_added: info
+                .info
+                .get("sluiceRowsAdded")
+                .and_then(serde_json::Value::as_u64),
+            rows_removed: info
+                .info
+                .get("sluiceRowsRemoved")
+                .and_then(serde_json::Value::as_u64),
+        })
+        .collect())
+}
+
 /// Tries one commit on top of `state` (or as version 0); `Ok(None)` when another writer took the
 /// version first, so the caller replays and tries again.
 pub(crate) async fn try_commit(
@@ -339,6 +396,14 @@ pub(crate) async fn try_commit(
         .with_metadata([
             ("sluiceRunId".to_string(), serde_json::json!(commit.run_id)),
             ("sluiceMode".to_string(), serde_json::json!(commit.mode)),
+            (
+                "sluiceRowsAdded".to_string(),
+                serde_json::json!(rows(&commit.added)),
+            ),
+            (
+                "sluiceRowsRemoved".to_string(),
+                serde_json::json!(rows(&commit.removed)),
+            ),
         ]);
     let mode = match commit.mode {
         WriteMode::Overwrite | WriteMode::OverwritePartitions => SaveMode::Overwrite,

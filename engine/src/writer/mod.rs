@@ -47,6 +47,8 @@ use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 
 pub use commit::{CommitReport, WrittenFile, vacuum};
+pub use delta::TableVersion;
+pub(crate) use delta::history as delta_history;
 
 use crate::error::{EngineError, Result};
 use crate::stores::Location;

@@ -277,7 +277,7 @@ impl SluiceSession {
             .await
     }
 
-    /// True when `run_id` has a commit record at `dest`.
+    /// True when `run_id` committed to `dest` (its Delta app transaction is in the log).
     pub async fn is_committed(&self, dest: &Location, run_id: &str) -> Result<bool> {
         let dest = dest.as_folder();
         let store = self.store_for(&dest)?;

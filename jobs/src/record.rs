@@ -118,7 +118,7 @@ pub struct SinkRecord {
 /// Everything about one run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunRecord {
-    /// The run id (also in output file names and commit records).
+    /// The run id (also in output file names and Delta commits).
     pub run_id: String,
     /// The job name.
     pub job: String,

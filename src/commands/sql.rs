@@ -131,7 +131,7 @@ enum Copied {
 }
 
 /// `COPY ... TO 'folder/' [STORED AS PARQUET] [PARTITIONED BY (...)]` without options goes through
-/// sluice's writer (Hive escaping, NULL partitions, the commit log); anything else stays DataFusion's.
+/// sluice's writer (Hive escaping, NULL partitions, the Delta commit); anything else stays DataFusion's.
 async fn copy_through_writer(session: &SluiceSession, statement: Statement) -> anyhow::Result<Copied> {
     let Statement::CopyTo(copy) = &statement else {
         return Ok(Copied::NotOurs(Box::new(statement)));

@@ -6,8 +6,8 @@
 //!           (beyond `max_open_files` per stream the rows are hashed, then if need be sorted, by
 //!            partition: see `cluster`; files roll at `target_file_size`; buffered row groups
 //!            flush when a stream passes its memory share; dictionaries only where values repeat)
-//!      ──> files in their final `key=value/` folders ──commit record in `_sluice/log/`──>
-//!      replaced files deleted ──> `_SUCCESS` manifest ──> CommitReport
+//!      ──> files in their final `key=value/` folders ──one Delta Lake commit (`_delta_log/N.json`)──>
+//!      `_SUCCESS` manifest ──> CommitReport (replaced files stay until `vacuum`)
 //! ```
 //!
 //! File names carry the run id (`part-<stream>-<seq>-<run_id>.<codec>.parquet`), so files of two runs
@@ -546,7 +546,7 @@ pub enum Staged {
     Pending(PendingCommit),
 }
 
-/// Files written by a run that no commit record names yet.
+/// Files written by a run that no commit names yet.
 pub struct PendingCommit {
     committer: Box<commit::Committer>,
     plan: Arc<dyn ExecutionPlan>,

@@ -34,7 +34,7 @@ pub use self::table::{FileGroupSpec, LakeTable};
 pub use self::wire::CompressedScanExec;
 use crate::error::{EngineError, Result};
 use crate::stores::Location;
-use crate::writer::layout::{HIVE_DEFAULT_PARTITION, unescape_path_name};
+use crate::writer::layout::{parse_partition_segment, unescape_path_name};
 use crate::writer::log::{CommitLog, DELTA_LOG_DIR, META_DIR};
 
 /// File formats sluice reads.
@@ -491,14 +491,7 @@ async fn list_table_files(
         }
         let partition = parts[..parts.len().saturating_sub(1)]
             .iter()
-            .filter_map(|seg| seg.split_once('='))
-            .map(|(k, v)| {
-                let value = unescape_path_name(v);
-                (
-                    unescape_path_name(k),
-                    (value != HIVE_DEFAULT_PARTITION).then_some(value),
-                )
-            })
+            .filter_map(|seg| parse_partition_segment(seg))
             .collect();
         files.push(DataFile {
             meta,
@@ -678,15 +671,9 @@ pub async fn describe_location_incremental(
             file.partition = parts[..parts.len().saturating_sub(1)]
                 .iter()
                 .enumerate()
-                .map(|(depth, seg)| match seg.split_once('=') {
-                    Some((k, v)) => {
-                        let value = unescape_path_name(v);
-                        (
-                            unescape_path_name(k),
-                            (value != HIVE_DEFAULT_PARTITION).then_some(value),
-                        )
-                    }
-                    None => (format!("partition_{depth}"), Some(unescape_path_name(seg))),
+                .map(|(depth, seg)| {
+                    parse_partition_segment(seg)
+                        .unwrap_or_else(|| (format!("partition_{depth}"), Some(unescape_path_name(seg))))
                 })
                 .collect();
         }

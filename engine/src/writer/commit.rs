@@ -27,7 +27,7 @@ use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
 use super::delta::{self, LiveFile};
-use super::layout::{HIVE_DEFAULT_PARTITION, unescape_path_name};
+use super::layout::parse_partition_segment;
 use super::log::{self, ColumnRecord, CommitLog, LogKind, Snapshot};
 use super::{WriteMode, fault_point};
 use crate::error::{EngineError, Result};
@@ -375,17 +375,8 @@ fn live_file(f: &WrittenFile, partition_by: &[String]) -> LiveFile {
 
 /// Partition values from a file's `key=value/` folders, for the columns the table is partitioned by.
 fn partition_values_of(relative: &str, partition_by: &[String]) -> BTreeMap<String, Option<String>> {
-    let found: HashMap<String, Option<String>> = relative
-        .split('/')
-        .filter_map(|seg| seg.split_once('='))
-        .map(|(k, v)| {
-            let value = unescape_path_name(v);
-            (
-                unescape_path_name(k),
-                (value != HIVE_DEFAULT_PARTITION).then_some(value),
-            )
-        })
-        .collect();
+    let found: HashMap<String, Option<String>> =
+        relative.split('/').filter_map(parse_partition_segment).collect();
     partition_by
         .iter()
         .map(|c| (c.clone(), found.get(c).cloned().flatten()))

@@ -80,6 +80,17 @@ pub fn partition_segment(column: &str, value: Option<&str>) -> String {
     format!("{}={value}", escape_path_name(column))
 }
 
+/// Reverses [`partition_segment`]: a `key=value` folder name as (column, value), the default
+/// partition as `None`; `None` for a folder name that is not `key=value`.
+pub fn parse_partition_segment(segment: &str) -> Option<(String, Option<String>)> {
+    let (k, v) = segment.split_once('=')?;
+    let value = unescape_path_name(v);
+    Some((
+        unescape_path_name(k),
+        (value != HIVE_DEFAULT_PARTITION).then_some(value),
+    ))
+}
+
 /// The relative folder for a row's partition values, `a=1/b=x%2Fy`.
 pub fn partition_path<'a>(pairs: impl IntoIterator<Item = (&'a str, Option<&'a str>)>) -> String {
     pairs
@@ -121,6 +132,17 @@ mod tests {
     #[case("%ü", "%ü")]
     fn unescapes_other_writers(#[case] path: &str, #[case] value: &str) {
         assert_eq!(unescape_path_name(path), value);
+    }
+
+    #[rstest]
+    #[case("k=a%3Ab", Some(("k", Some("a:b"))))]
+    #[case("my%20col=x", Some(("my col", Some("x"))))]
+    #[case("k=__HIVE_DEFAULT_PARTITION__", Some(("k", None)))]
+    #[case("k=", Some(("k", Some(""))))]
+    #[case("no-equals", None)]
+    fn folder_names_parse_back(#[case] segment: &str, #[case] parsed: Option<(&str, Option<&str>)>) {
+        let want = parsed.map(|(k, v)| (k.to_string(), v.map(str::to_string)));
+        assert_eq!(parse_partition_segment(segment), want);
     }
 
     #[test]

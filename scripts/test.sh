@@ -6,8 +6,9 @@
 #   scripts/test.sh convert    # extra arguments go to `cargo test` (a name filter, say)
 #
 # Reuses a build cache outside the clone: $SLUICE_CACHE (default ~/.cache/sluice) holds the cargo
-# target dir, the s3s-fs binary and a Python venv with duckdb, pyarrow, pyspark (Spark reads
-# sluice's output in one test; it needs the machine's Java 17) and moto (a local Glue API).
+# target dir, the s3s-fs binary and a Python venv with duckdb and its delta extension, deltalake,
+# pyarrow, pyspark (Spark reads sluice's output in one test; it needs the machine's Java 17) and
+# moto (a local Glue API).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,7 +26,9 @@ if [ ! -x "$S3S" ]; then
   cargo install s3s-fs@0.14.1 --features binary --locked --root "$CACHE/s3s" --quiet
 fi
 
-VENV="$CACHE/venv"
+# Its own venv: the delta extension pins DuckDB 1.5.5, while the benchmarks (benches/e2e, venv
+# `$CACHE/venv`) compare against the newest DuckDB.
+VENV="$CACHE/venv-test"
 # DuckDB's delta extension (delta-kernel-rs) and the deltalake package (delta-rs) read sluice's
 # Delta tables independently; the extension ships in a wheel, so no download at run time.
 if ! "$VENV/bin/python" -c "import duckdb, duckdb_extension_delta, deltalake, pyarrow, pyspark, moto, boto3" 2>/dev/null || [ ! -x "$VENV/bin/tpchgen-cli" ]; then

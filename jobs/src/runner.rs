@@ -508,7 +508,7 @@ impl Runner {
             }
             let report = match staged {
                 Staged::Committed(report) => Ok(report),
-                Staged::Pending(pending) => commit(pending).await,
+                Staged::Pending(pending) => commit(pending.with_commit_info(commit_info(job, record))).await,
             };
             match report {
                 Ok(report) => {
@@ -1303,6 +1303,17 @@ fn scan_rows(plan: &Arc<dyn ExecutionPlan>, out: &mut Vec<(String, u64)>) {
     for child in plan.children() {
         scan_rows(child, out);
     }
+}
+
+/// What a sink's Delta commit records of the job: its name and the quality rules it passed.
+fn commit_info(job: &Job, record: &RunRecord) -> serde_json::Map<String, serde_json::Value> {
+    let mut info = serde_json::Map::new();
+    info.insert("sluiceJob".into(), serde_json::json!(job.name()));
+    info.insert(
+        "sluiceQuality".into(),
+        serde_json::to_value(&record.quality).unwrap_or_default(),
+    );
+    info
 }
 
 async fn commit(pending: PendingCommit) -> sluice_engine::Result<sluice_engine::CommitReport> {

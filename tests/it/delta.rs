@@ -351,3 +351,38 @@ fn a_crawled_delta_table_shows_its_versions_and_registers_as_delta() {
         crate::test_util::with_catalog(&catalog, &["table", "ddl", "d.t", "--dialect", "athena"]).ok();
     assert!(athena.contains("'table_type' = 'DELTA'"), "{athena}");
 }
+
+#[test]
+fn a_jobs_commit_records_the_job_and_its_quality_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = crate::test_util::repo();
+    let out = dir.path().join("out");
+    let job = root.join("jobs/examples/daily_revenue.toml");
+    crate::test_util::with_catalog(
+        &dir.path().join("c.db"),
+        &[
+            "run",
+            job.to_str().unwrap(),
+            "-q",
+            "--param",
+            &format!("lake={}", root.join("testdata/lake").display()),
+            "--param",
+            &format!("dims={}", root.join("testdata/dims").display()),
+            "--param",
+            &format!("out={}", out.display()),
+        ],
+    )
+    .ok();
+    let log =
+        std::fs::read_to_string(out.join("daily_revenue/_delta_log/00000000000000000000.json")).unwrap();
+    let info: serde_json::Value = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find_map(|a| a.get("commitInfo").cloned())
+        .expect("a commitInfo action");
+    assert_eq!(info["sluiceJob"], "daily_revenue");
+    assert_eq!(info["sluiceMode"], "overwrite-partitions");
+    let rules = info["sluiceQuality"].as_array().expect("the quality results");
+    assert!(!rules.is_empty(), "{info}");
+    assert!(info["sluiceRunId"].as_str().is_some_and(|r| !r.is_empty()));
+}

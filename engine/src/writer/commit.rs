@@ -180,6 +180,7 @@ impl Committer {
         mut files: Vec<WrittenFile>,
         partition_by: &[String],
         schema: &Schema,
+        info: serde_json::Map<String, serde_json::Value>,
     ) -> Result<CommitReport> {
         files.sort_by(|a, b| a.path.cmp(&b.path));
         fault_point("before-commit");
@@ -220,6 +221,7 @@ impl Committer {
                 added: added.iter().cloned().chain(carried).collect(),
                 stats: stats.clone(),
                 removed,
+                info: info.clone(),
             };
             if let Some(version) = self.log.try_commit(&snapshot, &commit).await? {
                 break (version, replaced, converted);

@@ -203,6 +203,8 @@ pub(crate) struct Commit<'a> {
     /// Stats JSON per added path.
     pub(crate) stats: HashMap<String, String>,
     pub(crate) removed: Vec<LiveFile>,
+    /// More `commitInfo` fields from the caller (a job's name, its quality results).
+    pub(crate) info: serde_json::Map<String, serde_json::Value>,
 }
 
 fn now_ms() -> i64 {
@@ -393,18 +395,22 @@ pub(crate) async fn try_commit(
     let properties = CommitProperties::default()
         .with_max_retries(0)
         .with_application_transaction(Transaction::new(app_id(commit.run_id), 1))
-        .with_metadata([
-            ("sluiceRunId".to_string(), serde_json::json!(commit.run_id)),
-            ("sluiceMode".to_string(), serde_json::json!(commit.mode)),
-            (
-                "sluiceRowsAdded".to_string(),
-                serde_json::json!(rows(&commit.added)),
-            ),
-            (
-                "sluiceRowsRemoved".to_string(),
-                serde_json::json!(rows(&commit.removed)),
-            ),
-        ]);
+        .with_metadata(
+            [
+                ("sluiceRunId".to_string(), serde_json::json!(commit.run_id)),
+                ("sluiceMode".to_string(), serde_json::json!(commit.mode)),
+                (
+                    "sluiceRowsAdded".to_string(),
+                    serde_json::json!(rows(&commit.added)),
+                ),
+                (
+                    "sluiceRowsRemoved".to_string(),
+                    serde_json::json!(rows(&commit.removed)),
+                ),
+            ]
+            .into_iter()
+            .chain(commit.info.clone()),
+        );
     let mode = match commit.mode {
         WriteMode::Overwrite | WriteMode::OverwritePartitions => SaveMode::Overwrite,
         WriteMode::ErrorIfExists => SaveMode::ErrorIfExists,

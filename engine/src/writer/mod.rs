@@ -501,6 +501,7 @@ impl PartitionedWriter {
         fault_point("after-data");
         Ok(Staged::Pending(PendingCommit {
             committer: Box::new(committer),
+            info: serde_json::Map::new(),
             plan: executed,
             files: written,
             mode: self.options.mode,
@@ -549,6 +550,7 @@ pub enum Staged {
 /// Files written by a run that no commit names yet.
 pub struct PendingCommit {
     committer: Box<commit::Committer>,
+    info: serde_json::Map<String, serde_json::Value>,
     plan: Arc<dyn ExecutionPlan>,
     files: Vec<WrittenFile>,
     mode: WriteMode,
@@ -576,10 +578,17 @@ impl PendingCommit {
         &self.plan
     }
 
+    /// Adds fields to the commit's `commitInfo` (a job's name and quality results, say); keys
+    /// should start with `sluice` to stay apart from Delta's own.
+    pub fn with_commit_info(mut self, info: serde_json::Map<String, serde_json::Value>) -> Self {
+        self.info.extend(info);
+        self
+    }
+
     /// Makes the files part of the table (the commit point) and returns what was written.
     pub async fn commit(self) -> Result<CommitReport> {
         self.committer
-            .commit(self.mode, self.files, &self.partition_by, &self.schema)
+            .commit(self.mode, self.files, &self.partition_by, &self.schema, self.info)
             .await
     }
 
@@ -1107,6 +1116,7 @@ mod tests {
             added,
             stats: Default::default(),
             removed: Vec::new(),
+            info: Default::default(),
         };
         let before = log.load().await.unwrap();
         assert_eq!(log.try_commit(&before, &landed).await.unwrap(), Some(0));

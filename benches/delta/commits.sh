@@ -29,7 +29,7 @@ median_ms() { # command...: median wall time of 5 runs
 }
 
 count() { "$SLUICE" -q sql --format csv "SELECT count(*) FROM '$1'"; }
-append() { "$SLUICE" -q convert "$WORK/in.csv" "$1" --partition-by day --mode append; }
+append() { "$SLUICE" -q convert "$WORK/in.csv" "$1" --partition-by day --mode append >/dev/null; }
 
 append "$WORK/one"
 echo "count, 1 commit:            $(median_ms count "$WORK/one") ms"

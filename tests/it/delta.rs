@@ -5,7 +5,8 @@ use std::path::Path;
 use std::process::Stdio;
 
 use crate::test_util::{
-    copy_tree, delta_rows, deltalake_rows, duckdb_rows, lake, python, python_json, run, s3, sluice, unique,
+    convert_partitioned, copy_tree, delta_rows, deltalake_rows, duckdb_rows, lake, python, python_json, run,
+    s3, sluice, unique,
 };
 
 /// Values that need escaping in a folder name, a URI or both, plus NULL.
@@ -86,7 +87,7 @@ fn an_overwrite_is_one_version_and_vacuum_clears_what_it_replaced_after_the_rete
     let d = dst.to_str().unwrap();
     let first_day = format!("{}order_date=2026-11-01/", lake("orders"));
     run(&["convert", &first_day, d, "--partition-by", "status", "-q"]).ok();
-    run(&["convert", &lake("orders"), d, "--partition-by", "status", "-q"]).ok();
+    convert_partitioned(&lake("orders"), Path::new(d), "status");
 
     let latest = deltalake_rows(&py, &dst, "order_id", None);
     assert_eq!(latest["version"], 1);
@@ -119,15 +120,7 @@ fn an_older_sluice_log_is_converted_on_the_next_write_and_nothing_is_lost() {
     let dir = tempfile::tempdir().unwrap();
     let dst = dir.path().join("t");
     let d = dst.to_str().unwrap();
-    run(&[
-        "convert",
-        &lake("orders"),
-        d,
-        "--partition-by",
-        "order_date",
-        "-q",
-    ])
-    .ok();
+    convert_partitioned(&lake("orders"), Path::new(d), "order_date");
     // Turn the output into what an older sluice left: its own log instead of `_delta_log`, plus
     // the file of a write that never committed.
     let manifest: serde_json::Value =
@@ -249,15 +242,7 @@ fn a_folder_copied_with_its_log_reads_the_same_elsewhere() {
     let Some(py) = python() else { return };
     let dir = tempfile::tempdir().unwrap();
     let dst = dir.path().join("t");
-    run(&[
-        "convert",
-        &lake("orders"),
-        dst.to_str().unwrap(),
-        "--partition-by",
-        "order_date",
-        "-q",
-    ])
-    .ok();
+    convert_partitioned(&lake("orders"), &dst, "order_date");
     let moved = dir.path().join("moved");
     copy_tree(&dst, &moved);
     assert_eq!(
@@ -302,7 +287,7 @@ fn a_crawled_delta_table_shows_its_versions_and_registers_as_delta() {
     let dst = dir.path().join("lake").join("t");
     let d = dst.to_str().unwrap();
     let catalog = dir.path().join("c.db");
-    run(&["convert", &lake("orders"), d, "--partition-by", "status", "-q"]).ok();
+    convert_partitioned(&lake("orders"), Path::new(d), "status");
     run(&[
         "convert",
         &lake("orders"),
@@ -314,7 +299,7 @@ fn a_crawled_delta_table_shows_its_versions_and_registers_as_delta() {
         "-q",
     ])
     .ok();
-    run(&["convert", &lake("orders"), d, "--partition-by", "status", "-q"]).ok();
+    convert_partitioned(&lake("orders"), Path::new(d), "status");
     let lake_dir = dir.path().join("lake");
     crate::test_util::with_catalog(
         &catalog,

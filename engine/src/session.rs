@@ -270,6 +270,8 @@ impl SluiceSession {
         options: WriteOptions,
         run_id: &str,
     ) -> Result<Staged> {
+        let df = delta_compatible(df)?;
+        crate::writer::check_delta_schema(df.schema().as_arrow(), dest.original())?;
         let plan = df.create_physical_plan().await?;
         let store = self.store_for(dest)?;
         PartitionedWriter::new(store, dest.clone(), options, run_id)
@@ -312,6 +314,29 @@ impl SluiceSession {
         let store = self.store_for(dest)?;
         crate::writer::vacuum(store, &dest.as_folder(), retain, dry_run).await
     }
+}
+
+/// `df` with every column Delta Lake cannot name cast to one it can (timestamps to microseconds,
+/// unsigned integers to wider signed ones), so every destination can be a Delta table.
+fn delta_compatible(df: DataFrame) -> Result<DataFrame> {
+    let fields = df.schema().as_arrow().fields().clone();
+    if !fields
+        .iter()
+        .any(|f| crate::writer::delta_type(f.data_type()).is_some())
+    {
+        return Ok(df);
+    }
+    let exprs: Vec<datafusion::prelude::Expr> = fields
+        .iter()
+        .map(|f| {
+            let column = datafusion::prelude::ident(f.name());
+            match crate::writer::delta_type(f.data_type()) {
+                Some(to) => datafusion::prelude::cast(column, to).alias(f.name()),
+                None => column,
+            }
+        })
+        .collect();
+    Ok(df.select(exprs)?)
 }
 
 /// A new run id: UTC time plus random bits, sortable and safe in paths.

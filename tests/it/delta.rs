@@ -371,3 +371,40 @@ fn a_jobs_commit_records_the_job_and_its_quality_results() {
     assert!(!rules.is_empty(), "{info}");
     assert!(info["sluiceRunId"].as_str().is_some_and(|r| !r.is_empty()));
 }
+
+#[test]
+fn csv_timestamps_become_delta_timestamps_and_types_delta_lacks_are_refused_first() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("in.csv");
+    std::fs::write(
+        &csv,
+        "id,at,n\n1,2026-11-01 10:00:00,1\n2,2026-11-02 11:30:00,2\n",
+    )
+    .unwrap();
+    let dst = dir.path().join("t");
+    let query = format!(
+        "SELECT id, at, CAST(n AS INT UNSIGNED) AS n FROM '{}'",
+        csv.display()
+    );
+    run(&["sql", &query, "--output", &format!("{}/", dst.display())]).ok();
+    let rows = delta_rows(&py, &dst, "id");
+    assert_eq!(rows[0]["at"], "2026-11-01 10:00:00", "{rows}");
+    assert_eq!(rows[1]["n"], 2);
+
+    let bad = dir.path().join("bad");
+    let r = run(&[
+        "sql",
+        "SELECT INTERVAL '1 day' AS i",
+        "--output",
+        &format!("{}/", bad.display()),
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("Delta Lake cannot store"), "{}", r.stderr);
+    assert!(
+        !r.stderr.contains("backtrace") && r.stderr.lines().count() < 5,
+        "{}",
+        r.stderr
+    );
+    assert!(!bad.exists(), "nothing was written");
+}

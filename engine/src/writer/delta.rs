@@ -236,15 +236,34 @@ fn remove_action(f: &LiveFile) -> Action {
 }
 
 /// The Delta schema of the written rows; a type Delta has no name for is bad input.
-fn kernel_schema(schema: &Schema, label: &str) -> Result<StructType> {
-    schema
-        .try_into_kernel()
-        .map_err(|e| EngineError::UnsupportedTable {
+pub(crate) fn kernel_schema(schema: &Schema, label: &str) -> Result<StructType> {
+    schema.try_into_kernel().map_err(|e| {
+        // The kernel's message carries a backtrace after its first line.
+        let text = e.to_string();
+        let first = text.lines().next().unwrap_or_default().to_string();
+        EngineError::UnsupportedTable {
             location: label.to_string(),
             reason: format!(
-                "its rows have a type Delta Lake cannot store ({e}); cast the column in the query"
+                "its rows have a type Delta Lake cannot store ({first}); cast the column in the query"
             ),
-        })
+        }
+    })
+}
+
+/// The type a column is written as so that Delta can name it: timestamps in microseconds (Delta's
+/// only precision) and unsigned integers as the next wider signed type. `None` keeps the type.
+pub(crate) fn delta_type(data_type: &DataType) -> Option<DataType> {
+    use arrow::datatypes::TimeUnit;
+    match data_type {
+        DataType::Timestamp(unit, tz) if *unit != TimeUnit::Microsecond => {
+            Some(DataType::Timestamp(TimeUnit::Microsecond, tz.clone()))
+        }
+        DataType::UInt8 => Some(DataType::Int16),
+        DataType::UInt16 => Some(DataType::Int32),
+        DataType::UInt32 => Some(DataType::Int64),
+        DataType::UInt64 => Some(DataType::Decimal128(20, 0)),
+        _ => None,
+    }
 }
 
 fn has_timestamp_ntz(schema: &Schema) -> bool {

@@ -48,7 +48,12 @@ use tokio::task::JoinSet;
 
 pub use commit::{CommitReport, WrittenFile, vacuum};
 pub use delta::TableVersion;
-pub(crate) use delta::history as delta_history;
+pub(crate) use delta::{delta_type, history as delta_history};
+
+/// Refuses, before anything is written, rows whose types no Delta table can hold.
+pub(crate) fn check_delta_schema(schema: &arrow::datatypes::Schema, label: &str) -> Result<()> {
+    delta::kernel_schema(schema, label).map(drop)
+}
 
 use crate::error::{EngineError, Result};
 use crate::stores::Location;

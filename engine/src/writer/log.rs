@@ -305,18 +305,26 @@ impl CommitLog {
         Ok(snapshot)
     }
 
-    /// Deletes an older sluice's log once a Delta commit holds its files (best effort).
-    pub(crate) async fn drop_legacy(&self) {
-        let Ok(dir) = self.child(LOG_DIR) else { return };
-        let listed: Vec<Path> = match self
+    /// Every object below `dir`; none when it does not exist.
+    async fn list_paths(&self, dir: &Path) -> Result<Vec<Path>> {
+        match self
             .store
-            .list(Some(&dir))
+            .list(Some(dir))
             .map_ok(|m| m.location)
             .try_collect()
             .await
         {
-            Ok(listed) => listed,
-            Err(_) => return,
+            Ok(paths) => Ok(paths),
+            Err(object_store::Error::NotFound { .. }) => Ok(Vec::new()),
+            Err(e) => Err(self.store_err(dir)(e)),
+        }
+    }
+
+    /// Deletes an older sluice's log once a Delta commit holds its files (best effort).
+    pub(crate) async fn drop_legacy(&self) {
+        let Ok(dir) = self.child(LOG_DIR) else { return };
+        let Ok(listed) = self.list_paths(&dir).await else {
+            return;
         };
         if let Err(e) = self.delete_all(listed).await {
             tracing::warn!(error = %e, "the converted `_sluice/log` stays; Delta readers ignore it");
@@ -353,17 +361,7 @@ impl CommitLog {
     /// Runs still in flight; markers of crashed runs are deleted on the way.
     async fn running(&self) -> Result<HashSet<String>> {
         let dir = self.child(RUNS_DIR)?;
-        let markers: Vec<Path> = match self
-            .store
-            .list(Some(&dir))
-            .map_ok(|m| m.location)
-            .try_collect()
-            .await
-        {
-            Ok(m) => m,
-            Err(object_store::Error::NotFound { .. }) => return Ok(HashSet::new()),
-            Err(e) => return Err(self.store_err(&dir)(e)),
-        };
+        let markers = self.list_paths(&dir).await?;
         let mut alive = HashSet::new();
         for path in markers {
             let marker = match self.store.get(&path).await {

@@ -408,3 +408,30 @@ fn csv_timestamps_become_delta_timestamps_and_types_delta_lacks_are_refused_firs
     );
     assert!(!bad.exists(), "nothing was written");
 }
+
+#[test]
+fn a_declared_table_over_a_delta_folder_reads_only_the_latest_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let dst = dir.path().join("t");
+    convert_partitioned(&lake("orders"), &dst, "order_date");
+    convert_partitioned(&lake("orders"), &dst, "order_date");
+    for stored_as in ["PARQUET", "DELTA"] {
+        let sql = format!(
+            "CREATE EXTERNAL TABLE t STORED AS {stored_as} LOCATION '{}/'; SELECT count(*) AS n FROM t;",
+            dst.display()
+        );
+        let out = run(&["sql", "--format", "csv", &sql]).ok();
+        assert_eq!(out, "n\n60\n", "{stored_as}: the replaced files are not read");
+    }
+    let plain = dir.path().join("plain");
+    std::fs::create_dir_all(&plain).unwrap();
+    let r = run(&[
+        "sql",
+        &format!(
+            "CREATE EXTERNAL TABLE p STORED AS DELTA LOCATION '{}/'",
+            plain.display()
+        ),
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("_delta_log"), "{}", r.stderr);
+}

@@ -120,9 +120,9 @@ impl Settings {
     pub fn session_with_catalog(&self) -> anyhow::Result<SluiceSession> {
         let session = self.session()?;
         if self.catalog.is_file() {
-            let catalog = sluice_catalog::Catalog::open(&self.catalog)?;
+            let catalog = std::sync::Arc::new(sluice_catalog::Catalog::open(&self.catalog)?);
             let n = sluice_catalog::mount(&session, &catalog)?;
-            tracing::debug!(tables = n, catalog = %self.catalog.display(), "mounted the catalog");
+            tracing::debug!(databases = n, catalog = %self.catalog.display(), "mounted the catalog");
         }
         Ok(session)
     }

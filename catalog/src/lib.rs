@@ -4,7 +4,7 @@
 //! ```text
 //! crawl URL ──list──> tables + Hive partitions + files ──infer (sluice-engine readers)──> TableDef
 //!           ──Catalog::upsert (one transaction, version + diff)──> SQLite
-//! sql       ──provider::mount──> `db.table` in DataFusion (files from the catalog, no re-listing)
+//! sql       ──provider::mount──> `db.table` in DataFusion, built when named (recorded files; Delta: its log)
 //! ```
 //!
 //! ```no_run
@@ -13,7 +13,7 @@
 //! use sluice_engine::{Location, SessionBuilder};
 //!
 //! let session = SessionBuilder::new().build()?;
-//! let catalog = Catalog::open("sluice-catalog.db")?;
+//! let catalog = std::sync::Arc::new(Catalog::open("sluice-catalog.db")?);
 //! crawl(&session, &catalog, &Location::parse("testdata/lake/")?, "raw", &Default::default()).await?;
 //! mount(&session, &catalog)?;
 //! session.ctx().sql("SELECT count(*) FROM raw.orders").await?.show().await?;

@@ -305,6 +305,40 @@ impl Catalog {
         Ok(change)
     }
 
+    /// The databases that hold tables, sorted.
+    pub fn databases(&self) -> Result<Vec<String>> {
+        let conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut stmt = conn
+            .prepare("SELECT DISTINCT database FROM tables ORDER BY database")
+            .map_err(self.err())?;
+        let names = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(self.err())?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(self.err())?;
+        Ok(names)
+    }
+
+    /// The names of the tables of `database`, sorted.
+    pub fn table_names(&self, database: &str) -> Result<Vec<String>> {
+        let conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut stmt = conn
+            .prepare("SELECT name FROM tables WHERE database = ?1 ORDER BY name")
+            .map_err(self.err())?;
+        let names = stmt
+            .query_map(params![database], |r| r.get::<_, String>(0))
+            .map_err(self.err())?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(self.err())?;
+        Ok(names)
+    }
+
     /// The table `database.name`, if present.
     pub fn find(&self, database: &str, name: &str) -> Result<Option<TableDef>> {
         let conn = self

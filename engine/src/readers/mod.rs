@@ -9,6 +9,7 @@
 //! Parsing is DataFusion's; this module only decides formats, partition columns and schemas.
 
 mod csv;
+mod delta;
 pub mod guard;
 pub mod infer;
 mod json;
@@ -30,12 +31,13 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 
 pub use self::csv::{CsvReadOptions, parse_delimiter};
+pub use self::delta::describe_delta;
 pub use self::table::{FileGroupSpec, LakeTable};
 pub use self::wire::CompressedScanExec;
 use crate::error::{EngineError, Result};
 use crate::stores::Location;
 use crate::writer::layout::{parse_partition_segment, unescape_path_name};
-use crate::writer::log::{CommitLog, DELTA_LOG_DIR, META_DIR};
+use crate::writer::log::{CommitLog, META_DIR};
 
 /// File formats sluice reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
@@ -424,19 +426,24 @@ pub struct DataFile {
     pub detected: Option<String>,
 }
 
-/// Lists the data files under a location: a single file, or every non-hidden file below a folder.
-///
-/// A folder with a Delta log (`_delta_log/`, what sluice writes) lists only the files its latest
-/// version holds, never those of a failed, killed or still running write, nor removed ones.
-pub async fn list_data_files(store: &Arc<dyn ObjectStore>, location: &Location) -> Result<Vec<DataFile>> {
-    Ok(list_table_files(store, location).await?.0)
+/// What a location holds: a Delta table (described by its log) or files found by listing.
+enum Listing {
+    Delta(TableFiles),
+    Files(Vec<DataFile>),
 }
 
-/// Like [`list_data_files`], and whether the folder is a Delta table.
-async fn list_table_files(
-    store: &Arc<dyn ObjectStore>,
-    location: &Location,
-) -> Result<(Vec<DataFile>, bool)> {
+/// Lists the data files under a location: a single file, or every non-hidden file below a folder.
+///
+/// A folder with a Delta log (`_delta_log/`, what sluice writes) holds the files its latest version
+/// names, read from the log: never those of a failed, killed or still running write, nor removed ones.
+pub async fn list_data_files(store: &Arc<dyn ObjectStore>, location: &Location) -> Result<Vec<DataFile>> {
+    match list_location(store, location).await? {
+        Listing::Delta(table) => Ok(table.files),
+        Listing::Files(files) => Ok(files),
+    }
+}
+
+async fn list_location(store: &Arc<dyn ObjectStore>, location: &Location) -> Result<Listing> {
     let path = location.store_path();
     if !location.is_folder() {
         match store.head(&path).await {
@@ -447,12 +454,22 @@ async fn list_table_files(
                     rows: None,
                     detected: None,
                 };
-                return Ok((vec![file], false));
+                return Ok(Listing::Files(vec![file]));
             }
             Err(object_store::Error::NotFound { .. }) => {}
             Err(source) => return Err(EngineError::store(location.original(), source)),
         }
     }
+    if let Some(table) = delta::describe_delta(store, location, crate::writer::AsOf::Latest).await? {
+        return Ok(Listing::Delta(table));
+    }
+    list_folder(store, location).await.map(Listing::Files)
+}
+
+/// Every non-hidden file below a folder without a Delta log (an older sluice's `_sluice/log`
+/// decides which of sluice's files are committed).
+async fn list_folder(store: &Arc<dyn ObjectStore>, location: &Location) -> Result<Vec<DataFile>> {
+    let path = location.store_path();
     let prefix = if path.as_ref().is_empty() {
         None
     } else {
@@ -464,11 +481,9 @@ async fn list_table_files(
         .await
         .map_err(|source| EngineError::store(location.original(), source))?;
     let has_log = objects.iter().any(|m| {
-        m.location.prefix_match(&path).is_some_and(|mut parts| {
-            parts
-                .next()
-                .is_some_and(|p| p.as_ref() == META_DIR || p.as_ref() == DELTA_LOG_DIR)
-        })
+        m.location
+            .prefix_match(&path)
+            .is_some_and(|mut parts| parts.next().is_some_and(|p| p.as_ref() == META_DIR))
     });
     let snapshot = if has_log {
         Some(CommitLog::new(Arc::clone(store), location).load().await?)
@@ -506,8 +521,7 @@ async fn list_table_files(
         });
     }
     files.sort_by(|a, b| a.meta.location.cmp(&b.meta.location));
-    let delta = snapshot.is_some_and(|s| s.kind == crate::writer::log::LogKind::Delta);
-    Ok((files, delta))
+    Ok(files)
 }
 
 /// What one listing learned about a location: everything needed to build its table again without
@@ -591,7 +605,11 @@ pub async fn describe_location_incremental(
     known: Option<&Known>,
 ) -> Result<(TableFiles, DescribeNotes)> {
     let store = state.runtime_env().object_store(location.listing_url()?)?;
-    let (listed, delta) = list_table_files(&store, location).await?;
+    let listed = match list_location(&store, location).await? {
+        // The log says what the table is: no sampling, no inference.
+        Listing::Delta(table) => return Ok((table, DescribeNotes::default())),
+        Listing::Files(files) => files,
+    };
     let mut groups: BTreeMap<FileKind, Vec<ObjectMeta>> = BTreeMap::new();
     let mut files = Vec::with_capacity(listed.len());
     let mut odd = Vec::new();
@@ -964,7 +982,7 @@ pub async fn describe_location_incremental(
             csv: csv_options,
             read_by_name,
             json_array,
-            delta,
+            delta: false,
         },
         notes,
     ))
@@ -1171,7 +1189,8 @@ pub fn build_table(described: &TableFiles, options: &ReadOptions) -> Result<Lake
         partition_fields(&described.partition_cols),
         table_groups,
     )
-    .with_bad_records(options.bad_records.clone()))
+    .with_bad_records(options.bad_records.clone())
+    .with_delta_location(described.delta.then(|| described.location.clone())))
 }
 
 /// Lists a location and opens it as one table (see [`describe_location`]).

@@ -37,6 +37,7 @@ use datafusion::physical_plan::union::UnionExec;
 use object_store::path::Path;
 
 use super::guard::{BadRecords, Dialect, GuardedFile, GuardedPartition};
+use crate::stores::Location;
 
 /// Files of one format (and compression) within a table.
 #[derive(Debug)]
@@ -81,6 +82,8 @@ pub struct LakeTable {
     bad_records: Option<Arc<BadRecords>>,
     /// Decoded from another process's plan: its scans will be sent on to executors.
     pub(super) remote: bool,
+    /// The folder of the Delta table this is a version of.
+    delta: Option<Location>,
 }
 
 impl LakeTable {
@@ -103,7 +106,19 @@ impl LakeTable {
             groups,
             bad_records: None,
             remote: false,
+            delta: None,
         }
+    }
+
+    /// Marks the table as a version of the Delta table at `folder`.
+    pub fn with_delta_location(mut self, folder: Option<Location>) -> Self {
+        self.delta = folder;
+        self
+    }
+
+    /// The folder of the Delta table this is a version of, when it is one.
+    pub fn delta_location(&self) -> Option<&Location> {
+        self.delta.as_ref()
     }
 
     /// Reads CSV and NDJSON groups under this bad-records policy.

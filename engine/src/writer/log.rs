@@ -133,6 +133,19 @@ impl Snapshot {
     }
 }
 
+/// `root/relative` without re-encoding already escaped Hive names.
+pub(crate) fn child_path(root: &Path, relative: &str) -> Result<Path> {
+    let full = if root.as_ref().is_empty() {
+        relative.to_string()
+    } else {
+        format!("{root}/{relative}")
+    };
+    Path::parse(&full).map_err(|e| EngineError::InvalidLocation {
+        location: full.clone(),
+        reason: e.to_string(),
+    })
+}
+
 /// The run id in a sluice data file name `part-<stream>-<seq>-<run_id>.<codec>.parquet`.
 pub fn run_id_of(relative: &str) -> Option<&str> {
     let name = relative.rsplit('/').next()?;
@@ -177,15 +190,7 @@ impl CommitLog {
 
     /// `root/relative` without re-encoding already escaped Hive names.
     pub fn child(&self, relative: &str) -> Result<Path> {
-        let full = if self.root.as_ref().is_empty() {
-            relative.to_string()
-        } else {
-            format!("{}/{relative}", self.root)
-        };
-        Path::parse(&full).map_err(|e| EngineError::InvalidLocation {
-            location: full.clone(),
-            reason: e.to_string(),
-        })
+        child_path(&self.root, relative)
     }
 
     /// `path` relative to the destination.
@@ -206,7 +211,7 @@ impl CommitLog {
 
     /// Reads the log: the Delta log when there is one, else an older sluice's `_sluice/log`.
     pub async fn load(&self) -> Result<Snapshot> {
-        if let Some(delta) = delta::load(Arc::clone(&self.store), &self.url, &self.label, None).await? {
+        if let Some(delta) = self.load_delta(delta::AsOf::Latest).await? {
             return Ok(Snapshot {
                 kind: LogKind::Delta,
                 live: delta.live.clone(),
@@ -215,6 +220,11 @@ impl CommitLog {
             });
         }
         self.load_legacy().await
+    }
+
+    /// Reads one version of the Delta log; `None` when there is none.
+    pub(crate) async fn load_delta(&self, as_of: delta::AsOf) -> Result<Option<DeltaState>> {
+        delta::load(Arc::clone(&self.store), &self.url, &self.label, as_of).await
     }
 
     /// Appends one Delta commit on top of `snapshot`; `Ok(None)` when another writer won the version.
@@ -298,6 +308,7 @@ impl CommitLog {
                     size: file.bytes,
                     partition_values,
                     rows: Some(file.rows),
+                    modified_ms: None,
                 };
                 snapshot.live.insert(file.path.clone(), live);
             }
@@ -484,6 +495,7 @@ mod tests {
             size: 1,
             partition_values: BTreeMap::new(),
             rows: None,
+            modified_ms: None,
         };
         (path.into(), file)
     }

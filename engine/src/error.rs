@@ -134,6 +134,26 @@ pub enum EngineError {
         reason: String,
     },
 
+    /// Time travel to a version the table does not have.
+    #[error("`{location}` has no {as_of}: {reason}; `sluice table history` lists its versions")]
+    NoSuchVersion {
+        /// The table.
+        location: String,
+        /// The version or timestamp asked for.
+        as_of: String,
+        /// Why it cannot be read.
+        reason: String,
+    },
+
+    /// Time travel on a table without a Delta log.
+    #[error("`{table}` is not a Delta table, so it has no older versions to read; {hint}")]
+    NotDelta {
+        /// The table as named in the query.
+        table: String,
+        /// What it is instead, and what to do.
+        hint: String,
+    },
+
     /// Other writers kept committing to the same destination.
     #[error(
         "gave up committing to `{location}` after {attempts} attempts: other writes kept committing first"
@@ -143,6 +163,15 @@ pub enum EngineError {
         location: String,
         /// Attempts made.
         attempts: usize,
+    },
+
+    /// Another write changed the partitions a merge read before the merge could commit.
+    #[error(
+        "another write committed to the partitions this merge touches in `{location}` while it ran; nothing was changed, run the merge again"
+    )]
+    MergeConflict {
+        /// The destination.
+        location: String,
     },
 
     /// Work stopped because another part of the same write failed.
@@ -183,6 +212,8 @@ impl EngineError {
             | Self::UnknownFormat { .. }
             | Self::InvalidOption { .. }
             | Self::DestinationNotEmpty { .. }
+            | Self::NoSuchVersion { .. }
+            | Self::NotDelta { .. }
             | Self::BadRecord(_)
             | Self::TooManyBadRecords { .. }
             | Self::UnsupportedTable { .. } => true,
@@ -196,6 +227,7 @@ impl EngineError {
             | Self::CorruptLog { .. }
             | Self::Delta { .. }
             | Self::CommitConflict { .. }
+            | Self::MergeConflict { .. }
             | Self::Cancelled => false,
         }
     }
@@ -272,7 +304,7 @@ pub fn is_transient(error: &(dyn std::error::Error + 'static)) -> bool {
     while let Some(e) = current {
         if let Some(engine) = e.downcast_ref::<EngineError>() {
             match engine {
-                EngineError::CommitConflict { .. } => return true,
+                EngineError::CommitConflict { .. } | EngineError::MergeConflict { .. } => return true,
                 _ if engine.is_bad_input() => return false,
                 _ => {}
             }

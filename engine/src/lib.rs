@@ -27,10 +27,12 @@ pub mod progress;
 pub mod readers;
 mod session;
 pub mod stores;
+mod time_travel;
 pub mod writer;
 
 pub use error::{EngineError, Result, datafusion_is_bad_input, is_transient};
 pub use readers::{CsvReadOptions, FileFormatKind, ReadOptions};
 pub use session::{SessionBuilder, SluiceSession, StateUpgrade, new_run_id, parse_size};
 pub use stores::{Location, S3Options};
+pub use time_travel::{resolve as resolve_time_travel, without_versions};
 pub use writer::{Codec, CommitReport, PendingCommit, Staged, WriteMode, WriteOptions, WrittenFile};

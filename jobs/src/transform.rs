@@ -63,11 +63,14 @@ impl TransformInput {
             sql = sql.replace(&placeholder, &quote(&private));
             registered.push(private);
         }
-        let planned = self.ctx.sql(&sql).await;
+        let planned = match sluice_engine::resolve_time_travel(&self.ctx, &sql).await {
+            Ok(sql) => self.ctx.sql(&sql).await.map_err(TransformError::from),
+            Err(e) => Err(TransformError(e.to_string())),
+        };
         for private in registered {
             self.ctx.deregister_table(private.as_str())?;
         }
-        Ok(planned?)
+        planned
     }
 }
 

@@ -96,7 +96,9 @@ pub async fn run_script(
     settings: &Settings,
     output: Option<&str>,
 ) -> anyhow::Result<()> {
-    let statements = parse_statements(session, sql)?;
+    // `VERSION AS OF` / `TIMESTAMP AS OF`: versioned tables are opened first, under names of their own.
+    let sql = sluice_engine::resolve_time_travel(session.ctx(), sql).await?;
+    let statements = parse_statements(session, &sql)?;
     if statements.is_empty() {
         return Err(UsageError::new(
             "no SQL statement given",

@@ -512,6 +512,9 @@ pub struct ConvertArgs {
     /// What to do when the destination already holds data.
     #[arg(long, value_enum, default_value = "overwrite")]
     pub mode: ModeArg,
+    /// Key columns for `--mode merge`: input rows replace the table's rows with the same key.
+    #[arg(long, value_delimiter = ',', value_name = "COLS")]
+    pub merge_keys: Vec<String>,
     /// Roll to a new file after about this size.
     #[arg(long, default_value = "128MiB", value_name = "SIZE")]
     pub target_file_size: String,
@@ -564,4 +567,6 @@ pub enum ModeArg {
     Overwrite,
     /// Replace only the partitions written.
     OverwritePartitions,
+    /// Upsert on `--merge-keys`: replace rows whose keys exist, add the others.
+    Merge,
 }

@@ -20,7 +20,7 @@ use crate::error::{EngineError, Result};
 use crate::readers::guard::BadRecords;
 use crate::readers::{ReadOptions, open_table};
 use crate::stores::{Location, S3Options, StoreRegistry};
-use crate::writer::{CommitReport, PartitionedWriter, Staged, WriteOptions};
+use crate::writer::{CommitReport, PartitionedWriter, Staged, WriteMode, WriteOptions};
 
 /// Share of physical memory the engine may track when no limit is given.
 const DEFAULT_MEMORY_FRACTION: f64 = 0.7;
@@ -277,6 +277,12 @@ impl SluiceSession {
         &self.ctx
     }
 
+    /// Plans SQL, with `VERSION AS OF` / `TIMESTAMP AS OF` on Delta tables resolved first.
+    pub async fn sql(&self, sql: &str) -> Result<DataFrame> {
+        let sql = crate::time_travel::resolve(&self.ctx, sql).await?;
+        Ok(self.ctx.sql(&sql).await?)
+    }
+
     /// The tracked memory limit in bytes.
     pub fn memory_limit(&self) -> usize {
         self.memory_limit
@@ -326,6 +332,9 @@ impl SluiceSession {
         crate::writer::check_delta_schema(df.schema().as_arrow(), dest.original())?;
         let plan = df.create_physical_plan().await?;
         let store = self.store_for(dest)?;
+        if options.mode() == WriteMode::Merge {
+            return crate::writer::stage_merge(&self.ctx, store, dest, plan, options, run_id).await;
+        }
         PartitionedWriter::new(store, dest.clone(), options, run_id)
             .stage(plan, self.ctx.task_ctx())
             .await

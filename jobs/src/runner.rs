@@ -819,14 +819,15 @@ impl Runner {
             .map(|n| n.to_ascii_lowercase())
             .collect();
         let names = if let Some(sql) = &step.sql {
-            let statements = DFParser::parse_sql(sql.get_ref())
-                .map_err(|e| job.invalid(Some(sql.span()), format!("step `{}`: {e}", step.name.get_ref())))?;
+            let invalid = |e: &dyn std::fmt::Display| {
+                job.invalid(Some(sql.span()), format!("step `{}`: {e}", step.name.get_ref()))
+            };
+            let plain = sluice_engine::without_versions(sql.get_ref()).map_err(|e| invalid(&e))?;
+            let statements = DFParser::parse_sql(&plain).map_err(|e| invalid(&e))?;
             let mut names = Vec::new();
             for statement in &statements {
                 let (tables, _ctes) = datafusion::sql::resolve::resolve_table_references(statement, true)
-                    .map_err(|e| {
-                        job.invalid(Some(sql.span()), format!("step `{}`: {e}", step.name.get_ref()))
-                    })?;
+                    .map_err(|e| invalid(&e))?;
                 for t in tables {
                     if t.schema().is_none() {
                         names.push(t.table().to_string());
@@ -940,9 +941,10 @@ impl Runner {
         let context = format!("step `{}`", step.name.get_ref());
         let ctx = session.ctx();
         let df: DataFrame = if let Some(sql) = &step.sql {
-            ctx.sql(sql.get_ref())
+            session
+                .sql(sql.get_ref())
                 .await
-                .map_err(|e| JobError::datafusion(context.clone(), e))?
+                .map_err(|e| JobError::engine(context.clone(), e))?
         } else {
             let rust = step.rust.as_ref().expect("a step has sql or rust");
             let transform = self
@@ -1185,6 +1187,7 @@ impl Runner {
         let mut options = WriteOptions::new()
             .with_partition_by(sink.partition_by.clone())
             .with_mode(job.sink_mode(sink)?)
+            .with_merge_keys(sink.merge_keys.clone())
             .with_codec(job.sink_codec(sink)?)
             .with_sort_by(sink.sort_by.clone());
         if let Some(size) = job.sink_file_size(sink)? {

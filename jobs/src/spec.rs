@@ -154,9 +154,12 @@ pub struct SinkSpec {
     /// Hive partition columns, outermost first.
     #[serde(default)]
     pub partition_by: Vec<String>,
-    /// `append` (default), `overwrite`, `overwrite-partitions` or `error-if-exists`.
+    /// `append` (default), `overwrite`, `overwrite-partitions`, `error-if-exists` or `merge`.
     #[serde(default)]
     pub mode: Option<Spanned<String>>,
+    /// Key columns for `mode = "merge"`: written rows replace the rows with the same key.
+    #[serde(default)]
+    pub merge_keys: Vec<String>,
     /// `zstd` (default), `snappy`, `gzip`, `lz4`, `none`.
     #[serde(default)]
     pub compression: Option<Spanned<String>>,
@@ -319,17 +322,34 @@ impl Job {
     /// The write mode of a sink.
     pub fn sink_mode(&self, sink: &SinkSpec) -> Result<WriteMode> {
         let Some(mode) = &sink.mode else {
+            if !sink.merge_keys.is_empty() {
+                return Err(self.invalid(
+                    Some(sink.path.span()),
+                    "sink `merge_keys` is for `mode = \"merge\"`; add it, or leave merge_keys out",
+                ));
+            }
             return Ok(WriteMode::Append);
         };
+        if mode.get_ref() != "merge" && !sink.merge_keys.is_empty() {
+            return Err(self.invalid(
+                Some(mode.span()),
+                "sink `merge_keys` is for `mode = \"merge\"`; set that mode, or leave merge_keys out",
+            ));
+        }
         match mode.get_ref().as_str() {
             "append" => Ok(WriteMode::Append),
             "overwrite" => Ok(WriteMode::Overwrite),
             "overwrite-partitions" | "overwrite_partitions" => Ok(WriteMode::OverwritePartitions),
             "error-if-exists" | "error_if_exists" => Ok(WriteMode::ErrorIfExists),
+            "merge" if sink.merge_keys.is_empty() => Err(self.invalid(
+                Some(mode.span()),
+                "sink `mode = \"merge\"` needs `merge_keys`, the columns that identify a row: `merge_keys = [\"id\"]`",
+            )),
+            "merge" => Ok(WriteMode::Merge),
             other => Err(self.invalid(
                 Some(mode.span()),
                 format!(
-                    "sink `mode = \"{other}\"` is not one of append, overwrite, overwrite-partitions, error-if-exists"
+                    "sink `mode = \"{other}\"` is not one of append, overwrite, overwrite-partitions, error-if-exists, merge"
                 ),
             )),
         }

@@ -255,6 +255,10 @@ pub async fn table(command: TableCommand, settings: &Settings) -> anyhow::Result
                     ),
                     ("operation", text_column(h.iter().map(|v| v.operation.as_str()))),
                     (
+                        "mode",
+                        text_column(h.iter().map(|v| v.mode.as_deref().unwrap_or(""))),
+                    ),
+                    (
                         "run_id",
                         text_column(h.iter().map(|v| v.run_id.as_deref().unwrap_or(""))),
                     ),

@@ -52,6 +52,13 @@ pub async fn run(args: ConvertArgs, settings: &Settings) -> anyhow::Result<()> {
             "write e.g. `--target-file-size 128MiB`",
         )
     })?;
+    if !args.merge_keys.is_empty() && args.mode != ModeArg::Merge {
+        return Err(UsageError::new(
+            "--merge-keys is for --mode merge",
+            "add `--mode merge` to upsert on those keys, or leave --merge-keys out",
+        )
+        .into());
+    }
     let write = WriteOptions::new()
         .with_partition_by(args.partition_by.clone())
         .with_codec(args.compression.parse::<Codec>()?)
@@ -60,7 +67,9 @@ pub async fn run(args: ConvertArgs, settings: &Settings) -> anyhow::Result<()> {
             ModeArg::Append => WriteMode::Append,
             ModeArg::Overwrite => WriteMode::Overwrite,
             ModeArg::OverwritePartitions => WriteMode::OverwritePartitions,
+            ModeArg::Merge => WriteMode::Merge,
         })
+        .with_merge_keys(args.merge_keys.clone())
         .with_target_file_size(target)
         .with_sort_by(args.sort_by.clone())
         .with_bloom_filters(args.bloom_filter.clone())

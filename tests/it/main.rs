@@ -16,3 +16,4 @@ mod jobs;
 mod ops;
 mod s3;
 mod test_util;
+mod versions;

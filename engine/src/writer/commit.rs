@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use super::delta::{self, LiveFile};
 use super::layout::parse_partition_segment;
 use super::log::{self, ColumnRecord, CommitLog, LogKind, Snapshot};
+use super::merge::MergeCheck;
 use super::{WriteMode, fault_point};
 use crate::error::{EngineError, Result};
 use crate::readers::is_hidden;
@@ -113,6 +114,8 @@ pub(super) struct Committer {
     run_id: String,
     listed: Vec<ObjectMeta>,
     orphans_removed: usize,
+    /// Partition columns of the Delta table already there.
+    table_partitions: Option<Vec<String>>,
 }
 
 impl Committer {
@@ -166,7 +169,31 @@ impl Committer {
             run_id,
             listed,
             orphans_removed: orphans.len(),
+            table_partitions: snapshot.delta.as_ref().map(|d| d.partition_columns.clone()),
         })))
+    }
+
+    /// The partition columns this write uses: the ones asked for, or the table's when none are.
+    /// Only an overwrite may change a table's partitioning.
+    pub(super) fn partition_by(&self, given: &[String], mode: WriteMode) -> Result<Vec<String>> {
+        let Some(table) = &self.table_partitions else {
+            return Ok(given.to_vec());
+        };
+        if given.is_empty() {
+            return Ok(table.clone());
+        }
+        if given == table.as_slice() || mode == WriteMode::Overwrite {
+            return Ok(given.to_vec());
+        }
+        Err(EngineError::InvalidOption {
+            option: "--partition-by".into(),
+            reason: format!(
+                "`{}` is partitioned by [{}] and this write asks for [{}]; leave the partition columns out to use the table's, or write with mode overwrite to repartition it",
+                self.dest.original(),
+                table.join(", "),
+                given.join(", ")
+            ),
+        })
     }
 
     /// Where a file with this destination-relative name is written.
@@ -181,6 +208,7 @@ impl Committer {
         partition_by: &[String],
         schema: &Schema,
         info: serde_json::Map<String, serde_json::Value>,
+        merge: Option<&MergeCheck>,
     ) -> Result<CommitReport> {
         files.sort_by(|a, b| a.path.cmp(&b.path));
         fault_point("before-commit");
@@ -202,7 +230,10 @@ impl Committer {
             }
             let replaced = self.replaced(&snapshot, mode, &written_dirs);
             let converted = snapshot.kind != LogKind::Delta;
-            let (carried, removed) = if converted {
+            let (carried, removed) = if let Some(check) = merge {
+                self.still_as_planned(&snapshot, check)?;
+                (Vec::new(), check.removed.clone())
+            } else if converted {
                 (self.carried(&snapshot, &replaced, partition_by), Vec::new())
             } else {
                 (
@@ -247,7 +278,7 @@ impl Committer {
             partitions: partitions_of(&files),
             rows: files.iter().map(|f| f.rows).sum(),
             bytes: files.iter().map(|f| f.bytes).sum(),
-            replaced_files: replaced.len(),
+            replaced_files: replaced.len() + merge.map_or(0, |m| m.removed.len()),
             orphans_removed: self.orphans_removed,
             already_committed: false,
             files,
@@ -259,6 +290,28 @@ impl Committer {
         fault_point("after-success");
         self.log.unmark_running(&self.run_id).await;
         Ok(report)
+    }
+
+    /// A merge read the files of the partitions it touches; a commit that changed them since
+    /// (another merge, an overwrite, an append) would make its result wrong.
+    fn still_as_planned(&self, snapshot: &Snapshot, check: &MergeCheck) -> Result<()> {
+        let now: std::collections::BTreeSet<String> = snapshot
+            .live
+            .values()
+            .filter(|f| check.touches(f))
+            .map(|f| f.path.clone())
+            .collect();
+        if now == check.candidates {
+            return Ok(());
+        }
+        Err(EngineError::MergeConflict {
+            location: self.dest.original().to_string(),
+        })
+    }
+
+    /// Lets go of this run without deleting its files: they belong to another commit now.
+    pub(super) async fn release(self) {
+        self.log.unmark_running(&self.run_id).await;
     }
 
     /// After the first Delta commit of a destination: files it replaced were never in a Delta log,
@@ -312,6 +365,7 @@ impl Committer {
                         path: rel,
                         size: m.size,
                         rows: None,
+                        modified_ms: None,
                     })
                 })
             })
@@ -372,6 +426,7 @@ fn live_file(f: &WrittenFile, partition_by: &[String]) -> LiveFile {
             .zip(f.partition_values.iter().cloned())
             .collect(),
         rows: Some(f.rows),
+        modified_ms: None,
     }
 }
 

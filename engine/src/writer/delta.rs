@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Schema};
-use deltalake_core::kernel::engine::arrow_conversion::TryIntoKernel;
+use deltalake_core::kernel::engine::arrow_conversion::{TryIntoArrow, TryIntoKernel};
 use deltalake_core::kernel::transaction::{CommitBuilder, CommitProperties, TransactionError};
 use deltalake_core::kernel::{
     Action, Add, MetadataExt, Protocol, Remove, StructType, Transaction, new_metadata,
@@ -43,6 +43,30 @@ pub struct LiveFile {
     pub partition_values: BTreeMap<String, Option<String>>,
     /// Rows, when the log's stats say.
     pub rows: Option<u64>,
+    /// When the file was written (ms since the epoch), as the log records it.
+    pub modified_ms: Option<i64>,
+}
+
+/// Which version of a table to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AsOf {
+    /// The newest.
+    #[default]
+    Latest,
+    /// `VERSION AS OF n`.
+    Version(u64),
+    /// `TIMESTAMP AS OF t`: the newest version committed at or before `t`.
+    Timestamp(chrono::DateTime<chrono::Utc>),
+}
+
+impl std::fmt::Display for AsOf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Latest => f.write_str("latest version"),
+            Self::Version(v) => write!(f, "version {v}"),
+            Self::Timestamp(t) => write!(f, "timestamp {}", t.to_rfc3339()),
+        }
+    }
 }
 
 /// What the `_delta_log` says at one version.
@@ -57,6 +81,8 @@ pub struct DeltaState {
     pub removed: BTreeSet<String>,
     /// Partition columns of the table.
     pub partition_columns: Vec<String>,
+    /// The table's columns (partition columns included), as Arrow types.
+    pub schema: arrow::datatypes::SchemaRef,
 }
 
 /// The app transaction id of a run.
@@ -82,28 +108,62 @@ pub(crate) fn log_store(root_store: Arc<dyn ObjectStore>, url: &Url, label: &str
     Ok(default_logstore(prefixed, root_store, url, &config))
 }
 
-/// Reads the latest version (or `version`), or `None` when the folder has no `_delta_log`.
+/// Reads one version of the table, or `None` when the folder has no `_delta_log`.
 pub(crate) async fn load(
     root_store: Arc<dyn ObjectStore>,
     url: &Url,
     label: &str,
-    version: Option<u64>,
+    as_of: AsOf,
 ) -> Result<Option<DeltaState>> {
     let log_store = log_store(root_store, url, label)?;
     if !has_log(&log_store, label).await? {
         return Ok(None);
     }
     let mut table = DeltaTable::new(log_store);
-    let loaded = match version {
-        Some(v) => table.load_version(v).await,
-        None => table.load().await,
+    let loaded = match as_of {
+        AsOf::Latest => table.load().await,
+        AsOf::Version(v) => table.load_version(v).await,
+        AsOf::Timestamp(t) => table.load_with_datetime(t).await,
     };
     match loaded {
         Ok(()) => {}
         Err(DeltaTableError::NotATable(_)) => return Ok(None),
+        Err(e) if as_of != AsOf::Latest => return Err(no_such_version(label, as_of, &e)),
         Err(e) => return Err(delta_err(label)(e)),
     }
-    state_of(table, label).await.map(Some)
+    let state = state_of(table, label).await?;
+    if let AsOf::Timestamp(t) = as_of {
+        before_first_commit(&state, t, label)?;
+    }
+    Ok(Some(state))
+}
+
+fn no_such_version(label: &str, as_of: AsOf, e: &DeltaTableError) -> EngineError {
+    EngineError::NoSuchVersion {
+        location: label.to_string(),
+        as_of: as_of.to_string(),
+        reason: e.to_string().lines().next().unwrap_or_default().to_string(),
+    }
+}
+
+/// A timestamp older than the table has no version; delta-rs would answer with the oldest one.
+fn before_first_commit(state: &DeltaState, t: chrono::DateTime<chrono::Utc>, label: &str) -> Result<()> {
+    let snapshot = state.table.snapshot().map_err(delta_err(label))?;
+    let committed = snapshot
+        .version_timestamp(state.version)
+        .and_then(chrono::DateTime::from_timestamp_millis);
+    match committed {
+        Some(at) if at > t => Err(EngineError::NoSuchVersion {
+            location: label.to_string(),
+            as_of: AsOf::Timestamp(t).to_string(),
+            reason: format!(
+                "its oldest readable version ({}) was committed at {}",
+                state.version,
+                at.to_rfc3339()
+            ),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// True when `_delta_log/` holds anything (one listing; a missing folder is no log).
@@ -132,6 +192,7 @@ async fn state_of(table: DeltaTable, label: &str) -> Result<DeltaState> {
                 size: u64::try_from(file.size()).unwrap_or(0),
                 partition_values,
                 rows,
+                modified_ms: Some(file.modification_time()),
             },
         );
     }
@@ -143,12 +204,21 @@ async fn state_of(table: DeltaTable, label: &str) -> Result<DeltaState> {
         .map_err(delta_err(label))?;
     let version = state.version();
     let partition_columns = state.metadata().partition_columns().to_vec();
+    let schema = state
+        .schema()
+        .as_ref()
+        .try_into_arrow()
+        .map_err(|e: arrow::error::ArrowError| EngineError::UnsupportedTable {
+            location: label.to_string(),
+            reason: format!("its schema has a type sluice cannot read ({e})"),
+        })?;
     Ok(DeltaState {
         table,
         version,
         live,
         removed,
         partition_columns,
+        schema: Arc::new(schema),
     })
 }
 
@@ -324,6 +394,8 @@ pub struct TableVersion {
     pub operation: String,
     /// The sluice run that committed it (none for other writers).
     pub run_id: Option<String>,
+    /// The write mode sluice committed with (`append`, `merge`, ...).
+    pub mode: Option<String>,
     /// Rows the version added and removed, when sluice committed it.
     pub rows_added: Option<u64>,
     /// Rows in the files the version removed.
@@ -351,6 +423,11 @@ pub(crate) async fn history(state: &DeltaState, limit: usize, label: &str) -> Re
             run_id: info
                 .info
                 .get("sluiceRunId")
+                .and_then(|v| v.as_str())
+                .map(str::to_string),
+            mode: info
+                .info
+                .get("sluiceMode")
                 .and_then(|v| v.as_str())
                 .map(str::to_string),
             rows_added: info

@@ -15,10 +15,11 @@
 
 mod cluster;
 mod commit;
-mod delta;
+pub(crate) mod delta;
 mod encoding;
 pub mod layout;
 pub mod log;
+mod merge;
 mod partition;
 mod stats;
 
@@ -47,8 +48,9 @@ use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 
 pub use commit::{CommitReport, WrittenFile, vacuum};
-pub use delta::TableVersion;
+pub use delta::{AsOf, TableVersion};
 pub(crate) use delta::{delta_type, history as delta_history};
+pub(crate) use merge::stage_merge;
 
 /// Refuses, before anything is written, rows whose types no Delta table can hold.
 pub(crate) fn check_delta_schema(schema: &arrow::datatypes::Schema, label: &str) -> Result<()> {
@@ -71,6 +73,8 @@ pub enum WriteMode {
     Overwrite,
     /// Replace only the partitions this run writes (Spark's dynamic partition overwrite).
     OverwritePartitions,
+    /// Upsert on the merge keys: incoming rows replace the rows with their keys, the rest are added.
+    Merge,
 }
 
 impl std::fmt::Display for WriteMode {
@@ -80,6 +84,7 @@ impl std::fmt::Display for WriteMode {
             Self::Append => "append",
             Self::Overwrite => "overwrite",
             Self::OverwritePartitions => "overwrite-partitions",
+            Self::Merge => "merge",
         })
     }
 }
@@ -93,10 +98,11 @@ impl std::str::FromStr for WriteMode {
             "append" => Ok(Self::Append),
             "overwrite" => Ok(Self::Overwrite),
             "overwrite-partitions" => Ok(Self::OverwritePartitions),
+            "merge" => Ok(Self::Merge),
             other => Err(EngineError::InvalidOption {
                 option: "mode".into(),
                 reason: format!(
-                    "`{other}` is not one of error-if-exists, append, overwrite, overwrite-partitions"
+                    "`{other}` is not one of error-if-exists, append, overwrite, overwrite-partitions, merge"
                 ),
             }),
         }
@@ -173,6 +179,7 @@ pub struct WriteOptions {
     cluster: bool,
     sort_by: Vec<String>,
     bloom_filter_columns: Vec<String>,
+    merge_keys: Vec<String>,
 }
 
 impl Default for WriteOptions {
@@ -189,6 +196,7 @@ impl Default for WriteOptions {
             cluster: true,
             sort_by: Vec::new(),
             bloom_filter_columns: Vec::new(),
+            merge_keys: Vec::new(),
         }
     }
 }
@@ -264,6 +272,12 @@ impl WriteOptions {
     /// Write Parquet bloom filters for these columns (fast point lookups on high-cardinality keys).
     pub fn with_bloom_filters(mut self, columns: Vec<String>) -> Self {
         self.bloom_filter_columns = columns;
+        self
+    }
+
+    /// The columns that identify a row for mode merge.
+    pub fn with_merge_keys(mut self, columns: Vec<String>) -> Self {
+        self.merge_keys = columns;
         self
     }
 
@@ -402,14 +416,17 @@ impl PartitionedWriter {
         }
     }
 
-    /// Runs `plan` and writes its rows without committing them: readers do not see the files until
-    /// [`PendingCommit::commit`]; [`PendingCommit::abort`] (or a later write's orphan cleanup, if the
-    /// process dies) deletes them. Lets a job check its output and write several sinks before any of
-    /// them becomes visible.
-    pub async fn stage(self, plan: Arc<dyn ExecutionPlan>, task_ctx: Arc<TaskContext>) -> Result<Staged> {
-        let schema = plan.schema();
+    /// Settles the partition columns (the table's, when the write names none) and orders the rows
+    /// for them: the layout, the plan to run, and whether it is sorted or clustered adaptively.
+    fn shape(
+        &mut self,
+        committer: &commit::Committer,
+        plan: Arc<dyn ExecutionPlan>,
+        task_ctx: &TaskContext,
+    ) -> Result<(partition::Layout, Arc<dyn ExecutionPlan>, bool, bool)> {
+        self.options.partition_by = committer.partition_by(&self.options.partition_by, self.options.mode)?;
         let layout = partition::Layout::try_new(
-            &schema,
+            &plan.schema(),
             &self.options.partition_by,
             self.options.keep_partition_columns,
         )?;
@@ -424,6 +441,15 @@ impl PartitionedWriter {
         } else {
             plan
         };
+        Ok((layout, plan, sorted, adaptive))
+    }
+
+    /// Runs `plan` and writes its rows without committing them: readers do not see the files until
+    /// [`PendingCommit::commit`]; [`PendingCommit::abort`] (or a later write's orphan cleanup, if the
+    /// process dies) deletes them. Lets a job check its output and write several sinks before any of
+    /// them becomes visible.
+    pub async fn stage(mut self, plan: Arc<dyn ExecutionPlan>, task_ctx: Arc<TaskContext>) -> Result<Staged> {
+        let schema = plan.schema();
         let committer = match commit::Committer::start(
             Arc::clone(&self.store),
             self.dest.clone(),
@@ -434,6 +460,13 @@ impl PartitionedWriter {
         {
             commit::Start::Done(report) => return Ok(Staged::Committed(report)),
             commit::Start::Ready(committer) => *committer,
+        };
+        let (layout, plan, sorted, adaptive) = match self.shape(&committer, plan, &task_ctx) {
+            Ok(shaped) => shaped,
+            Err(e) => {
+                committer.abort(Vec::new()).await;
+                return Err(e);
+            }
         };
         let committer = Arc::new(committer);
         let executed = Arc::clone(&plan);
@@ -506,6 +539,8 @@ impl PartitionedWriter {
         fault_point("after-data");
         Ok(Staged::Pending(PendingCommit {
             committer: Box::new(committer),
+            companion: None,
+            merge: None,
             info: serde_json::Map::new(),
             plan: executed,
             files: written,
@@ -555,6 +590,9 @@ pub enum Staged {
 /// Files written by a run that no commit names yet.
 pub struct PendingCommit {
     committer: Box<commit::Committer>,
+    /// A merge's rewrite, written under a run of its own whose in-flight marker lasts until the commit.
+    companion: Option<Box<commit::Committer>>,
+    merge: Option<merge::MergeCheck>,
     info: serde_json::Map<String, serde_json::Value>,
     plan: Arc<dyn ExecutionPlan>,
     files: Vec<WrittenFile>,
@@ -592,16 +630,54 @@ impl PendingCommit {
 
     /// Makes the files part of the table (the commit point) and returns what was written.
     pub async fn commit(self) -> Result<CommitReport> {
-        self.committer
-            .commit(self.mode, self.files, &self.partition_by, &self.schema, self.info)
-            .await
+        let committed = self
+            .committer
+            .commit(
+                self.mode,
+                self.files,
+                &self.partition_by,
+                &self.schema,
+                self.info,
+                self.merge.as_ref(),
+            )
+            .await;
+        // Either way its files are now the commit's (or orphans the next write deletes).
+        if let Some(companion) = self.companion {
+            companion.release().await;
+        }
+        committed
     }
 
     /// Deletes the staged files; the destination stays as it was.
     pub async fn abort(self) {
-        self.committer
-            .abort(self.files.into_iter().map(|f| f.path).collect())
-            .await;
+        let paths: Vec<String> = self.files.into_iter().map(|f| f.path).collect();
+        if let Some(companion) = self.companion {
+            companion.release().await;
+        }
+        self.committer.abort(paths).await;
+    }
+
+    /// Lets go of the staged files without deleting them or committing (their run's marker goes).
+    async fn release(self) {
+        self.committer.release().await;
+    }
+
+    /// Turns the staged incoming rows into a merge: `rewritten` (the kept rows of the matched
+    /// files) joins the commit, which removes the matched files.
+    fn with_merge(mut self, check: merge::MergeCheck, rewritten: Option<PendingCommit>) -> Self {
+        let incoming: u64 = self.files.iter().map(|f| f.rows).sum();
+        self.info
+            .insert("sluiceRowsUpdated".into(), check.rows_updated.into());
+        self.info.insert(
+            "sluiceRowsInserted".into(),
+            incoming.saturating_sub(check.rows_updated).into(),
+        );
+        if let Some(rewritten) = rewritten {
+            self.files.extend(rewritten.files);
+            self.companion = Some(rewritten.committer);
+        }
+        self.merge = Some(check);
+        self
     }
 }
 
@@ -1111,6 +1187,7 @@ mod tests {
                 size: f.bytes,
                 partition_values: Default::default(),
                 rows: Some(f.rows),
+                modified_ms: None,
             })
             .collect();
         let landed = delta::Commit {

@@ -108,6 +108,9 @@ pub enum Command {
     /// Delete files that no commit made part of a table: leftovers of failed or killed writes and
     /// files an overwrite replaced.
     Vacuum(VacuumArgs),
+    /// Compact a Delta table's small files (what nightly appends leave) into fewer large ones, in
+    /// one version that changes no rows.
+    Optimize(OptimizeArgs),
     /// Run a job file: read sources, run SQL and Rust steps, check quality rules, write sinks and
     /// commit them together; retries transient faults and records the run.
     Run(RunArgs),
@@ -473,6 +476,23 @@ pub struct VacuumArgs {
     #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = humantime::parse_duration)]
     pub retain: std::time::Duration,
     /// Only list what would be deleted.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `sluice optimize`
+#[derive(Debug, Args)]
+pub struct OptimizeArgs {
+    /// The folder or URL of the Delta table.
+    pub dest: String,
+    /// Compact only the partitions this SQL condition keeps (partition columns only):
+    /// `--where "order_date >= '2026-11-01'"`.
+    #[arg(long = "where", value_name = "SQL")]
+    pub filter: Option<String>,
+    /// Files smaller than this are compacted into files of about this size.
+    #[arg(long, default_value = "128MiB", value_name = "SIZE")]
+    pub target_file_size: String,
+    /// Only report what would be compacted.
     #[arg(long)]
     pub dry_run: bool,
 }

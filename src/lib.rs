@@ -54,6 +54,7 @@ pub async fn run(cli: Cli, registry: &sluice_jobs::Registry) -> anyhow::Result<(
         Command::Table(command) => commands::catalog::table(command, &settings).await,
         Command::Catalog(command) => commands::catalog::catalog(command, &settings).await,
         Command::Vacuum(args) => commands::vacuum::run(args, &settings).await,
+        Command::Optimize(args) => commands::vacuum::optimize(args, &settings).await,
         Command::Run(args) => commands::jobs::run(args, &settings, registry).await,
         Command::Runs(args) => commands::jobs::runs(args, &settings),
         Command::Bookmark(command) => commands::jobs::bookmark(command, &settings),

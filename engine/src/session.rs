@@ -364,6 +364,28 @@ impl SluiceSession {
         }
     }
 
+    /// Compacts the small files of the Delta table at `dest` (in the partitions `filter` keeps) into
+    /// files of about `target_size` bytes, in one version that changes no rows.
+    pub async fn optimize(
+        &self,
+        dest: &Location,
+        filter: Option<&str>,
+        target_size: usize,
+        dry_run: bool,
+    ) -> Result<crate::writer::OptimizeReport> {
+        let store = self.store_for(dest)?;
+        crate::writer::optimize(
+            &self.ctx,
+            store,
+            dest,
+            filter,
+            target_size,
+            dry_run,
+            &new_run_id(),
+        )
+        .await
+    }
+
     /// Deletes files at `dest` that no reader needs: files of failed or killed runs, and files a
     /// commit removed more than `retain` ago. Returns their relative paths.
     pub async fn vacuum(

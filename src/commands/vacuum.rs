@@ -1,12 +1,14 @@
-//! `sluice vacuum DEST`: delete files no reader needs (killed writes, files removed before the retention).
+//! Table maintenance: `sluice vacuum DEST` deletes files no reader needs (killed writes, files
+//! removed before the retention); `sluice optimize DEST` compacts small files.
 
 use std::sync::Arc;
 
-use arrow::array::{RecordBatch, StringArray};
+use arrow::array::{RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema};
 use sluice_engine::Location;
 
-use crate::args::VacuumArgs;
+use crate::args::{OptimizeArgs, VacuumArgs};
+use crate::diagnostics::UsageError;
 use crate::output::{status, write_batches};
 use crate::settings::Settings;
 
@@ -27,5 +29,59 @@ pub async fn run(args: VacuumArgs, settings: &Settings) -> anyhow::Result<()> {
         settings.quiet,
         &format!("{verb} {} unneeded file(s) at {dest}", files.len()),
     );
+    Ok(())
+}
+
+/// Runs `sluice optimize`.
+pub async fn optimize(args: OptimizeArgs, settings: &Settings) -> anyhow::Result<()> {
+    let dest = Location::parse(&args.dest)?;
+    let target = sluice_engine::parse_size(&args.target_file_size).map_err(|_| {
+        UsageError::new(
+            format!("`{}` is not a size", args.target_file_size),
+            "write e.g. `--target-file-size 128MiB`",
+        )
+    })?;
+    let session = settings.session()?;
+    let report = session
+        .optimize(&dest, args.filter.as_deref(), target, args.dry_run)
+        .await?;
+    let schema = Arc::new(Schema::new(
+        [
+            "partitions",
+            "files_removed",
+            "files_added",
+            "bytes_removed",
+            "bytes_added",
+        ]
+        .into_iter()
+        .map(|n| Field::new(n, DataType::UInt64, false))
+        .chain([Field::new("version", DataType::UInt64, true)])
+        .collect::<Vec<_>>(),
+    ));
+    let number = |n: u64| -> arrow::array::ArrayRef { Arc::new(UInt64Array::from(vec![n])) };
+    let batch = RecordBatch::try_new(
+        Arc::clone(&schema),
+        vec![
+            number(report.partitions as u64),
+            number(report.files_removed as u64),
+            number(report.files_added as u64),
+            number(report.bytes_removed),
+            number(report.bytes_added),
+            Arc::new(UInt64Array::from(vec![report.version])),
+        ],
+    )?;
+    write_batches(settings.format, &schema, &[batch], &mut std::io::stdout().lock())?;
+    let line = match (args.dry_run, report.version) {
+        (true, _) => format!(
+            "would compact {} file(s) in {} partition(s)",
+            report.files_removed, report.partitions
+        ),
+        (false, Some(v)) => format!(
+            "compacted {} file(s) into {} in {} partition(s) (Delta version {v})",
+            report.files_removed, report.files_added, report.partitions
+        ),
+        (false, None) => "nothing to compact".to_string(),
+    };
+    status(settings.quiet, &line);
     Ok(())
 }

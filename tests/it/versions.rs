@@ -381,3 +381,112 @@ fn catalog_delta_tables_follow_their_log_and_keep_their_partitioning() {
         other.stderr
     );
 }
+
+/// The files of the latest version, as the `deltalake` package lists them.
+fn live_files(py: &str, dir: &Path) -> Vec<String> {
+    let script = r#"
+import json, os, sys
+from deltalake import DeltaTable
+print(json.dumps(sorted(DeltaTable(sys.argv[1]).file_uris())))
+os._exit(0)
+"#;
+    let files = python_json(py, script, &[dir.to_str().unwrap()]);
+    files
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn optimize_compacts_small_files_without_changing_a_row() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let dst = dir.path().join("orders");
+    let d = dst.to_str().unwrap();
+    for n in 1..=3 {
+        let day = format!("{}order_date=2026-11-0{n}/", lake("orders"));
+        run(&[
+            "convert",
+            &day,
+            d,
+            "--partition-by",
+            "status",
+            "--mode",
+            "append",
+            "-q",
+        ])
+        .ok();
+    }
+    let before = delta_rows(&py, &dst, "order_id");
+    let files_before = live_files(&py, &dst);
+    let pending = |files: &[String]| files.iter().filter(|f| f.contains("status=pending")).count();
+    assert_eq!(pending(&files_before), 3);
+
+    // Only the partitions --where keeps.
+    let first = run(&["optimize", d, "--where", "status = 'pending'", "--format", "json"]).json();
+    assert_eq!(first[0]["partitions"], 1, "{first:?}");
+    assert_eq!(first[0]["files_removed"], 3);
+    assert_eq!(first[0]["files_added"], 1);
+    let files = live_files(&py, &dst);
+    assert_eq!(pending(&files), 1);
+    assert_eq!(files.len(), files_before.len() - 2);
+
+    let rest = run(&["optimize", d, "--format", "json"]).json();
+    assert_eq!(rest[0]["files_removed"], 6, "{rest:?}");
+    assert_eq!(live_files(&py, &dst).len(), 3, "one file per partition");
+    assert_eq!(delta_rows(&py, &dst, "order_id"), before, "DuckDB delta_scan");
+    let latest = deltalake_rows(&py, &dst, "order_id", None);
+    assert_eq!(latest["rows"], before, "deltalake");
+    assert_eq!(latest["version"], 4);
+    let log = std::fs::read_to_string(dst.join("_delta_log/00000000000000000004.json")).unwrap();
+    assert!(log.contains("\"operation\":\"OPTIMIZE\""), "{log}");
+    assert!(
+        !log.contains("\"dataChange\":true"),
+        "a compaction changes no data: {log}"
+    );
+
+    let again = run(&["optimize", d, "--format", "json"]).json();
+    assert_eq!(again[0]["files_removed"], 0, "nothing left to compact");
+    assert!(again[0]["version"].is_null());
+
+    // Readers of older versions keep their files until vacuum; afterwards only live files remain.
+    assert_eq!(
+        deltalake_rows(&py, &dst, "order_id", Some(2))["rows"],
+        before,
+        "the version before the compaction still reads"
+    );
+    run(&["vacuum", d, "--retain", "0s", "-q"]).ok();
+    let on_disk = walk_parquet(&dst);
+    assert_eq!(on_disk.len(), 3, "{on_disk:?}");
+    assert_eq!(delta_rows(&py, &dst, "order_id"), before);
+
+    let bad = run(&["optimize", d, "--where", "amount > 3"]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("only partition columns (status)"),
+        "{}",
+        bad.stderr
+    );
+    let not_delta = run(&["optimize", &lake("orders")]);
+    assert_eq!(not_delta.code, 2, "{}", not_delta.stderr);
+    assert!(
+        not_delta.stderr.contains("is not a Delta table"),
+        "{}",
+        not_delta.stderr
+    );
+}
+
+fn walk_parquet(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk_parquet(&path));
+        } else if path.extension().is_some_and(|e| e == "parquet") {
+            out.push(path.display().to_string());
+        }
+    }
+    out
+}

@@ -253,6 +253,7 @@ impl Committer {
                 stats: stats.clone(),
                 removed,
                 info: info.clone(),
+                compaction: merge.and_then(|m| m.compaction.clone()),
             };
             if let Some(version) = self.log.try_commit(&snapshot, &commit).await? {
                 break (version, replaced, converted);

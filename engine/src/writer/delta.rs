@@ -275,28 +275,30 @@ pub(crate) struct Commit<'a> {
     pub(crate) removed: Vec<LiveFile>,
     /// More `commitInfo` fields from the caller (a job's name, its quality results).
     pub(crate) info: serde_json::Map<String, serde_json::Value>,
+    /// A compaction: the files change, the rows do not.
+    pub(crate) compaction: Option<super::merge::Compaction>,
 }
 
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-fn add_action(f: &LiveFile, stats: Option<&String>) -> Action {
+fn add_action(f: &LiveFile, stats: Option<&String>, data_change: bool) -> Action {
     Action::Add(Add {
         path: f.path.clone(),
         partition_values: f.partition_values.clone().into_iter().collect(),
         size: i64::try_from(f.size).unwrap_or(i64::MAX),
         modification_time: now_ms(),
-        data_change: true,
+        data_change,
         stats: stats.cloned(),
         ..Default::default()
     })
 }
 
-fn remove_action(f: &LiveFile) -> Action {
+fn remove_action(f: &LiveFile, data_change: bool) -> Action {
     Action::Remove(Remove {
         path: f.path.clone(),
-        data_change: true,
+        data_change,
         deletion_timestamp: Some(now_ms()),
         extended_file_metadata: Some(true),
         partition_values: Some(f.partition_values.clone().into_iter().collect()),
@@ -481,13 +483,14 @@ pub(crate) async fn try_commit(
             }
         }
     }
+    let data_change = commit.compaction.is_none();
     actions.extend(
         commit
             .added
             .iter()
-            .map(|f| add_action(f, commit.stats.get(&f.path))),
+            .map(|f| add_action(f, commit.stats.get(&f.path), data_change)),
     );
-    actions.extend(commit.removed.iter().map(remove_action));
+    actions.extend(commit.removed.iter().map(|f| remove_action(f, data_change)));
     let properties = CommitProperties::default()
         .with_max_retries(0)
         .with_application_transaction(Transaction::new(app_id(commit.run_id), 1))
@@ -512,10 +515,16 @@ pub(crate) async fn try_commit(
         WriteMode::ErrorIfExists => SaveMode::ErrorIfExists,
         _ => SaveMode::Append,
     };
-    let operation = DeltaOperation::Write {
-        mode,
-        partition_by: (!commit.partition_by.is_empty()).then(|| commit.partition_by.to_vec()),
-        predicate: None,
+    let operation = match &commit.compaction {
+        Some(c) => DeltaOperation::Optimize {
+            predicate: c.predicate.clone(),
+            target_size: i64::try_from(c.target_size).unwrap_or(i64::MAX),
+        },
+        None => DeltaOperation::Write {
+            mode,
+            partition_by: (!commit.partition_by.is_empty()).then(|| commit.partition_by.to_vec()),
+            predicate: None,
+        },
     };
     let table_data = state
         .map(|s| s.table.snapshot().map_err(delta_err(label)))

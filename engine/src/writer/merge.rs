@@ -42,6 +42,17 @@ pub(crate) struct MergeCheck {
     pub(crate) removed: Vec<LiveFile>,
     /// Rows of the table the incoming rows replaced.
     pub(crate) rows_updated: u64,
+    /// Set when the rewrite is a compaction: the rows stay the same (`dataChange: false`).
+    pub(crate) compaction: Option<Compaction>,
+}
+
+/// What an OPTIMIZE commit records about itself.
+#[derive(Debug, Clone)]
+pub(crate) struct Compaction {
+    /// The `--where` the partitions were chosen with.
+    pub(crate) predicate: Option<String>,
+    /// The target file size in bytes.
+    pub(crate) target_size: u64,
 }
 
 impl MergeCheck {
@@ -414,5 +425,6 @@ fn merge_check(
         touched,
         removed,
         rows_updated: before.saturating_sub(kept),
+        compaction: None,
     }
 }

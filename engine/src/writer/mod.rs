@@ -20,6 +20,7 @@ mod encoding;
 pub mod layout;
 pub mod log;
 mod merge;
+mod optimize;
 mod partition;
 mod stats;
 
@@ -51,6 +52,8 @@ pub use commit::{CommitReport, WrittenFile, vacuum};
 pub use delta::{AsOf, TableVersion};
 pub(crate) use delta::{delta_type, history as delta_history};
 pub(crate) use merge::stage_merge;
+pub use optimize::OptimizeReport;
+pub(crate) use optimize::optimize;
 
 /// Refuses, before anything is written, rows whose types no Delta table can hold.
 pub(crate) fn check_delta_schema(schema: &arrow::datatypes::Schema, label: &str) -> Result<()> {
@@ -662,6 +665,13 @@ impl PendingCommit {
         self.committer.release().await;
     }
 
+    /// Turns the staged rows into a compaction of the files `check` removes (no rows change).
+    fn with_compaction(mut self, check: merge::MergeCheck) -> Self {
+        self.info.insert("sluiceMode".into(), "optimize".into());
+        self.merge = Some(check);
+        self
+    }
+
     /// Turns the staged incoming rows into a merge: `rewritten` (the kept rows of the matched
     /// files) joins the commit, which removes the matched files.
     fn with_merge(mut self, check: merge::MergeCheck, rewritten: Option<PendingCommit>) -> Self {
@@ -1199,6 +1209,7 @@ mod tests {
             stats: Default::default(),
             removed: Vec::new(),
             info: Default::default(),
+            compaction: None,
         };
         let before = log.load().await.unwrap();
         assert_eq!(log.try_commit(&before, &landed).await.unwrap(), Some(0));

@@ -359,6 +359,23 @@ fn a_partitioned_job_on_the_cluster_writes_what_a_local_run_writes() {
             .join("cluster/_delta_log")
             .is_dir()
     );
+    // The output read back through the cluster as a Delta table, at its first version too.
+    for version in ["", " VERSION AS OF 0"] {
+        let sql = format!(
+            "SELECT count(*) AS n, sum(lines) AS lines FROM '{}'{version}",
+            out("cluster")
+        );
+        let on = with_catalog(
+            &catalog,
+            &["--cluster", &cluster.url, "sql", &sql, "--format", "json"],
+        );
+        assert!(on.code == 0, "{}\n{}", on.stderr, cluster.logs());
+        let on = on.json();
+        let local = with_catalog(&catalog, &["sql", &sql, "--format", "json"]).json();
+        assert_eq!(on, local, "{sql}");
+        let delta = delta_rows(&py, &s3.bucket_dir.join(&out_prefix).join("cluster"), "nation");
+        assert_eq!(on[0]["n"], delta.as_array().unwrap().len(), "{sql}");
+    }
 }
 
 /// Equal CSV, except that numbers may differ in the last cent: sums of floating-point values

@@ -526,9 +526,9 @@ pub struct ConvertArgs {
     /// Hive partition columns, outermost first: `--partition-by year,month`.
     #[arg(long, value_delimiter = ',', value_name = "COLS")]
     pub partition_by: Vec<String>,
-    /// Parquet compression.
-    #[arg(long, default_value = "zstd", value_parser = ["zstd", "snappy", "gzip", "lz4", "none"])]
-    pub compression: String,
+    /// Parquet compression: zstd (level 3), zstd(1..22), snappy, gzip, gzip(0..9), lz4, none.
+    #[arg(long, default_value = "zstd", value_parser = parse_codec)]
+    pub compression: sluice_engine::Codec,
     /// What to do when the destination already holds data.
     #[arg(long, value_enum, default_value = "overwrite")]
     pub mode: ModeArg,
@@ -589,4 +589,9 @@ pub enum ModeArg {
     OverwritePartitions,
     /// Upsert on `--merge-keys`: replace rows whose keys exist, add the others.
     Merge,
+}
+
+fn parse_codec(text: &str) -> Result<sluice_engine::Codec, String> {
+    text.parse()
+        .map_err(|e: sluice_engine::EngineError| e.to_string())
 }

@@ -26,7 +26,7 @@ fn encode(c: &mut Criterion) {
     for (name, codec) in [
         ("none", Codec::None),
         ("snappy", Codec::Snappy),
-        ("zstd", Codec::Zstd),
+        ("zstd", Codec::default()),
     ] {
         group.bench_with_input(BenchmarkId::from_parameter(name), &codec, |b, codec| {
             b.to_async(&runtime).iter(|| {

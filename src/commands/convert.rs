@@ -3,8 +3,8 @@
 use std::time::Instant;
 
 use sluice_engine::{
-    Codec, CsvReadOptions, FileFormatKind, Location, ReadOptions, Staged, WriteMode, WriteOptions,
-    new_run_id, parse_size,
+    CsvReadOptions, FileFormatKind, Location, ReadOptions, Staged, WriteMode, WriteOptions, new_run_id,
+    parse_size,
 };
 
 use crate::args::{ConvertArgs, InputFormat, ModeArg};
@@ -61,7 +61,7 @@ pub async fn run(args: ConvertArgs, settings: &Settings) -> anyhow::Result<()> {
     }
     let write = WriteOptions::new()
         .with_partition_by(args.partition_by.clone())
-        .with_codec(args.compression.parse::<Codec>()?)
+        .with_codec(args.compression)
         .with_mode(match args.mode {
             ModeArg::ErrorIfExists => WriteMode::ErrorIfExists,
             ModeArg::Append => WriteMode::Append,

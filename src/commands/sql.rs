@@ -7,8 +7,9 @@ use anyhow::Context;
 use datafusion::dataframe::{DataFrame, DataFrameWriteOptions};
 use datafusion::sql::parser::CopyToSource;
 use datafusion::sql::parser::{DFParserBuilder, Statement};
+use datafusion::sql::sqlparser::ast::Value as SqlValue;
 use datafusion::sql::sqlparser::dialect::dialect_from_str;
-use sluice_engine::{Location, SluiceSession, WriteMode, WriteOptions, new_run_id};
+use sluice_engine::{Codec, Location, SluiceSession, WriteMode, WriteOptions, new_run_id};
 
 use crate::args::SqlArgs;
 use crate::diagnostics::UsageError;
@@ -132,8 +133,9 @@ enum Copied {
     NotOurs(Box<Statement>),
 }
 
-/// `COPY ... TO 'folder/' [STORED AS PARQUET] [PARTITIONED BY (...)]` without options goes through
-/// sluice's writer (Hive escaping, NULL partitions, the Delta commit); anything else stays DataFusion's.
+/// `COPY ... TO 'folder/' STORED AS PARQUET [PARTITIONED BY (...)] [OPTIONS (...)]` goes through
+/// sluice's writer (Hive escaping, NULL partitions, bounded memory, the Delta commit); COPY to a file
+/// or to CSV/JSON stays DataFusion's.
 async fn copy_through_writer(session: &SluiceSession, statement: Statement) -> anyhow::Result<Copied> {
     let Statement::CopyTo(copy) = &statement else {
         return Ok(Copied::NotOurs(Box::new(statement)));
@@ -143,17 +145,17 @@ async fn copy_through_writer(session: &SluiceSession, statement: Statement) -> a
         None => false,
     };
     let folder = copy.target.ends_with('/');
-    if !parquet || !folder || !copy.options.is_empty() {
+    if !parquet || !folder {
         return Ok(Copied::NotOurs(Box::new(statement)));
     }
+    let options = copy_options(&copy.options)?
+        .with_partition_by(copy.partitioned_by.clone())
+        .with_mode(WriteMode::Append);
     let source_sql = match &copy.source {
         CopyToSource::Query(query) => query.to_string(),
         CopyToSource::Relation(name) => format!("SELECT * FROM {name}"),
     };
     let df = session.ctx().sql(&source_sql).await?;
-    let options = WriteOptions::new()
-        .with_partition_by(copy.partitioned_by.clone())
-        .with_mode(WriteMode::Append);
     let report = session
         .write_parquet(df, &Location::parse(&copy.target)?, options, &new_run_id())
         .await?;
@@ -166,6 +168,35 @@ async fn copy_through_writer(session: &SluiceSession, statement: Statement) -> a
         .await?;
     Ok(Copied::Done(count))
 }
+
+/// The write settings a COPY's `OPTIONS (...)` give, in DataFusion's spelling (`format.` optional).
+fn copy_options(given: &[(String, SqlValue)]) -> anyhow::Result<WriteOptions> {
+    let mut options = WriteOptions::new();
+    for (key, value) in given {
+        let text = match value {
+            SqlValue::SingleQuotedString(s) | SqlValue::DoubleQuotedString(s) => s.clone(),
+            SqlValue::Number(n, _) => n.to_string(),
+            SqlValue::Boolean(b) => b.to_string(),
+            other => other.to_string(),
+        };
+        let bad =
+            |what: &str| UsageError::new(format!("COPY option `{key}` = `{text}`: {what}"), COPY_OPTIONS);
+        let name = key.to_ascii_lowercase();
+        options = match name.strip_prefix("format.").unwrap_or(&name) {
+            "compression" => options.with_codec(text.parse::<Codec>().map_err(|e| bad(&e.to_string()))?),
+            "max_row_group_size" => {
+                options.with_row_group_rows(text.parse().map_err(|_| bad("not a number of rows"))?)
+            }
+            "execution.keep_partition_by_columns" | "keep_partition_by_columns" => {
+                options.with_keep_partition_columns(text.parse().map_err(|_| bad("not true or false"))?)
+            }
+            _ => return Err(bad("sluice's Delta writer does not take this option").into()),
+        };
+    }
+    Ok(options)
+}
+
+const COPY_OPTIONS: &str = "COPY to a folder writes a Delta table through sluice's writer, which takes 'format.compression' (zstd, zstd(1..22), snappy, gzip, lz4, none), 'format.max_row_group_size' and 'execution.keep_partition_by_columns'; name a .parquet file instead for DataFusion's own writer";
 
 async fn print_result(df: DataFrame, settings: &Settings, started: Instant) -> anyhow::Result<()> {
     let schema = std::sync::Arc::clone(df.schema().inner());

@@ -435,3 +435,38 @@ fn a_declared_table_over_a_delta_folder_reads_only_the_latest_version() {
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("_delta_log"), "{}", r.stderr);
 }
+
+#[test]
+fn copy_with_options_commits_a_delta_table_through_sluices_writer() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("in.csv");
+    std::fs::write(&csv, AWKWARD).unwrap();
+    let dst = dir.path().join("out");
+    // The way users declare tables and copy with options, DataFusion's spelling throughout.
+    let script = format!(
+        "CREATE EXTERNAL TABLE t (id BIGINT, k VARCHAR) STORED AS CSV LOCATION '{csv}' OPTIONS ('format.has_header' 'true');
+         COPY (SELECT * FROM t) TO '{out}/' STORED AS PARQUET PARTITIONED BY (k)
+           OPTIONS ('format.compression' 'zstd(9)', 'format.max_row_group_size' '1000');",
+        csv = csv.display(),
+        out = dst.display()
+    );
+    run(&["sql", "-q", &script]).ok();
+    assert!(dst.join("_delta_log/00000000000000000000.json").is_file());
+    assert!(dst.join("k=a%2Fb").is_dir(), "Hive escaping on disk");
+    check_awkward(&py, &csv, &dst);
+
+    let unknown = run(&[
+        "sql",
+        &format!(
+            "COPY (SELECT 1 AS x) TO '{}/' STORED AS PARQUET OPTIONS ('format.bloom_filter_on_write' 'true')",
+            dir.path().join("other").display()
+        ),
+    ]);
+    assert_eq!(unknown.code, 2, "{}", unknown.stderr);
+    assert!(
+        unknown.stderr.contains("does not take this option"),
+        "an option sluice cannot honour is refused, not dropped: {}",
+        unknown.stderr
+    );
+}

@@ -113,27 +113,37 @@ impl std::str::FromStr for WriteMode {
 }
 
 /// Parquet compression codecs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Codec {
-    /// zstd level 3 (the default): small files, fast to read.
-    #[default]
-    Zstd,
+    /// zstd at a level from 1 to 22; 3 by default (as DuckDB, Polars and Spark write): small
+    /// files, fast to read.
+    Zstd(u8),
     /// Snappy.
     Snappy,
-    /// gzip level 6.
-    Gzip,
+    /// gzip at a level from 0 to 9; 6 by default.
+    Gzip(u8),
     /// LZ4 (raw).
     Lz4,
     /// No compression.
     None,
 }
 
+impl Default for Codec {
+    fn default() -> Self {
+        Self::Zstd(ZSTD_DEFAULT_LEVEL)
+    }
+}
+
+const ZSTD_DEFAULT_LEVEL: u8 = 3;
+const GZIP_DEFAULT_LEVEL: u8 = 6;
+
 impl Codec {
     fn parquet(self) -> Compression {
+        // Levels are checked when parsed.
         match self {
-            Self::Zstd => Compression::ZSTD(ZstdLevel::default()),
+            Self::Zstd(level) => Compression::ZSTD(ZstdLevel::try_new(i32::from(level)).unwrap_or_default()),
             Self::Snappy => Compression::SNAPPY,
-            Self::Gzip => Compression::GZIP(GzipLevel::default()),
+            Self::Gzip(level) => Compression::GZIP(GzipLevel::try_new(u32::from(level)).unwrap_or_default()),
             Self::Lz4 => Compression::LZ4_RAW,
             Self::None => Compression::UNCOMPRESSED,
         }
@@ -141,9 +151,9 @@ impl Codec {
 
     fn file_tag(self) -> &'static str {
         match self {
-            Self::Zstd => "zstd",
+            Self::Zstd(_) => "zstd",
             Self::Snappy => "snappy",
-            Self::Gzip => "gz",
+            Self::Gzip(_) => "gz",
             Self::Lz4 => "lz4",
             Self::None => "uncompressed",
         }
@@ -153,17 +163,36 @@ impl Codec {
 impl std::str::FromStr for Codec {
     type Err = EngineError;
 
+    /// `zstd`, `zstd(9)`, `snappy`, `gzip`, `gzip(9)`, `lz4`, `lz4_raw`, `none`, `uncompressed`.
     fn from_str(s: &str) -> Result<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "zstd" => Ok(Self::Zstd),
-            "snappy" => Ok(Self::Snappy),
-            "gzip" | "gz" => Ok(Self::Gzip),
-            "lz4" => Ok(Self::Lz4),
-            "none" | "uncompressed" => Ok(Self::None),
-            other => Err(EngineError::InvalidOption {
-                option: "compression".into(),
-                reason: format!("`{other}` is not one of zstd, snappy, gzip, lz4, none"),
+        let text = s.trim().to_ascii_lowercase();
+        let (name, level) = match text.split_once('(') {
+            Some((name, rest)) => (name.trim(), Some(rest.trim_end_matches(')').trim())),
+            None => (text.as_str(), None),
+        };
+        let bad = |reason: String| EngineError::InvalidOption {
+            option: "compression".into(),
+            reason,
+        };
+        let level_in = |range: std::ops::RangeInclusive<u8>, default: u8| match level {
+            None => Ok(default),
+            Some(l) => l.parse::<u8>().ok().filter(|l| range.contains(l)).ok_or_else(|| {
+                bad(format!(
+                    "`{s}`: the {name} level must be {}..={}",
+                    range.start(),
+                    range.end()
+                ))
             }),
+        };
+        match name {
+            "zstd" => Ok(Self::Zstd(level_in(1..=22, ZSTD_DEFAULT_LEVEL)?)),
+            "gzip" | "gz" => Ok(Self::Gzip(level_in(0..=9, GZIP_DEFAULT_LEVEL)?)),
+            "snappy" if level.is_none() => Ok(Self::Snappy),
+            "lz4" | "lz4_raw" if level.is_none() => Ok(Self::Lz4),
+            "none" | "uncompressed" if level.is_none() => Ok(Self::None),
+            _ => Err(bad(format!(
+                "`{s}` is not one of zstd, zstd(1..22), snappy, gzip, gzip(0..9), lz4, none"
+            ))),
         }
     }
 }
@@ -1037,6 +1066,21 @@ impl StreamState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn codecs_parse_with_levels_and_zstd_defaults_to_level_3() {
+        assert_eq!(Codec::default(), Codec::Zstd(3));
+        assert_eq!(
+            Codec::default().parquet(),
+            Compression::ZSTD(ZstdLevel::try_new(3).unwrap())
+        );
+        assert_eq!("ZSTD(9)".parse::<Codec>().unwrap(), Codec::Zstd(9));
+        assert_eq!("gzip".parse::<Codec>().unwrap(), Codec::Gzip(6));
+        assert_eq!("lz4_raw".parse::<Codec>().unwrap(), Codec::Lz4);
+        for bad in ["zstd(0)", "zstd(23)", "snappy(1)", "brotli", "gzip(x)"] {
+            assert!(bad.parse::<Codec>().is_err(), "{bad}");
+        }
+    }
     use datafusion::prelude::SessionContext;
     use futures::TryStreamExt;
     use object_store::memory::InMemory;

@@ -125,3 +125,104 @@ fn vacuum_removes_what_a_killed_write_left() {
     );
     assert_eq!(count(dst), "n\n8\n");
 }
+
+/// A row count through DuckDB: of the Delta table (`delta_scan`) or of every Parquet file in the
+/// folder (what a reader that lists sees).
+fn duckdb_count(py: &str, dir: &Path, delta: bool) -> i64 {
+    let script = format!(
+        "{}{}",
+        crate::test_util::DUCKDB_WITH_DELTA,
+        r#"
+src = f"delta_scan('{sys.argv[1]}')" if sys.argv[2] == "delta" else f"read_parquet('{sys.argv[1]}/**/*.parquet')"
+print(json.dumps(con.sql(f"SELECT count(*) FROM {src}").fetchone()[0]))
+"#
+    );
+    let mode = if delta { "delta" } else { "files" };
+    crate::test_util::python_json(py, &script, &[dir.to_str().unwrap(), mode])
+        .as_i64()
+        .unwrap()
+}
+
+/// Kills an overwrite at random moments of its run: every Delta reader sees the old table or the
+/// new one, never a mix; the rerun converges and vacuum leaves only the live files.
+fn killed_at_random_moments(dst: &str, on_disk: &Path, py: &str, kills: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.csv");
+    let mut text = String::from("id,k,v\n");
+    let rows: i64 = 200_000;
+    for i in 0..rows {
+        text.push_str(&format!("{i},k{},{}\n", i % 16, i * 7 % 1000));
+    }
+    std::fs::write(&big, text).unwrap();
+    let small = dir.path().join("small.csv");
+    std::fs::write(&small, "id,k,v\n1,k1,1\n2,k2,2\n3,k3,3\n").unwrap();
+    let write = |src: &Path| {
+        let mut cmd = sluice();
+        cmd.args([
+            "convert",
+            src.to_str().unwrap(),
+            dst,
+            "--partition-by",
+            "k",
+            "--mode",
+            "overwrite",
+            "-q",
+        ]);
+        cmd.args(["--target-file-size", "64KiB"]).stdout(std::process::Stdio::null());
+        cmd
+    };
+    let started = std::time::Instant::now();
+    assert!(write(&big).status().unwrap().success());
+    let full = started.elapsed().as_millis() as u64;
+    // SLUICE_TEST_SEED replays the kill moments of a failure.
+    let seed = std::env::var("SLUICE_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| fastrand::u64(..));
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut seen_old = 0;
+    for kill in 0..kills {
+        assert!(write(&small).status().unwrap().success());
+        let delay = rng.u64(0..=full + full / 4);
+        let mut child = write(&big).spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay));
+        let _ = child.kill();
+        let _ = child.wait();
+        let context = format!("kill {kill} after {delay} ms of a {full} ms write (seed {seed})");
+        let n = duckdb_count(py, on_disk, true);
+        assert!(n == 3 || n == rows, "{context}: a Delta reader saw {n} rows");
+        assert_eq!(count(dst), format!("n\n{n}\n"), "{context}: sluice agrees");
+        seen_old += usize::from(n == 3);
+        assert!(write(&big).status().unwrap().success(), "{context}: the rerun");
+        assert_eq!(
+            duckdb_count(py, on_disk, true),
+            rows,
+            "{context}: the rerun converges"
+        );
+        run(&["vacuum", dst, "--retain", "0s", "-q"]).ok();
+        assert_eq!(
+            duckdb_count(py, on_disk, false),
+            rows,
+            "{context}: after vacuum only live files are left"
+        );
+    }
+    eprintln!("random kills: {seen_old} of {kills} left the old table (seed {seed}, write {full} ms)");
+}
+
+#[test]
+fn writes_killed_at_random_moments_leave_old_or_new_local() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let dst = dir.path().join("t");
+    killed_at_random_moments(dst.to_str().unwrap(), &dst, &py, 6);
+}
+
+#[test]
+fn writes_killed_at_random_moments_leave_old_or_new_s3() {
+    let (Some(py), Some(s3)) = (python(), crate::test_util::s3()) else {
+        return;
+    };
+    let prefix = crate::test_util::unique("rnd");
+    let on_disk = s3.bucket_dir.join(&prefix);
+    killed_at_random_moments(&format!("s3://{}/{prefix}/", s3.bucket), &on_disk, &py, 6);
+}

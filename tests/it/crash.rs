@@ -168,7 +168,8 @@ fn killed_at_random_moments(dst: &str, on_disk: &Path, py: &str, kills: usize) {
             "overwrite",
             "-q",
         ]);
-        cmd.args(["--target-file-size", "64KiB"]).stdout(std::process::Stdio::null());
+        cmd.args(["--target-file-size", "64KiB"])
+            .stdout(std::process::Stdio::null());
         cmd
     };
     let started = std::time::Instant::now();

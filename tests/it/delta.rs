@@ -392,6 +392,24 @@ fn csv_timestamps_become_delta_timestamps_and_types_delta_lacks_are_refused_firs
     assert_eq!(rows[0]["at"], "2026-11-01 10:00:00", "{rows}");
     assert_eq!(rows[1]["n"], 2);
 
+    // A table without such a timestamp gains one by an append: the protocol is raised with it.
+    let plain = dir.path().join("plain");
+    let no_ts = format!("SELECT id FROM '{}'", csv.display());
+    run(&["sql", &no_ts, "--output", &format!("{}/", plain.display())]).ok();
+    let with_ts = format!("COPY ({query}) TO '{}/' STORED AS PARQUET", plain.display());
+    run(&["sql", "-q", &with_ts]).ok();
+    let log = std::fs::read_to_string(plain.join("_delta_log/00000000000000000001.json")).unwrap();
+    assert!(log.contains("\"readerFeatures\":[\"timestampNtz\"]"), "{log}");
+    let rows = delta_rows(&py, &plain, "id");
+    assert_eq!(rows.as_array().unwrap().len(), 4, "{rows}");
+    assert_eq!(
+        deltalake_rows(&py, &plain, "id", None)["rows"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+
     let bad = dir.path().join("bad");
     let r = run(&[
         "sql",

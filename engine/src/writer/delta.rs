@@ -356,6 +356,38 @@ fn protocol(schema: &Schema) -> Protocol {
     serde_json::from_value(value).expect("a literal protocol parses")
 }
 
+/// The protocol a write into an existing table must raise it to: one that lists `timestampNtz`
+/// when the rows have a timestamp without a zone and the table's protocol does not (readers refuse
+/// such a column otherwise). `None` keeps the table's.
+fn raised_protocol(current: &Protocol, schema: &Schema) -> Option<Protocol> {
+    if !has_timestamp_ntz(schema) {
+        return None;
+    }
+    let mut value = serde_json::to_value(current).ok()?;
+    let listed = |key: &str, value: &serde_json::Value| -> Vec<String> {
+        value[key]
+            .as_array()
+            .map(|a| a.iter().filter_map(|f| f.as_str().map(str::to_string)).collect())
+            .unwrap_or_default()
+    };
+    let mut reader = listed("readerFeatures", &value);
+    if reader.iter().any(|f| f == "timestampNtz") {
+        return None;
+    }
+    let mut writer = listed("writerFeatures", &value);
+    // Writer version 7 names every feature: the ones legacy version 2 implied stay.
+    if value["minWriterVersion"].as_i64().unwrap_or(2) < 7 {
+        writer.extend(["appendOnly".to_string(), "invariants".to_string()]);
+    }
+    reader.push("timestampNtz".into());
+    writer.push("timestampNtz".into());
+    value["minReaderVersion"] = 3.into();
+    value["minWriterVersion"] = 7.into();
+    value["readerFeatures"] = reader.into();
+    value["writerFeatures"] = writer.into();
+    serde_json::from_value(value).ok()
+}
+
 /// The table's columns plus the write's new ones: an append may add columns, never drop or change
 /// them (the older files still hold those).
 fn widened(table: &StructType, write: &StructType, label: &str) -> Result<StructType> {
@@ -468,6 +500,9 @@ pub(crate) async fn try_commit(
         }
         Some(s) => {
             let current = s.table.snapshot().map_err(delta_err(label))?;
+            if let Some(raised) = raised_protocol(current.protocol(), commit.schema) {
+                actions.push(Action::Protocol(raised));
+            }
             let table_schema = current.schema();
             let evolved = match commit.mode {
                 WriteMode::Overwrite => schema.clone(),

@@ -2,8 +2,10 @@
 //! minimum, maximum and null count that Delta readers prune files with.
 //!
 //! Only types whose Delta stats form is unambiguous get a minimum and maximum: integers, floats,
-//! dates and strings of at most 32 characters (Delta truncates longer ones, which would need
-//! rounding). Leaving a column out is always correct; a wrong bound would hide rows.
+//! dates, strings of at most 32 characters (Delta truncates longer ones, which would need
+//! rounding), decimals whose JSON number is exact, and timestamps (at millisecond precision, the
+//! minimum rounded down and the maximum up). Leaving a column out is always correct; a wrong bound
+//! would hide rows.
 
 use arrow::array::{Array, ArrayRef};
 use arrow::datatypes::DataType;
@@ -53,7 +55,12 @@ fn has_bounds(data_type: &DataType) -> bool {
         || data_type.is_floating()
         || matches!(
             data_type,
-            DataType::Date32 | DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+            DataType::Date32
+                | DataType::Utf8
+                | DataType::LargeUtf8
+                | DataType::Utf8View
+                | DataType::Decimal128(..)
+                | DataType::Timestamp(..)
         )
 }
 
@@ -78,10 +85,11 @@ fn extreme(values: &ArrayRef, smallest: bool) -> Option<Value> {
             best = Some(v);
         }
     }
-    to_json(&best?)
+    to_json(&best?, smallest)
 }
 
-fn to_json(v: &ScalarValue) -> Option<Value> {
+/// A bound as Delta stats JSON; a minimum rounds down and a maximum up where precision is lost.
+fn to_json(v: &ScalarValue, smallest: bool) -> Option<Value> {
     let text = |s: &Option<String>| {
         s.as_ref()
             .filter(|s| s.chars().count() <= MAX_STRING_BOUND)
@@ -100,8 +108,46 @@ fn to_json(v: &ScalarValue) -> Option<Value> {
         ScalarValue::Float64(Some(f)) if f.is_finite() => Some(json!(f)),
         ScalarValue::Date32(Some(_)) => Some(json!(v.to_string())),
         ScalarValue::Utf8(s) | ScalarValue::LargeUtf8(s) | ScalarValue::Utf8View(s) => text(s),
+        ScalarValue::Decimal128(Some(_), _, _) => exact_number(&v.to_string()),
+        ScalarValue::TimestampSecond(Some(t), tz) => {
+            timestamp(i128::from(*t) * 1_000_000, tz.is_some(), smallest)
+        }
+        ScalarValue::TimestampMillisecond(Some(t), tz) => {
+            timestamp(i128::from(*t) * 1_000, tz.is_some(), smallest)
+        }
+        ScalarValue::TimestampMicrosecond(Some(t), tz) => timestamp(i128::from(*t), tz.is_some(), smallest),
+        ScalarValue::TimestampNanosecond(Some(t), tz) => {
+            let micros = i128::from(*t).div_euclid(1_000) + i128::from(!smallest && t.rem_euclid(1_000) != 0);
+            timestamp(micros, tz.is_some(), smallest)
+        }
         _ => None,
     }
+}
+
+/// A decimal's text as a JSON number, when the number prints back as the same text (so no reader
+/// rounds it).
+fn exact_number(text: &str) -> Option<Value> {
+    let number = serde_json::Number::from_f64(text.parse().ok()?)?;
+    let canonical = |t: &str| {
+        if t.contains('.') {
+            t.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            t.to_string()
+        }
+    };
+    (canonical(&number.to_string()) == canonical(text)).then_some(Value::Number(number))
+}
+
+/// Microseconds since the epoch as Delta's millisecond timestamp text (`Z` for a zoned column).
+fn timestamp(micros: i128, zoned: bool, smallest: bool) -> Option<Value> {
+    let millis = if smallest {
+        micros.div_euclid(1_000)
+    } else {
+        micros.div_euclid(1_000) + i128::from(micros.rem_euclid(1_000) != 0)
+    };
+    let at = chrono::DateTime::from_timestamp_millis(i64::try_from(millis).ok()?)?;
+    let text = at.format("%Y-%m-%dT%H:%M:%S%.3f").to_string();
+    Some(json!(if zoned { format!("{text}Z") } else { text }))
 }
 
 #[cfg(test)]
@@ -114,6 +160,35 @@ mod tests {
     use parquet::file::properties::WriterProperties;
 
     use super::*;
+
+    #[test]
+    fn timestamps_round_outwards_and_decimals_stay_exact() {
+        let max = to_json(&ScalarValue::TimestampMicrosecond(Some(1_500), None), false);
+        assert_eq!(max, Some(json!("1970-01-01T00:00:00.002")));
+        let min = to_json(
+            &ScalarValue::TimestampMicrosecond(Some(1_500), Some("UTC".into())),
+            true,
+        );
+        assert_eq!(min, Some(json!("1970-01-01T00:00:00.001Z")));
+        let before_epoch = to_json(&ScalarValue::TimestampMicrosecond(Some(-1), None), true);
+        assert_eq!(before_epoch, Some(json!("1969-12-31T23:59:59.999")));
+        assert_eq!(
+            to_json(&ScalarValue::Decimal128(Some(1234), 15, 2), true),
+            Some(json!(12.34))
+        );
+        assert_eq!(
+            to_json(&ScalarValue::Decimal128(Some(10000), 15, 2), false),
+            Some(json!(100.0))
+        );
+        assert_eq!(
+            to_json(
+                &ScalarValue::Decimal128(Some(12_345_678_901_234_567_891), 38, 2),
+                true
+            ),
+            None,
+            "a decimal f64 cannot hold exactly gets no bound"
+        );
+    }
 
     #[test]
     fn bounds_and_null_counts_come_from_every_row_group() {

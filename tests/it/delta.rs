@@ -518,3 +518,132 @@ print(json.dumps([con.sql(f"SELECT count(*) FROM {t} WHERE {f}").fetchone()[0] f
     let counts = python_json(&py, &script, &[dst.to_str().unwrap()]);
     assert_eq!(counts, serde_json::json!([1, 1, 1, 1]));
 }
+
+/// Appends version 1 to a one-file table sluice wrote: `lines` are its actions.
+fn hand_written_version(dst: &Path, lines: &[serde_json::Value]) {
+    let body: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    std::fs::write(dst.join("_delta_log/00000000000000000001.json"), body.join("\n")).unwrap();
+}
+
+#[test]
+fn deletion_vectors_and_column_mapping_are_refused_not_misread() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("in.csv");
+    std::fs::write(&csv, "id,k\n1,a\n2,b\n").unwrap();
+    let write = |name: &str| {
+        let dst = dir.path().join(name);
+        run(&["convert", csv.to_str().unwrap(), dst.to_str().unwrap(), "-q"]).ok();
+        let file = std::fs::read_dir(&dst)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .find(|n| n.ends_with(".parquet"))
+            .unwrap();
+        (dst, file)
+    };
+    // A deletion vector hides one row of the file, as Databricks writes after a DELETE.
+    let (dv, file) = write("dv");
+    hand_written_version(
+        &dv,
+        &[
+            serde_json::json!({"protocol": {"minReaderVersion": 3, "minWriterVersion": 7,
+                "readerFeatures": ["deletionVectors"], "writerFeatures": ["deletionVectors"]}}),
+            serde_json::json!({"remove": {"path": file, "deletionTimestamp": 1, "dataChange": true}}),
+            serde_json::json!({"add": {"path": file, "partitionValues": {}, "size": 700,
+                "modificationTime": 1, "dataChange": true, "deletionVector": {"storageType": "i",
+                "pathOrInlineDv": "wi5b=000010000siXQKl0rr91000f55c8Xg0@@D72lkbi5=-{L",
+                "offset": 1, "sizeInBytes": 36, "cardinality": 1}}}),
+        ],
+    );
+    // Column mapping: the files' columns have physical names the schema maps.
+    let (cm, _) = write("cm");
+    let first = std::fs::read_to_string(cm.join("_delta_log/00000000000000000000.json")).unwrap();
+    let mut metadata = first
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find_map(|a| a.get("metaData").cloned())
+        .unwrap();
+    let mut schema: serde_json::Value =
+        serde_json::from_str(metadata["schemaString"].as_str().unwrap()).unwrap();
+    for (i, field) in schema["fields"].as_array_mut().unwrap().iter_mut().enumerate() {
+        field["metadata"] = serde_json::json!({"delta.columnMapping.id": i + 1,
+            "delta.columnMapping.physicalName": format!("col-{i}")});
+    }
+    metadata["schemaString"] = schema.to_string().into();
+    metadata["configuration"] =
+        serde_json::json!({"delta.columnMapping.mode": "name", "delta.columnMapping.maxColumnId": "2"});
+    hand_written_version(
+        &cm,
+        &[
+            serde_json::json!({"protocol": {"minReaderVersion": 2, "minWriterVersion": 5}}),
+            serde_json::json!({ "metaData": metadata }),
+        ],
+    );
+    for (dst, why) in [(&dv, "deletion vectors"), (&cm, "column mapping (`name`)")] {
+        for args in [
+            vec!["sql".to_string(), format!("SELECT * FROM '{}/'", dst.display())],
+            vec![
+                "convert".to_string(),
+                csv.display().to_string(),
+                dst.display().to_string(),
+                "--mode".into(),
+                "append".into(),
+            ],
+        ] {
+            let out = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+            assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+            assert!(
+                out.stderr.contains("cannot be used as a Delta table"),
+                "{args:?}: {}",
+                out.stderr
+            );
+            assert!(out.stderr.contains(why), "{args:?}: {}", out.stderr);
+        }
+    }
+}
+
+#[test]
+fn tables_the_deltalake_package_wrote_read_with_their_partition_values() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let dst = dir.path().join("foreign");
+    let script = r#"
+import json, os, sys
+import pyarrow as pa
+from deltalake import write_deltalake
+rows = pa.table({"id": pa.array([1, 2, 3, 4, 5, 6, 7], pa.int64()),
+                 "k": pa.array(["a/b", "x=y", "50%", "10:30", "with space", "café", None]),
+                 "day": pa.array([1, 1, 2, 2, 3, 3, 3], pa.int32())})
+write_deltalake(sys.argv[1], rows, partition_by=["k", "day"])
+write_deltalake(sys.argv[1], rows.slice(0, 2), partition_by=["k", "day"], mode="overwrite",
+                predicate="day = 1")
+print(json.dumps(None))
+os._exit(0)
+"#;
+    python_json(&py, script, &[dst.to_str().unwrap()]);
+    let expected = deltalake_rows(&py, &dst, "id", None);
+    let got = run(&[
+        "sql",
+        "--format",
+        "json",
+        &format!("SELECT id, k, day FROM '{}/' ORDER BY id", dst.display()),
+    ])
+    .json();
+    // sluice's JSON leaves NULL columns out of a row.
+    let mut expected = expected["rows"].clone();
+    for row in expected.as_array_mut().unwrap() {
+        row.as_object_mut().unwrap().retain(|_, v| !v.is_null());
+    }
+    assert_eq!(
+        serde_json::Value::Array(got),
+        expected,
+        "sluice reads what delta-rs wrote"
+    );
+    let typed = run(&[
+        "sql",
+        "--format",
+        "csv",
+        &format!("SELECT arrow_typeof(day) AS t FROM '{}/' LIMIT 1", dst.display()),
+    ])
+    .ok();
+    assert_eq!(typed, "t\nInt32\n", "the partition column has the log's type");
+}

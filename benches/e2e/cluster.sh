@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Workload 4 of the end-to-end harness (TPC-H lineitem ⋈ orders ⋈ customer ⋈ nation, revenue by
-# nation, year and priority, written partitioned by year) run locally and on a Ballista cluster of
-# 1 and 2 executors started on this machine from the same release binary. Prints the median wall
-# time of each setup.
+# Two workloads run locally and on a Ballista cluster of 1 and 2 executors started on this machine
+# from the same release binary: the join job (workload 4 of the end-to-end harness: TPC-H lineitem
+# ⋈ orders ⋈ customer ⋈ nation, revenue by nation, year and priority, written partitioned by year)
+# and a write-heavy convert (lineitem CSV to Parquet partitioned by returnflag and linestatus).
+# Prints the median wall time of each setup and, for the convert, the CPU seconds of the client
+# and of the executors (the client only plans and commits: the executors write).
 #
 #   benches/e2e/cluster.sh [--sf 1] [--runs 3] [--slots 2]
 #
@@ -54,7 +56,44 @@ run_setup() {
   printf '%s\n' "${times[@]}" | sort -n | awk -v n="$name" '{a[NR]=$1} END {printf "%-12s median %.2f s\n", n, a[int((NR+1)/2)]}' >>"$WORK/summary"
 }
 
+# CPU seconds (user + system) a running process has used.
+cpu_of() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat"; }
+
+# convert_setup NAME [--cluster URL]: RUNS converts, each with its wall time, the client's CPU
+# (from the kernel's accounting of the finished child) and the executors' CPU (from /proc).
+convert_setup() {
+  local name="$1"; shift
+  local times=()
+  for i in $(seq 1 "$RUNS"); do
+    local before=0 after=0 pid
+    for pid in "${EXECUTORS[@]}"; do before=$(echo "$before + $(cpu_of "$pid")" | bc); done
+    local out
+    out=$(python3 - "$BIN" "$@" <<PY
+import resource, subprocess, sys, time
+start = time.time()
+subprocess.run([sys.argv[1], "-q", *sys.argv[2:], "convert", "$DATA/lineitem/", "$WORK/li-$name/",
+                "--partition-by", "l_returnflag,l_linestatus", "--mode", "overwrite"],
+               check=True, stdout=subprocess.DEVNULL)
+wall = time.time() - start
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(f"{wall:.2f} {r.ru_utime + r.ru_stime:.2f}")
+PY
+)
+    for pid in "${EXECUTORS[@]}"; do after=$(echo "$after + $(cpu_of "$pid")" | bc); done
+    local wall client executors share
+    read -r wall client <<<"$out"
+    executors=$(echo "$after - $before" | bc)
+    share=$(echo "scale=1; 100 * $client / ($client + $executors)" | bc)
+    times+=("$wall")
+    echo "   convert $name: run $i: ${wall} s wall, client ${client} s CPU, executors ${executors} s CPU (client ${share} %)"
+    echo "convert $name run $i: ${wall} s, client ${client} s CPU, executors ${executors} s CPU, client share ${share} %" >>"$WORK/cpu"
+  done
+  printf '%s\n' "${times[@]}" | sort -n | awk -v n="convert $name" '{a[NR]=$1} END {printf "%-22s median %.2f s\n", n, a[int((NR+1)/2)]}' >>"$WORK/summary"
+}
+
+EXECUTORS=()
 run_setup local
+convert_setup local
 SCHED=$(port)
 "$BIN" -q scheduler --bind "127.0.0.1:$SCHED" >"$WORK/scheduler.log" 2>&1 &
 PIDS+=($!)
@@ -64,9 +103,13 @@ for n in 1 2; do
   "$BIN" -q executor --scheduler "df://127.0.0.1:$SCHED" --bind "127.0.0.1:$FLIGHT" --grpc-port "$GRPC" \
     --slots "$SLOTS" --work-dir "$WORK/executor-$n" >"$WORK/executor-$n.log" 2>&1 &
   PIDS+=($!)
+  EXECUTORS+=($!)
   wait_port "$FLIGHT"
   sleep 2
   run_setup "executors=$n" --cluster "df://127.0.0.1:$SCHED"
+  convert_setup "executors=$n" --cluster "df://127.0.0.1:$SCHED"
 done
-echo "== workload 4, SF$SF, $RUNS runs, $SLOTS slots per executor, $(nproc) cores"
+echo "== SF$SF, $RUNS runs, $SLOTS slots per executor, $(nproc) cores"
 cat "$WORK/summary"
+echo "== CPU of the converts"
+cat "$WORK/cpu"

@@ -12,13 +12,15 @@ use datafusion::logical_expr::{AggregateUDF, Extension, LogicalPlan, ScalarUDF, 
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
-use sluice_engine::readers::{CompressedScanExec, LakeTable};
+use sluice_engine::readers::{CompressedScanExec, ConformExec, LakeTable};
+use sluice_engine::writer::{WriteExec, WriteNode, WriteSpec};
 
 /// Marks a table encoded by sluice (Ballista's own encodings never start with it).
 const TAG: &[u8] = b"sluice:lake-table\0";
 
-/// Ballista's logical codec plus sluice's [`LakeTable`]: a catalog table travels as its exact file
-/// list, so the scheduler plans over the committed files without a catalog or a listing.
+/// Ballista's logical codec plus sluice's [`LakeTable`] (a catalog table travels as its exact file
+/// list, so the scheduler plans over the committed files without a catalog or a listing) and
+/// [`WriteNode`] (a write the executors run).
 #[derive(Debug, Default)]
 pub struct SluiceCodec {
     inner: BallistaLogicalExtensionCodec,
@@ -28,13 +30,39 @@ fn external(e: sluice_engine::EngineError) -> DataFusionError {
     DataFusionError::External(Box::new(e))
 }
 
+/// Marks a [`ConformExec`] (Ballista's encodings never start with it).
+const CONFORM_TAG: &[u8] = b"sluice:conform\0";
+
+/// Marks a sluice write node or plan (Ballista's encodings never start with it).
+const WRITE_TAG: &[u8] = b"sluice:write\0";
+
+fn one_input<T: Clone>(inputs: &[T]) -> Result<T> {
+    match inputs {
+        [input] => Ok(input.clone()),
+        _ => Err(DataFusionError::Internal(
+            "a sluice write arrived without exactly one input".into(),
+        )),
+    }
+}
+
 impl LogicalExtensionCodec for SluiceCodec {
     fn try_decode(&self, buf: &[u8], inputs: &[LogicalPlan], ctx: &TaskContext) -> Result<Extension> {
-        self.inner.try_decode(buf, inputs, ctx)
+        let Some(spec) = buf.strip_prefix(WRITE_TAG) else {
+            return self.inner.try_decode(buf, inputs, ctx);
+        };
+        let node = WriteNode::new(one_input(inputs)?, WriteSpec::decode(spec)?)?;
+        Ok(Extension { node: Arc::new(node) })
     }
 
     fn try_encode(&self, node: &Extension, buf: &mut Vec<u8>) -> Result<()> {
-        self.inner.try_encode(node, buf)
+        match node.node.as_any().downcast_ref::<WriteNode>() {
+            Some(write) => {
+                buf.extend_from_slice(WRITE_TAG);
+                buf.extend_from_slice(&write.spec().encode());
+                Ok(())
+            }
+            None => self.inner.try_encode(node, buf),
+        }
     }
 
     fn try_decode_table_provider(
@@ -106,7 +134,8 @@ impl LogicalExtensionCodec for SluiceCodec {
 const SCAN_TAG: &[u8] = b"sluice:compressed-scan\0";
 
 /// Ballista's physical codec plus [`CompressedScanExec`], which carries the compression of text
-/// scans that DataFusion 55's own encoding drops. The scheduler and every executor use it.
+/// scans that DataFusion 55's own encoding drops, and [`WriteExec`], sluice's writer as a task. The
+/// scheduler and every executor use it.
 #[derive(Debug, Default)]
 pub struct SluicePhysicalCodec {
     inner: BallistaPhysicalExtensionCodec,
@@ -120,6 +149,14 @@ impl PhysicalExtensionCodec for SluicePhysicalCodec {
         ctx: &TaskContext,
         proto_converter: &dyn PhysicalProtoConverterExtension,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        if buf == CONFORM_TAG {
+            return Ok(Arc::new(ConformExec::new(one_input(inputs)?)));
+        }
+        if let Some(spec) = buf.strip_prefix(WRITE_TAG) {
+            let spec = WriteSpec::decode(spec)?;
+            tracing::debug!(dest = %spec.dest, "received a write");
+            return Ok(Arc::new(WriteExec::new(one_input(inputs)?, spec)));
+        }
         let Some(name) = buf.strip_prefix(SCAN_TAG) else {
             return self.inner.try_decode(buf, inputs, ctx, proto_converter);
         };
@@ -140,6 +177,15 @@ impl PhysicalExtensionCodec for SluicePhysicalCodec {
         buf: &mut Vec<u8>,
         proto_converter: &dyn PhysicalProtoConverterExtension,
     ) -> Result<()> {
+        if node.downcast_ref::<ConformExec>().is_some() {
+            buf.extend_from_slice(CONFORM_TAG);
+            return Ok(());
+        }
+        if let Some(write) = node.downcast_ref::<WriteExec>() {
+            buf.extend_from_slice(WRITE_TAG);
+            buf.extend_from_slice(&write.spec().encode());
+            return Ok(());
+        }
         match node.downcast_ref::<CompressedScanExec>() {
             Some(scan) => {
                 tracing::debug!(compression = %scan.compression_name(), "sending a compressed scan");

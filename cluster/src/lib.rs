@@ -5,8 +5,8 @@
 //!   catalog tables ──plan locally──> logical plan ──> physical plan, stages ──> tasks read the lake
 //!   (LakeTable: the exact committed files,            (same file list,          (S3 from their own
 //!    sent as bytes by [`SluiceCodec`])                 rebuilt from the bytes)   environment)
-//!   rows <──────────── Arrow Flight from the executors' work dirs <──────────────────┘
-//!   └─> written and committed by the client with the same writer as local runs
+//!   writes: each task writes its files to the destination  <───────────────────────────┘
+//!   └─> the client gets the file lists and makes the one Delta commit, as locally
 //! ```
 //!
 //! Every role is the same sluice binary; [`run_scheduler`] and [`run_executor`] embed Ballista's
@@ -127,7 +127,8 @@ pub fn remote_upgrade(addr: &SchedulerAddr, partitions: usize) -> StateUpgrade {
             .clone()
             .with_ballista_logical_extension_codec(Arc::new(SluiceCodec::default()))
             .upgrade_for_ballista()
-            .with_target_partitions(partitions.max(1));
+            .with_target_partitions(partitions.max(1))
+            .with_option_extension(sluice_engine::writer::DistributedWrites);
         let state = SessionStateBuilder::new_from_existing(state)
             .with_config(config)
             .build();

@@ -88,6 +88,7 @@ pub async fn run_scheduler(options: SchedulerOptions) -> Result<()> {
             .build_arc()?;
         Ok(SessionStateBuilder::new_from_existing(state)
             .with_runtime_env(runtime)
+            .with_query_planner(Arc::new(sluice_engine::writer::WriteQueryPlanner))
             .build())
     });
     let timeout = options.executor_timeout.as_secs().max(2);

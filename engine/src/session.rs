@@ -330,8 +330,19 @@ impl SluiceSession {
     ) -> Result<Staged> {
         let df = delta_compatible(df)?;
         crate::writer::check_delta_schema(df.schema().as_arrow(), dest.original())?;
-        let plan = df.create_physical_plan().await?;
         let store = self.store_for(dest)?;
+        let on_cluster = self
+            .ctx
+            .state()
+            .config()
+            .options()
+            .extensions
+            .get::<crate::writer::DistributedWrites>()
+            .is_some();
+        if on_cluster && options.mode() != WriteMode::Merge {
+            return crate::writer::stage_distributed(&self.ctx, store, dest, df, options, run_id).await;
+        }
+        let plan = df.create_physical_plan().await?;
         if options.mode() == WriteMode::Merge {
             return crate::writer::stage_merge(&self.ctx, store, dest, plan, options, run_id).await;
         }

@@ -359,6 +359,13 @@ fn a_partitioned_job_on_the_cluster_writes_what_a_local_run_writes() {
             .join("cluster/_delta_log")
             .is_dir()
     );
+    // The executors wrote the files: every committed name carries a task attempt.
+    let committed = live_files_in_log(&s3.bucket_dir.join(&out_prefix).join("cluster"));
+    assert!(!committed.is_empty());
+    assert!(
+        committed.iter().all(|f| f.contains(".t")),
+        "files written by tasks: {committed:?}"
+    );
     // The output read back through the cluster as a Delta table, at its first version too.
     for version in ["", " VERSION AS OF 0"] {
         let sql = format!(
@@ -376,6 +383,90 @@ fn a_partitioned_job_on_the_cluster_writes_what_a_local_run_writes() {
         let delta = delta_rows(&py, &s3.bucket_dir.join(&out_prefix).join("cluster"), "nation");
         assert_eq!(on[0]["n"], delta.as_array().unwrap().len(), "{sql}");
     }
+}
+
+/// The paths the Delta log of `dir` adds and does not remove.
+fn live_files_in_log(dir: &Path) -> Vec<String> {
+    let mut live = std::collections::BTreeSet::new();
+    let mut logs: Vec<PathBuf> = std::fs::read_dir(dir.join("_delta_log"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    logs.sort();
+    for log in logs {
+        for line in std::fs::read_to_string(log).unwrap().lines() {
+            let action: serde_json::Value = serde_json::from_str(line).unwrap();
+            if let Some(path) = action["add"]["path"].as_str() {
+                live.insert(path.to_string());
+            }
+            if let Some(path) = action["remove"]["path"].as_str() {
+                live.remove(path);
+            }
+        }
+    }
+    live.into_iter().collect()
+}
+
+#[test]
+fn a_partitioned_convert_on_the_cluster_is_written_by_the_executors() {
+    let Some(Tpch { s3, data, .. }) = tpch_lake() else {
+        return;
+    };
+    let py = python().unwrap();
+    let cluster = Cluster::start(2);
+    let prefix = unique("li");
+    let dest = |name: &str| format!("s3://{}/{prefix}/{name}/", s3.bucket);
+    let convert = |extra: &[&str], name: &str| {
+        let mut args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        args.extend(
+            [
+                "convert",
+                &format!("{data}/lineitem/"),
+                &dest(name),
+                "--partition-by",
+                "l_returnflag,l_linestatus",
+                "-q",
+            ]
+            .map(String::from),
+        );
+        let out = sluice().args(&args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            cluster.logs()
+        );
+    };
+    convert(&[], "local");
+    convert(&["--cluster", &cluster.url], "cluster");
+    let on_disk = |name: &str| s3.bucket_dir.join(&prefix).join(name);
+    let rows = |name: &str| {
+        crate::test_util::python_json(
+            &py,
+            &format!(
+                "{}{}",
+                crate::test_util::DUCKDB_WITH_DELTA,
+                r#"
+rel = con.sql(f"SELECT l_returnflag, l_linestatus, count(*) AS n, sum(l_quantity) AS q FROM delta_scan('{sys.argv[1]}') GROUP BY ALL ORDER BY ALL")
+print(json.dumps([list(r) for r in rel.fetchall()], default=str))
+"#
+            ),
+            &[on_disk(name).to_str().unwrap()],
+        )
+    };
+    let (local, remote) = (rows("local"), rows("cluster"));
+    assert_eq!(local.as_array().unwrap().len(), 4, "{local}");
+    assert_eq!(local, remote, "the cluster wrote the rows a local run writes");
+    let files = live_files_in_log(&on_disk("cluster"));
+    assert!(files.iter().all(|f| f.contains(".t")), "{files:?}");
+    let folders: std::collections::BTreeSet<&str> =
+        files.iter().map(|f| f.rsplit_once('/').unwrap().0).collect();
+    assert_eq!(
+        folders.len(),
+        files.len(),
+        "each partition value was written by one task: {files:?}"
+    );
 }
 
 /// Equal CSV, except that numbers may differ in the last cent: sums of floating-point values

@@ -33,7 +33,7 @@ use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 pub use self::csv::{CsvReadOptions, parse_delimiter};
 pub use self::delta::describe_delta;
 pub use self::table::{FileGroupSpec, LakeTable};
-pub use self::wire::CompressedScanExec;
+pub use self::wire::{CompressedScanExec, ConformExec};
 use crate::error::{EngineError, Result};
 use crate::stores::Location;
 use crate::writer::layout::{parse_partition_segment, unescape_path_name};

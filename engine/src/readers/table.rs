@@ -312,6 +312,11 @@ impl TableProvider for LakeTable {
             };
             return Ok(Arc::new(EmptyExec::new(projected)));
         }
-        UnionExec::try_new(plans)
+        let plan = UnionExec::try_new(plans)?;
+        Ok(if self.remote && !self.partition_fields.is_empty() {
+            Arc::new(super::wire::ConformExec::new(plan))
+        } else {
+            plan
+        })
     }
 }

@@ -299,6 +299,90 @@ impl ExecutionPlan for CompressedScanExec {
     }
 }
 
+/// Hands on its input's batches under the schema the input declares. A file scan declares its
+/// partition columns nullable but emits them as non-nullable literals, which one process does not
+/// mind and a cluster's shuffle writer refuses ("schema mismatch"), so scans of partitioned tables
+/// that run on a cluster end in this node.
+#[derive(Debug)]
+pub struct ConformExec {
+    input: Arc<dyn ExecutionPlan>,
+}
+
+impl ConformExec {
+    /// Wraps `input`.
+    pub fn new(input: Arc<dyn ExecutionPlan>) -> Self {
+        Self { input }
+    }
+}
+
+impl DisplayAs for ConformExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ConformExec")
+    }
+}
+
+impl ExecutionPlan for ConformExec {
+    fn name(&self) -> &str {
+        "ConformExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        self.input.properties()
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn maintains_input_order(&self) -> Vec<bool> {
+        vec![true]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> datafusion::error::Result<TreeNodeRecursion>,
+    ) -> datafusion::error::Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        mut children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        match (children.pop(), children.is_empty()) {
+            (Some(input), true) => Ok(Arc::new(Self::new(input))),
+            _ => Err(datafusion::error::DataFusionError::Internal(
+                "ConformExec takes one child".into(),
+            )),
+        }
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> datafusion::error::Result<SendableRecordBatchStream> {
+        use futures::StreamExt;
+        let schema = self.input.schema();
+        let stream = self.input.execute(partition, context)?;
+        let target = Arc::clone(&schema);
+        let conformed = stream.map(move |batch| {
+            let batch = batch?;
+            if batch.schema() == target {
+                return Ok(batch);
+            }
+            Ok(arrow::array::RecordBatch::try_new_with_options(
+                Arc::clone(&target),
+                batch.columns().to_vec(),
+                &arrow::array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+            )?)
+        });
+        Ok(Box::pin(
+            datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(schema, conformed),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

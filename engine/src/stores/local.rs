@@ -149,6 +149,8 @@ fn local_url(text: &str) -> Result<Url> {
         path: path.to_path_buf(),
         source,
     })?;
+    // `data/../lake/` names `lake/`: a URL segment `..` is not a path object stores accept.
+    let absolute = lexically_normal(&absolute);
     let wants_folder = text.ends_with('/') || absolute.is_dir();
     let url = if wants_folder {
         Url::from_directory_path(&absolute)
@@ -159,6 +161,22 @@ fn local_url(text: &str) -> Result<Url> {
         location: text.to_string(),
         reason: "not a valid local path".into(),
     })
+}
+
+/// `path` without `.` and with each `..` taking away the component before it (as shells and
+/// DuckDB read a path, without resolving symbolic links).
+fn lexically_normal(path: &Path) -> std::path::PathBuf {
+    let mut out = std::path::PathBuf::new();
+    for component in path.components() {
+        match component {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 fn percent_decode(s: &str) -> String {
@@ -192,6 +210,12 @@ mod tests {
         assert!(loc.is_folder());
         assert!(loc.is_local());
         assert_eq!(loc.local_path().unwrap(), dir.path());
+    }
+
+    #[test]
+    fn dot_dot_segments_are_resolved() {
+        let l = Location::parse("/data/raw/../lake/./orders/").unwrap();
+        assert_eq!(l.url().as_str(), "file:///data/lake/orders/");
     }
 
     #[test]

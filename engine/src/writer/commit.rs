@@ -196,11 +196,6 @@ impl Committer {
         })
     }
 
-    /// Where a file with this destination-relative name is written.
-    pub(super) fn path(&self, relative: &str) -> Result<Path> {
-        self.log.child(relative)
-    }
-
     pub(super) async fn commit(
         self,
         mode: WriteMode,

@@ -16,6 +16,7 @@
 mod cluster;
 mod commit;
 pub(crate) mod delta;
+mod distributed;
 mod encoding;
 pub mod layout;
 pub mod log;
@@ -51,6 +52,8 @@ use tokio::task::JoinSet;
 pub use commit::{CommitReport, WrittenFile, vacuum};
 pub use delta::{AsOf, TableVersion};
 pub(crate) use delta::{delta_type, history as delta_history};
+pub(crate) use distributed::stage_distributed;
+pub use distributed::{DistributedWrites, WriteExec, WriteNode, WriteQueryPlanner, WriteSpec};
 pub(crate) use merge::stage_merge;
 pub use optimize::OptimizeReport;
 pub(crate) use optimize::optimize;
@@ -113,7 +116,7 @@ impl std::str::FromStr for WriteMode {
 }
 
 /// Parquet compression codecs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Codec {
     /// zstd at a level from 1 to 22; 3 by default (as DuckDB, Polars and Spark write): small
     /// files, fast to read.
@@ -198,7 +201,7 @@ impl std::str::FromStr for Codec {
 }
 
 /// Settings of one write, set by the user.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WriteOptions {
     partition_by: Vec<String>,
     mode: WriteMode,
@@ -500,25 +503,21 @@ impl PartitionedWriter {
                 return Err(e);
             }
         };
-        let committer = Arc::new(committer);
         let executed = Arc::clone(&plan);
         let streams = plan.properties().output_partitioning().partition_count().max(1);
-        let shared = Arc::new(StreamShared {
+        let target = FileTarget {
             store: Arc::clone(&self.store),
-            committer: Arc::clone(&committer),
+            root: self.dest.store_path(),
             run_id: self.run_id.clone(),
-            base_props: self.options.properties(&layout.data_schema(&schema))?,
-            props: OnceLock::new(),
-            layout,
-            file_schema: Arc::clone(&schema),
-            target_file_size: self.options.target_file_size,
-            max_open_files: self.options.max_open_files,
-            buffer_bytes: (self.options.buffer_bytes / streams).max(1024 * 1024),
-            codec_tag: self.options.codec.file_tag(),
-            cancelled: AtomicBool::new(false),
-            next_stream: AtomicUsize::new(streams),
-            spawned: Mutex::new(JoinSet::new()),
-        });
+            attempt: String::new(),
+        };
+        let shared = match StreamShared::new(target, &self.options, layout, Arc::clone(&schema), streams) {
+            Ok(shared) => Arc::new(shared),
+            Err(e) => {
+                committer.abort(Vec::new()).await;
+                return Err(e);
+            }
+        };
         // Streams that meet too many partition values hand their rows to this (see `cluster`).
         let rerouter = adaptive.then(|| {
             cluster::Rerouter::new(
@@ -561,7 +560,6 @@ impl PartitionedWriter {
             join_streams(&mut writers, &shared, &mut written, &mut failure).await;
         }
         drop(shared);
-        let committer = Arc::into_inner(committer).expect("every stream task has finished");
         if let Some(e) = failure {
             committer
                 .abort(written.into_iter().map(|f| f.path).collect())
@@ -643,6 +641,29 @@ impl std::fmt::Debug for PendingCommit {
 }
 
 impl PendingCommit {
+    /// Files written elsewhere (by a cluster's tasks) that `committer` commits.
+    fn from_parts(
+        committer: commit::Committer,
+        files: Vec<WrittenFile>,
+        options: &WriteOptions,
+        schema: SchemaRef,
+    ) -> Self {
+        let plan: Arc<dyn ExecutionPlan> = Arc::new(datafusion::physical_plan::empty::EmptyExec::new(
+            Arc::clone(&schema),
+        ));
+        Self {
+            committer: Box::new(committer),
+            companion: None,
+            merge: None,
+            info: serde_json::Map::new(),
+            plan,
+            files,
+            mode: options.mode,
+            partition_by: options.partition_by.clone(),
+            schema,
+        }
+    }
+
     /// The files waiting for the commit.
     pub fn files(&self) -> &[WrittenFile] {
         &self.files
@@ -720,10 +741,22 @@ impl PendingCommit {
     }
 }
 
+/// Where a write's files go and how they are named.
+struct FileTarget {
+    store: Arc<dyn ObjectStore>,
+    /// The destination folder on `store`.
+    root: object_store::path::Path,
+    run_id: String,
+    /// Set apart the files of one task attempt on a cluster (`.t<attempt>` after the run id);
+    /// empty locally.
+    attempt: String,
+}
+
 struct StreamShared {
     store: Arc<dyn ObjectStore>,
-    committer: Arc<commit::Committer>,
+    root: object_store::path::Path,
     run_id: String,
+    attempt: String,
     /// The properties the options ask for; `props` adds the dictionary choices made from the first
     /// batch any stream sees.
     base_props: WriterProperties,
@@ -758,6 +791,33 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl StreamShared {
+    /// What `streams` writing streams of one write share.
+    fn new(
+        target: FileTarget,
+        options: &WriteOptions,
+        layout: partition::Layout,
+        schema: SchemaRef,
+        streams: usize,
+    ) -> Result<Self> {
+        Ok(Self {
+            store: target.store,
+            root: target.root,
+            run_id: target.run_id,
+            attempt: target.attempt,
+            base_props: options.properties(&layout.data_schema(&schema))?,
+            props: OnceLock::new(),
+            layout,
+            file_schema: schema,
+            target_file_size: options.target_file_size,
+            max_open_files: options.max_open_files,
+            buffer_bytes: (options.buffer_bytes / streams).max(1024 * 1024),
+            codec_tag: options.codec.file_tag(),
+            cancelled: AtomicBool::new(false),
+            next_stream: AtomicUsize::new(streams),
+            spawned: Mutex::new(JoinSet::new()),
+        })
+    }
+
     /// The writer properties, settled from `first` (the data columns of a batch) when no stream has
     /// settled them yet.
     fn props(&self, first: &RecordBatch) -> &WriterProperties {
@@ -944,8 +1004,8 @@ impl StreamState {
                         self.close_least_recent().await?;
                     }
                     let name = format!(
-                        "part-{stream_no:05}-{:05}-{}.{}.parquet",
-                        self.seq, shared.run_id, shared.codec_tag
+                        "part-{stream_no:05}-{:05}-{}{}.{}.parquet",
+                        self.seq, shared.run_id, shared.attempt, shared.codec_tag
                     );
                     let relative = if dir.is_empty() {
                         name
@@ -953,7 +1013,7 @@ impl StreamState {
                         format!("{dir}/{name}")
                     };
                     self.seq += 1;
-                    let path = shared.committer.path(&relative)?;
+                    let path = log::child_path(&shared.root, &relative)?;
                     let sink = BufWriter::with_capacity(Arc::clone(&shared.store), path, UPLOAD_BUFFER);
                     let writer = AsyncArrowWriter::try_new(
                         sink,

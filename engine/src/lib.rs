@@ -26,6 +26,7 @@ pub mod process;
 pub mod progress;
 pub mod readers;
 mod session;
+pub mod statements;
 pub mod stores;
 mod time_travel;
 pub mod writer;

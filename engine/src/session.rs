@@ -277,10 +277,19 @@ impl SluiceSession {
         &self.ctx
     }
 
-    /// Plans SQL, with `VERSION AS OF` / `TIMESTAMP AS OF` on Delta tables resolved first.
+    /// Plans one SQL statement as sluice runs it: `VERSION AS OF` / `TIMESTAMP AS OF` on Delta
+    /// tables resolved first, and a COPY to a folder through sluice's writer (see
+    /// [`crate::statements`]).
     pub async fn sql(&self, sql: &str) -> Result<DataFrame> {
         let sql = crate::time_travel::resolve(&self.ctx, sql).await?;
-        Ok(self.ctx.sql(&sql).await?)
+        let mut statements = crate::statements::parse_statements(self, &sql)?;
+        match (statements.pop(), statements.is_empty()) {
+            (Some(statement), true) => crate::statements::run_statement(self, statement).await,
+            _ => Err(EngineError::InvalidOption {
+                option: "SQL".into(),
+                reason: "expected exactly one statement".into(),
+            }),
+        }
     }
 
     /// The tracked memory limit in bytes.

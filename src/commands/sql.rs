@@ -5,11 +5,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use datafusion::dataframe::{DataFrame, DataFrameWriteOptions};
-use datafusion::sql::parser::CopyToSource;
-use datafusion::sql::parser::{DFParserBuilder, Statement};
-use datafusion::sql::sqlparser::ast::Value as SqlValue;
-use datafusion::sql::sqlparser::dialect::dialect_from_str;
-use sluice_engine::{Codec, Location, SluiceSession, WriteMode, WriteOptions, new_run_id};
+use sluice_engine::{Location, SluiceSession, WriteMode, WriteOptions, new_run_id};
 
 use crate::args::SqlArgs;
 use crate::diagnostics::UsageError;
@@ -75,21 +71,6 @@ fn read_stdin() -> anyhow::Result<String> {
     Ok(sql)
 }
 
-/// Splits SQL text into statements with DataFusion's parser (its dialect setting applies).
-pub fn parse_statements(session: &SluiceSession, sql: &str) -> anyhow::Result<Vec<Statement>> {
-    let state = session.ctx().state();
-    let name = state.config().options().sql_parser.dialect;
-    let dialect = dialect_from_str(name).ok_or_else(|| {
-        UsageError::new(
-            format!("unknown SQL dialect `{name}`"),
-            "use e.g. `SET datafusion.sql_parser.dialect = 'generic'`",
-        )
-    })?;
-    let mut parser = DFParserBuilder::new(sql).with_dialect(dialect.as_ref()).build()?;
-    let statements = parser.parse_statements()?;
-    Ok(statements.into_iter().collect())
-}
-
 /// Runs every statement in `sql`, printing each result; `output` receives the last one instead.
 pub async fn run_script(
     session: &SluiceSession,
@@ -99,7 +80,7 @@ pub async fn run_script(
 ) -> anyhow::Result<()> {
     // `VERSION AS OF` / `TIMESTAMP AS OF`: versioned tables are opened first, under names of their own.
     let sql = sluice_engine::resolve_time_travel(session.ctx(), sql).await?;
-    let statements = parse_statements(session, &sql)?;
+    let statements = sluice_engine::statements::parse_statements(session, &sql)?;
     if statements.is_empty() {
         return Err(UsageError::new(
             "no SQL statement given",
@@ -110,14 +91,7 @@ pub async fn run_script(
     let last = statements.len() - 1;
     for (i, statement) in statements.into_iter().enumerate() {
         let started = Instant::now();
-        let df = match copy_through_writer(session, statement).await? {
-            Copied::Done(df) => df,
-            Copied::NotOurs(statement) => {
-                let state = session.ctx().state();
-                let plan = state.statement_to_plan(*statement).await?;
-                session.ctx().execute_logical_plan(plan).await?
-            }
-        };
+        let df = sluice_engine::statements::run_statement(session, statement).await?;
         match output {
             Some(path) if i == last => write_output(session, df, path, settings).await?,
             _ => print_result(df, settings, started).await?,
@@ -125,78 +99,6 @@ pub async fn run_script(
     }
     Ok(())
 }
-
-enum Copied {
-    /// The COPY ran through sluice's writer; the frame holds its `count` row.
-    Done(DataFrame),
-    /// Any other statement, for DataFusion.
-    NotOurs(Box<Statement>),
-}
-
-/// `COPY ... TO 'folder/' STORED AS PARQUET [PARTITIONED BY (...)] [OPTIONS (...)]` goes through
-/// sluice's writer (Hive escaping, NULL partitions, bounded memory, the Delta commit); COPY to a file
-/// or to CSV/JSON stays DataFusion's.
-async fn copy_through_writer(session: &SluiceSession, statement: Statement) -> anyhow::Result<Copied> {
-    let Statement::CopyTo(copy) = &statement else {
-        return Ok(Copied::NotOurs(Box::new(statement)));
-    };
-    let parquet = match &copy.stored_as {
-        Some(format) => format.eq_ignore_ascii_case("parquet"),
-        None => false,
-    };
-    let folder = copy.target.ends_with('/');
-    if !parquet || !folder {
-        return Ok(Copied::NotOurs(Box::new(statement)));
-    }
-    let options = copy_options(&copy.options)?
-        .with_partition_by(copy.partitioned_by.clone())
-        .with_mode(WriteMode::Append);
-    let source_sql = match &copy.source {
-        CopyToSource::Query(query) => query.to_string(),
-        CopyToSource::Relation(name) => format!("SELECT * FROM {name}"),
-    };
-    let df = session.ctx().sql(&source_sql).await?;
-    let report = session
-        .write_parquet(df, &Location::parse(&copy.target)?, options, &new_run_id())
-        .await?;
-    let count = session
-        .ctx()
-        .sql(&format!(
-            "SELECT CAST({} AS BIGINT UNSIGNED) AS count",
-            report.rows
-        ))
-        .await?;
-    Ok(Copied::Done(count))
-}
-
-/// The write settings a COPY's `OPTIONS (...)` give, in DataFusion's spelling (`format.` optional).
-fn copy_options(given: &[(String, SqlValue)]) -> anyhow::Result<WriteOptions> {
-    let mut options = WriteOptions::new();
-    for (key, value) in given {
-        let text = match value {
-            SqlValue::SingleQuotedString(s) | SqlValue::DoubleQuotedString(s) => s.clone(),
-            SqlValue::Number(n, _) => n.to_string(),
-            SqlValue::Boolean(b) => b.to_string(),
-            other => other.to_string(),
-        };
-        let bad =
-            |what: &str| UsageError::new(format!("COPY option `{key}` = `{text}`: {what}"), COPY_OPTIONS);
-        let name = key.to_ascii_lowercase();
-        options = match name.strip_prefix("format.").unwrap_or(&name) {
-            "compression" => options.with_codec(text.parse::<Codec>().map_err(|e| bad(&e.to_string()))?),
-            "max_row_group_size" => {
-                options.with_row_group_rows(text.parse().map_err(|_| bad("not a number of rows"))?)
-            }
-            "execution.keep_partition_by_columns" | "keep_partition_by_columns" => {
-                options.with_keep_partition_columns(text.parse().map_err(|_| bad("not true or false"))?)
-            }
-            _ => return Err(bad("sluice's Delta writer does not take this option").into()),
-        };
-    }
-    Ok(options)
-}
-
-const COPY_OPTIONS: &str = "COPY to a folder writes a Delta table through sluice's writer, which takes 'format.compression' (zstd, zstd(1..22), snappy, gzip, lz4, none), 'format.max_row_group_size' and 'execution.keep_partition_by_columns'; name a .parquet file instead for DataFusion's own writer";
 
 async fn print_result(df: DataFrame, settings: &Settings, started: Instant) -> anyhow::Result<()> {
     let schema = std::sync::Arc::clone(df.schema().inner());

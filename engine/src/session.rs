@@ -4,21 +4,19 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock, Weak};
 
 use async_trait::async_trait;
-use datafusion::catalog::{DynamicFileCatalog, TableProvider, TableProviderFactory, UrlTableFactory};
+use datafusion::catalog::{DynamicFileCatalog, TableProvider, UrlTableFactory};
 use datafusion::dataframe::DataFrame;
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::SessionState;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::logical_expr::CreateExternalTable;
 use datafusion::prelude::{SessionConfig, SessionContext};
-use futures::StreamExt;
 use parking_lot::RwLock;
 
 use crate::error::{EngineError, Result};
 use crate::readers::guard::BadRecords;
-use crate::readers::{ReadOptions, open_table};
+use crate::readers::{DeclaredTables, FileFormatKind, ReadOptions, open_table};
 use crate::stores::{Location, S3Options, StoreRegistry};
 use crate::writer::{CommitReport, PartitionedWriter, Staged, WriteMode, WriteOptions};
 
@@ -166,10 +164,18 @@ fn with_url_tables(ctx: SessionContext, upgrade: Option<&StateUpgrade>) -> Resul
         Some(upgrade) => upgrade(state)?,
         None => state,
     };
-    let parquet = state.table_factories().get("PARQUET").cloned();
+    // CREATE EXTERNAL TABLE makes sluice's tables; DataFusion's own stay for what they cannot take.
+    let defaults = state.table_factories().clone();
     let factories = state.table_factories_mut();
-    factories.insert("PARQUET".into(), Arc::new(DeltaAwareTables { fallback: parquet }));
-    factories.insert("DELTA".into(), Arc::new(DeltaAwareTables { fallback: None }));
+    for (name, format) in [
+        ("PARQUET", FileFormatKind::Parquet),
+        ("CSV", FileFormatKind::Csv),
+        ("JSON", FileFormatKind::Json),
+    ] {
+        let declared = DeclaredTables::new(Some(format), defaults.get(name).cloned());
+        factories.insert(name.into(), Arc::new(declared));
+    }
+    factories.insert("DELTA".into(), Arc::new(DeclaredTables::new(None, None)));
     let ctx: SessionContext = state.into();
     let _ = factory.state.set(ctx.state_weak_ref());
     Ok(ctx)
@@ -200,52 +206,6 @@ impl UrlTableFactory for LocationTables {
             ..ReadOptions::default()
         };
         Ok(Some(open_table(&state, &location, &options).await?))
-    }
-}
-
-/// `CREATE EXTERNAL TABLE ... STORED AS PARQUET|DELTA LOCATION 'folder/'`: a folder with a Delta
-/// log is read through it (only its latest version's files), like a quoted path; other Parquet
-/// folders stay DataFusion's listing tables.
-#[derive(Debug)]
-struct DeltaAwareTables {
-    fallback: Option<Arc<dyn TableProviderFactory>>,
-}
-
-#[async_trait]
-impl TableProviderFactory for DeltaAwareTables {
-    async fn create(
-        &self,
-        state: &dyn datafusion::catalog::Session,
-        cmd: &CreateExternalTable,
-    ) -> datafusion::error::Result<Arc<dyn TableProvider>> {
-        let [given] = cmd.locations.as_slice() else {
-            return match &self.fallback {
-                Some(fallback) => fallback.create(state, cmd).await,
-                None => Err(DataFusionError::Plan("a Delta table has one LOCATION".into())),
-            };
-        };
-        let location = Location::parse(given)?.as_folder();
-        let store = state.runtime_env().object_store(location.listing_url()?)?;
-        let log = location.store_path().join(crate::writer::log::DELTA_LOG_DIR);
-        let is_delta = match store.list(Some(&log)).next().await {
-            None | Some(Err(object_store::Error::NotFound { .. })) => false,
-            Some(Ok(_)) => true,
-            Some(Err(e)) => return Err(EngineError::store(given.clone(), e).into()),
-        };
-        match &self.fallback {
-            Some(fallback) if !is_delta => fallback.create(state, cmd).await,
-            _ if !is_delta => Err(EngineError::NotFound {
-                location: format!("{}{}/", location.original(), crate::writer::log::DELTA_LOG_DIR),
-            }
-            .into()),
-            _ => {
-                let options = ReadOptions {
-                    bad_records: state.config().get_extension::<BadRecords>(),
-                    ..ReadOptions::default()
-                };
-                Ok(open_table(state, &location, &options).await?)
-            }
-        }
     }
 }
 

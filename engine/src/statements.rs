@@ -143,7 +143,9 @@ mod tests {
         );
         let batches = session.sql(&sql).await.unwrap().collect().await.unwrap();
         assert_eq!(
-            arrow::util::pretty::pretty_format_batches(&batches).unwrap().to_string(),
+            arrow::util::pretty::pretty_format_batches(&batches)
+                .unwrap()
+                .to_string(),
             "+-------+\n| count |\n+-------+\n| 1     |\n+-------+"
         );
         assert!(dir.path().join("_delta_log/00000000000000000000.json").is_file());

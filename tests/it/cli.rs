@@ -286,3 +286,64 @@ fn a_join_hashes_the_smaller_table_whichever_side_it_is_written_on() {
         "name,n\none,2000\ntwo,2000\nzero,2000\n"
     );
 }
+
+#[test]
+fn declared_tables_keep_their_types_and_get_sluices_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::write(bad.join("a.csv"), "id,amount\n1,10.5\n2,oops\n3,7\n").unwrap();
+    // Declared types over a Hive-partitioned folder with plain and gzip files.
+    let declared = format!(
+        "CREATE EXTERNAL TABLE o (order_id BIGINT, customer_id INT, amount DECIMAL(10,2), status VARCHAR, note VARCHAR)
+           STORED AS CSV PARTITIONED BY (order_date) LOCATION '{}' OPTIONS ('format.has_header' 'true');",
+        lake("orders")
+    );
+    let out = run(&[
+        "sql",
+        "--format",
+        "csv",
+        &format!(
+            "{declared} SELECT arrow_typeof(amount) AS t, count(*) AS n, sum(amount) AS s, min(order_date) AS d FROM o GROUP BY 1"
+        ),
+    ])
+    .ok();
+    assert_eq!(out, "t,n,s,d\n\"Decimal128(10, 2)\",60,16989.74,2026-11-01\n");
+
+    // A bad-records policy applies to a declared table, naming the file and line it left out.
+    let table = format!(
+        "CREATE EXTERNAL TABLE b (id INT, amount DECIMAL(10,2)) STORED AS CSV LOCATION '{}/' OPTIONS ('format.has_header' 'true');",
+        bad.display()
+    );
+    let skipped = run(&[
+        "sql",
+        "--on-bad-records",
+        "skip",
+        "--format",
+        "csv",
+        &format!("{table} SELECT sum(amount) AS s FROM b"),
+    ]);
+    assert_eq!(skipped.code, 0, "{}", skipped.stderr);
+    assert_eq!(skipped.stdout, "s\n17.50\n");
+    assert!(skipped.stderr.contains("a.csv, line 3"), "{}", skipped.stderr);
+
+    // A compression the file names do not carry would be misread: refused.
+    let gz = format!(
+        "CREATE EXTERNAL TABLE g STORED AS CSV LOCATION '{}/' OPTIONS ('format.compression' 'gzip'); SELECT * FROM g",
+        bad.display()
+    );
+    let refused = run(&["sql", &gz]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("not named as Gzip-compressed"),
+        "{}",
+        refused.stderr
+    );
+
+    // An option only DataFusion's reader takes: the table is DataFusion's, as before.
+    let foreign = format!(
+        "CREATE EXTERNAL TABLE f (id INT, amount VARCHAR) STORED AS CSV LOCATION '{}/' OPTIONS ('format.has_header' 'true', 'format.null_regex' 'x'); SELECT count(*) AS n FROM f",
+        bad.display()
+    );
+    assert_eq!(run(&["sql", "--format", "csv", &foreign]).ok(), "n\n3\n");
+}

@@ -9,6 +9,7 @@
 //! Parsing is DataFusion's; this module only decides formats, partition columns and schemas.
 
 mod csv;
+mod declared;
 mod delta;
 pub mod guard;
 pub mod infer;
@@ -31,6 +32,7 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 
 pub use self::csv::{CsvReadOptions, parse_delimiter};
+pub(crate) use self::declared::DeclaredTables;
 pub use self::delta::describe_delta;
 pub use self::table::{FileGroupSpec, LakeTable};
 pub use self::wire::{CompressedScanExec, ConformExec};

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Reading a Delta table after many commits: a count over a destination with 1 commit, then after
-# N small appends (checkpoints every 100 versions keep the log replay short), then a write into it.
+# N small appends (checkpoints every 100 versions keep the log replay short), against the same data
+# files committed in one version (so only the log differs), then a write into each.
 #
 #   benches/delta/commits.sh [N]    # default N = 1000; needs: cargo build --release --bin sluice
 #
@@ -36,6 +37,17 @@ echo "count, 1 commit:            $(median_ms count "$WORK/one") ms"
 append "$WORK/many"
 for _ in $(seq 2 "$N"); do append "$WORK/many"; done
 echo "count, $N commits:        $(median_ms count "$WORK/many") ms ($(ls "$WORK/many/_delta_log" | grep -c checkpoint) checkpoints)"
+# The same files in one version: copied under names sluice does not own, so the first write to the
+# folder carries them into version 0.
+mkdir -p "$WORK/flat"
+i=0
+for f in $(cd "$WORK/many" && find . -name '*.parquet'); do
+  i=$((i + 1))
+  mkdir -p "$WORK/flat/$(dirname "$f")"
+  cp "$WORK/many/$f" "$WORK/flat/$(dirname "$f")/copy-$i.parquet"
+done
+append "$WORK/flat"
+echo "count, same files, 1 commit: $(median_ms count "$WORK/flat") ms"
 echo "append to 1 commit:         $(median_ms append "$WORK/one") ms"
 echo "append to $N commits:     $(median_ms append "$WORK/many") ms"
 [ "$(count "$WORK/many" | tail -1)" = "$(( 2 * (N + 5) ))" ] || { echo "wrong row count" >&2; exit 1; }

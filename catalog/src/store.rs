@@ -307,32 +307,26 @@ impl Catalog {
 
     /// The databases that hold tables, sorted.
     pub fn databases(&self) -> Result<Vec<String>> {
-        let conn = self
-            .conn
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut stmt = conn
-            .prepare("SELECT DISTINCT database FROM tables ORDER BY database")
-            .map_err(self.err())?;
-        let names = stmt
-            .query_map([], |r| r.get::<_, String>(0))
-            .map_err(self.err())?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(self.err())?;
-        Ok(names)
+        self.names("SELECT DISTINCT database FROM tables ORDER BY database", &[])
     }
 
     /// The names of the tables of `database`, sorted.
     pub fn table_names(&self, database: &str) -> Result<Vec<String>> {
+        self.names(
+            "SELECT name FROM tables WHERE database = ?1 ORDER BY name",
+            &[&database],
+        )
+    }
+
+    /// The first column of every row `sql` returns, as text.
+    fn names(&self, sql: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Vec<String>> {
         let conn = self
             .conn
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut stmt = conn
-            .prepare("SELECT name FROM tables WHERE database = ?1 ORDER BY name")
-            .map_err(self.err())?;
+        let mut stmt = conn.prepare(sql).map_err(self.err())?;
         let names = stmt
-            .query_map(params![database], |r| r.get::<_, String>(0))
+            .query_map(args, |r| r.get::<_, String>(0))
             .map_err(self.err())?
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(self.err())?;

@@ -35,6 +35,7 @@ pub use self::csv::{CsvReadOptions, parse_delimiter};
 pub(crate) use self::declared::DeclaredTables;
 pub use self::delta::describe_delta;
 pub use self::table::{FileGroupSpec, LakeTable};
+pub(crate) use self::wire::only_child;
 pub use self::wire::{CompressedScanExec, ConformExec};
 use crate::error::{EngineError, Result};
 use crate::stores::Location;

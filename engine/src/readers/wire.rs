@@ -209,6 +209,19 @@ impl LakeTable {
     }
 }
 
+/// The one child of a node that has one.
+pub(crate) fn only_child(
+    children: &mut Vec<Arc<dyn ExecutionPlan>>,
+    node: &str,
+) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+    match (children.pop(), children.is_empty()) {
+        (Some(input), true) => Ok(input),
+        _ => Err(datafusion::error::DataFusionError::Internal(format!(
+            "{node} takes one child"
+        ))),
+    }
+}
+
 /// A scan of compressed text files planned in one process and run in another. DataFusion 55 leaves
 /// the compression out of a serialized CSV or NDJSON scan, so a cluster codec sends this node with
 /// the scan as its child and puts the compression back with [`CompressedScanExec::restore`].
@@ -282,12 +295,8 @@ impl ExecutionPlan for CompressedScanExec {
         self: Arc<Self>,
         mut children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
-        match (children.pop(), children.is_empty()) {
-            (Some(input), true) => Ok(Arc::new(Self::new(input, self.compression))),
-            _ => Err(datafusion::error::DataFusionError::Internal(
-                "CompressedScanExec takes one child".into(),
-            )),
-        }
+        let input = only_child(&mut children, "CompressedScanExec")?;
+        Ok(Arc::new(Self::new(input, self.compression)))
     }
 
     fn execute(
@@ -349,12 +358,7 @@ impl ExecutionPlan for ConformExec {
         self: Arc<Self>,
         mut children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
-        match (children.pop(), children.is_empty()) {
-            (Some(input), true) => Ok(Arc::new(Self::new(input))),
-            _ => Err(datafusion::error::DataFusionError::Internal(
-                "ConformExec takes one child".into(),
-            )),
-        }
+        Ok(Arc::new(Self::new(only_child(&mut children, "ConformExec")?)))
     }
 
     fn execute(

@@ -322,12 +322,8 @@ impl ExecutionPlan for WriteExec {
         self: Arc<Self>,
         mut children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
-        match (children.pop(), children.is_empty()) {
-            (Some(input), true) => Ok(Arc::new(Self::new(input, self.spec.clone()))),
-            _ => Err(DataFusionError::Internal(
-                "SluiceWriteExec takes one child".into(),
-            )),
-        }
+        let input = crate::readers::only_child(&mut children, "SluiceWriteExec")?;
+        Ok(Arc::new(Self::new(input, self.spec.clone())))
     }
 
     fn execute(

@@ -133,6 +133,17 @@ impl Snapshot {
     }
 }
 
+/// `path` relative to `root` (the whole path when it is not below it).
+pub(crate) fn relative_to(root: &Path, path: &Path) -> String {
+    match path.prefix_match(root) {
+        Some(parts) => parts
+            .map(|p| p.as_ref().to_string())
+            .collect::<Vec<_>>()
+            .join("/"),
+        None => path.to_string(),
+    }
+}
+
 /// `root/relative` without re-encoding already escaped Hive names.
 pub(crate) fn child_path(root: &Path, relative: &str) -> Result<Path> {
     let full = if root.as_ref().is_empty() {
@@ -195,13 +206,7 @@ impl CommitLog {
 
     /// `path` relative to the destination.
     pub fn relative(&self, path: &Path) -> String {
-        match path.prefix_match(&self.root) {
-            Some(parts) => parts
-                .map(|p| p.as_ref().to_string())
-                .collect::<Vec<_>>()
-                .join("/"),
-            None => path.to_string(),
-        }
+        relative_to(&self.root, path)
     }
 
     fn store_err(&self, path: &Path) -> impl FnOnce(object_store::Error) -> EngineError + '_ {

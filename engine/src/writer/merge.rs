@@ -390,18 +390,7 @@ fn merge_check(
     rewritten: Option<&PendingCommit>,
 ) -> MergeCheck {
     let root = table.location.store_path();
-    let relative = |f: &DataFile| {
-        f.meta
-            .location
-            .prefix_match(&root)
-            .map(|parts| {
-                parts
-                    .map(|p| p.as_ref().to_string())
-                    .collect::<Vec<_>>()
-                    .join("/")
-            })
-            .unwrap_or_else(|| f.meta.location.to_string())
-    };
+    let relative = |f: &DataFile| super::log::relative_to(&root, &f.meta.location);
     let removed: Vec<LiveFile> = matched
         .iter()
         .filter_map(|&i| candidates.files.get(usize::try_from(i).ok()?))

@@ -160,18 +160,7 @@ fn read_set(
     target: u64,
 ) -> MergeCheck {
     let root = table.location.store_path();
-    let relative = |f: &DataFile| {
-        f.meta
-            .location
-            .prefix_match(&root)
-            .map(|parts| {
-                parts
-                    .map(|p| p.as_ref().to_string())
-                    .collect::<Vec<_>>()
-                    .join("/")
-            })
-            .unwrap_or_else(|| f.meta.location.to_string())
-    };
+    let relative = |f: &DataFile| super::log::relative_to(&root, &f.meta.location);
     let touched: BTreeSet<PartitionKey> = groups.keys().cloned().collect();
     MergeCheck {
         candidates: table

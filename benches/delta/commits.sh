@@ -13,8 +13,8 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE/target}"
 SLUICE="$CARGO_TARGET_DIR/release/sluice"
 [ -x "$SLUICE" ] || { echo "build first: cargo build --release --bin sluice" >&2; exit 2; }
 N="${1:-1000}"
-WORK="$(mktemp -d)"
-trap 'rm -rf "$WORK"' EXIT
+WORK="${KEEP_WORK:-$(mktemp -d)}"
+[ -n "${KEEP_WORK:-}" ] || trap 'rm -rf "$WORK"' EXIT
 printf 'id,day,amount\n1,2026-11-01,10.5\n2,2026-11-02,20.25\n' > "$WORK/in.csv"
 
 median_ms() { # command...: median wall time of 5 runs
@@ -41,7 +41,7 @@ echo "count, $N commits:        $(median_ms count "$WORK/many") ms ($(ls "$WORK/
 # folder carries them into version 0.
 mkdir -p "$WORK/flat"
 i=0
-for f in $(cd "$WORK/many" && find . -name '*.parquet'); do
+for f in $(cd "$WORK/many" && find . -name '*.parquet' -not -path './_delta_log/*'); do
   i=$((i + 1))
   mkdir -p "$WORK/flat/$(dirname "$f")"
   cp "$WORK/many/$f" "$WORK/flat/$(dirname "$f")/copy-$i.parquet"

@@ -451,3 +451,44 @@ fn json_array_files_are_read_and_crawled_and_a_mix_with_ndjson_is_refused() {
         mixed.stderr
     );
 }
+
+#[test]
+fn a_bad_record_on_the_default_path_is_named_by_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    for (day, body) in [
+        ("2026-11-01", "id,amount\n1,10.5\n2,7\n"),
+        ("2026-11-02", "id,amount\n3,1.5\n4,2.5\n"),
+        ("2026-11-03", "id,amount\n5,3\n6,4\n"),
+    ] {
+        let folder = lake.join(format!("day={day}"));
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(folder.join("part.csv"), body).unwrap();
+    }
+    let catalog = dir.path().join("c.db");
+    with_catalog(
+        &catalog,
+        &["crawl", lake.to_str().unwrap(), "--database", "raw", "-q"],
+    )
+    .ok();
+    // A value that no longer fits the crawled type arrives after the crawl.
+    std::fs::write(lake.join("day=2026-11-02/part.csv"), "id,amount\n3,1.5\n4,n/a\n").unwrap();
+    let declared = format!(
+        "CREATE EXTERNAL TABLE d (id INT, amount DOUBLE) STORED AS CSV PARTITIONED BY (day) LOCATION '{}/' OPTIONS ('format.has_header' 'true'); SELECT sum(amount) FROM d",
+        lake.display()
+    );
+    let quoted = format!(
+        "SELECT sum(CAST(id AS BIGINT)) FROM '{}/day=2026-11-02/part.csv' WHERE id > 0 UNION ALL SELECT count(*) FROM '{}'",
+        lake.display(),
+        bad("wrong_fields.csv")
+    );
+    for sql in ["SELECT sum(amount) FROM raw.lake".to_string(), declared, quoted] {
+        let out = with_catalog(&catalog, &["sql", &sql]);
+        assert_eq!(out.code, 2, "{sql}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("bad record in ") && out.stderr.contains(", line "),
+            "{sql}: the file and line are named: {}",
+            out.stderr
+        );
+    }
+}

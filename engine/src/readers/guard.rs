@@ -1233,3 +1233,121 @@ mod tests {
         assert!("lots".parse::<MaxBadRecords>().is_err());
     }
 }
+
+/// Runs its input; when the input fails to parse a record (DataFusion's readers do not say which),
+/// reads the same files with the record-level reader under `fail` and returns the bad record it
+/// finds, naming file, line and byte. Costs nothing until an error.
+#[derive(Debug)]
+pub struct DiagnoseExec {
+    input: Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+    diagnosis: Arc<GuardedPartition>,
+}
+
+impl DiagnoseExec {
+    /// Wraps `input`, a scan of the files `diagnosis` reads.
+    pub fn new(
+        input: Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+        diagnosis: Arc<GuardedPartition>,
+    ) -> Self {
+        Self { input, diagnosis }
+    }
+}
+
+/// True for errors a bad record causes in DataFusion's CSV and JSON readers.
+fn is_parse_error(e: &DataFusionError) -> bool {
+    let text = e.to_string();
+    [
+        "Parser error",
+        "Csv error",
+        "Json error",
+        "Cast error",
+        "incorrect number of fields",
+        "parse",
+    ]
+    .iter()
+    .any(|needle| text.contains(needle))
+}
+
+async fn diagnose(
+    diagnosis: Arc<GuardedPartition>,
+    ctx: Arc<TaskContext>,
+    original: DataFusionError,
+) -> DataFusionError {
+    if !is_parse_error(&original) {
+        return original;
+    }
+    let mut stream = diagnosis.execute(ctx);
+    while let Some(item) = stream.next().await {
+        if let Err(found) = item {
+            return found;
+        }
+    }
+    original
+}
+
+impl datafusion::physical_plan::DisplayAs for DiagnoseExec {
+    fn fmt_as(
+        &self,
+        _t: datafusion::physical_plan::DisplayFormatType,
+        f: &mut std::fmt::Formatter<'_>,
+    ) -> std::fmt::Result {
+        write!(f, "DiagnoseExec")
+    }
+}
+
+impl datafusion::physical_plan::ExecutionPlan for DiagnoseExec {
+    fn name(&self) -> &str {
+        "DiagnoseExec"
+    }
+
+    fn properties(&self) -> &Arc<datafusion::physical_plan::PlanProperties> {
+        self.input.properties()
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn maintains_input_order(&self) -> Vec<bool> {
+        vec![true]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(
+            &Arc<dyn datafusion::physical_expr::PhysicalExpr>,
+        )
+            -> datafusion::error::Result<datafusion::common::tree_node::TreeNodeRecursion>,
+    ) -> datafusion::error::Result<datafusion::common::tree_node::TreeNodeRecursion> {
+        Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        mut children: Vec<Arc<dyn datafusion::physical_plan::ExecutionPlan>>,
+    ) -> datafusion::error::Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
+        let input = super::only_child(&mut children, "DiagnoseExec")?;
+        Ok(Arc::new(Self::new(input, Arc::clone(&self.diagnosis))))
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> datafusion::error::Result<SendableRecordBatchStream> {
+        let stream = self.input.execute(partition, Arc::clone(&context))?;
+        let schema = stream.schema();
+        let diagnosis = Arc::clone(&self.diagnosis);
+        let checked = stream.then(move |item| {
+            let diagnosis = Arc::clone(&diagnosis);
+            let context = Arc::clone(&context);
+            async move {
+                match item {
+                    Ok(batch) => Ok(batch),
+                    Err(e) => Err(diagnose(diagnosis, context, e).await),
+                }
+            }
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, checked)))
+    }
+}

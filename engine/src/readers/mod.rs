@@ -1160,8 +1160,10 @@ pub fn build_table(described: &TableFiles, options: &ReadOptions) -> Result<Lake
     let table_groups = groups
         .into_iter()
         .map(|(kind, files)| {
+            // The record-level reader reads under a policy, and finds the bad record when
+            // DataFusion's reader fails without one.
             let guarded = match (&options.bad_records, kind.format) {
-                (Some(_), FileFormatKind::Csv) => Some(guard::Dialect::Csv {
+                (_, FileFormatKind::Csv) => Some(guard::Dialect::Csv {
                     has_header: options.csv.has_header,
                     delimiter: options
                         .csv
@@ -1172,7 +1174,7 @@ pub fn build_table(described: &TableFiles, options: &ReadOptions) -> Result<Lake
                     comment: options.csv.comment,
                 }),
                 // JSON arrays are read by DataFusion's reader (the first bad element fails).
-                (Some(_), FileFormatKind::Json) if !options.json_array => Some(guard::Dialect::Json),
+                (_, FileFormatKind::Json) if !options.json_array => Some(guard::Dialect::Json),
                 _ => None,
             };
             let source = GroupFormat::new(&kind, options);

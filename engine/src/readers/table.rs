@@ -127,6 +127,11 @@ impl LakeTable {
         self
     }
 
+    /// True when text files are read by sluice's record-level reader (a bad-records policy).
+    pub(super) fn reads_guarded(&self) -> bool {
+        self.bad_records.is_some()
+    }
+
     fn partition_names(&self) -> Vec<&str> {
         self.partition_fields.iter().map(|f| f.name().as_str()).collect()
     }
@@ -214,6 +219,40 @@ impl LakeTable {
     }
 }
 
+impl LakeTable {
+    /// `plan`, whose parse errors are replaced by the bad record the record-level reader finds
+    /// in `files` (file, line and byte named).
+    fn diagnosed(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        files: &[PartitionedFile],
+        dialect: &Dialect,
+        compression: FileCompressionType,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let fail = BadRecords::new(super::guard::BadRecordPolicy::Fail, None, None)
+            .map_err(datafusion::error::DataFusionError::from)?;
+        let diagnosis = GuardedPartition {
+            schema: Arc::clone(&self.schema),
+            file_schema: Arc::clone(&self.file_schema),
+            store_url: self.store_url.clone(),
+            dialect: dialect.clone(),
+            compression,
+            files: files
+                .iter()
+                .map(|f| GuardedFile {
+                    meta: f.object_meta.clone(),
+                    partition_values: f.partition_values.clone(),
+                })
+                .collect(),
+            bad_records: fail,
+        };
+        Ok(Arc::new(super::guard::DiagnoseExec::new(
+            plan,
+            Arc::new(diagnosis),
+        )))
+    }
+}
+
 /// Splits files into at most `n` groups of similar total size.
 fn balance(mut files: Vec<PartitionedFile>, n: usize) -> Vec<FileGroup> {
     files.sort_by_key(|f| std::cmp::Reverse(f.object_meta.size));
@@ -290,7 +329,7 @@ impl TableProvider for LakeTable {
             let source = group.format.file_source(table_schema);
             let statistics = group.statistics(&files, &self.schema);
             let mut builder = FileScanConfigBuilder::new(self.store_url.clone(), source)
-                .with_file_groups(balance(files, target))
+                .with_file_groups(balance(files.clone(), target))
                 .with_projection_indices(projection.cloned())?
                 .with_limit(limit);
             if let Some(statistics) = statistics {
@@ -298,6 +337,14 @@ impl TableProvider for LakeTable {
             }
             let config = builder.build();
             let plan = group.format.create_physical_plan(state, config).await?;
+            // Without a policy DataFusion's reader fails on a bad record without naming it; the
+            // record-level reader then finds it.
+            let plan = match &group.guarded {
+                Some((dialect, compression)) if !self.remote => {
+                    self.diagnosed(plan, &files, dialect, *compression)?
+                }
+                _ => plan,
+            };
             let compression = group.source.as_ref().and_then(|s| s.text_compression());
             tracing::debug!(remote = self.remote, ?compression, "scan of a file group");
             plans.push(match compression {

@@ -93,7 +93,7 @@ impl LakeTable {
             .groups
             .iter()
             .map(|g| {
-                if g.guarded.is_some() {
+                if g.guarded.is_some() && self.reads_guarded() {
                     return Err(invalid(
                         "this table is read with sluice's record-level reader (a bad-records policy, or CSV files whose columns differ in order), which runs only locally; drop the policy or run without --cluster".into(),
                     ));

@@ -284,6 +284,22 @@ impl ExecutionPlan for CompressedScanExec {
         vec![&self.input]
     }
 
+    fn child_stats_requests(&self, partition: Option<usize>) -> Vec<datafusion::physical_plan::ChildStats> {
+        vec![datafusion::physical_plan::ChildStats::At(partition)]
+    }
+
+    /// The input's statistics: this node passes its rows on unchanged.
+    fn statistics_from_inputs(
+        &self,
+        input_stats: &[Arc<datafusion::common::Statistics>],
+        _args: &datafusion::physical_plan::StatisticsArgs,
+    ) -> datafusion::error::Result<Arc<datafusion::common::Statistics>> {
+        Ok(input_stats
+            .first()
+            .cloned()
+            .unwrap_or_else(|| Arc::new(datafusion::common::Statistics::new_unknown(&self.schema()))))
+    }
+
     fn apply_expressions(
         &self,
         _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> datafusion::error::Result<TreeNodeRecursion>,
@@ -341,6 +357,22 @@ impl ExecutionPlan for ConformExec {
 
     fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
         vec![&self.input]
+    }
+
+    fn child_stats_requests(&self, partition: Option<usize>) -> Vec<datafusion::physical_plan::ChildStats> {
+        vec![datafusion::physical_plan::ChildStats::At(partition)]
+    }
+
+    /// The input's statistics: this node passes its rows on unchanged.
+    fn statistics_from_inputs(
+        &self,
+        input_stats: &[Arc<datafusion::common::Statistics>],
+        _args: &datafusion::physical_plan::StatisticsArgs,
+    ) -> datafusion::error::Result<Arc<datafusion::common::Statistics>> {
+        Ok(input_stats
+            .first()
+            .cloned()
+            .unwrap_or_else(|| Arc::new(datafusion::common::Statistics::new_unknown(&self.schema()))))
     }
 
     fn maintains_input_order(&self) -> Vec<bool> {

@@ -22,6 +22,7 @@
 //! ```
 
 mod error;
+mod functions;
 pub mod process;
 pub mod progress;
 pub mod readers;

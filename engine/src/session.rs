@@ -137,6 +137,7 @@ impl SessionBuilder {
             config = config.with_extension(guard);
         }
         let ctx = SessionContext::new_with_config_rt(config, runtime);
+        ctx.register_udf(crate::functions::ToChar::udf());
         let ctx = with_url_tables(ctx, self.upgrade.as_ref())?;
         Ok(SluiceSession {
             ctx,

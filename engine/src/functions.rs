@@ -51,8 +51,10 @@ impl ScalarUDFImpl for ToChar {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        if let [ColumnarValue::Array(values), ColumnarValue::Scalar(ScalarValue::Utf8(Some(format)))] =
-            args.args.as_slice()
+        if let [
+            ColumnarValue::Array(values),
+            ColumnarValue::Scalar(ScalarValue::Utf8(Some(format))),
+        ] = args.args.as_slice()
             && let Some(formatted) = format_once(values, format)
         {
             return Ok(ColumnarValue::Array(formatted));
@@ -123,7 +125,9 @@ mod tests {
         let theirs = SessionContext::new();
         let sql = format!("SELECT to_char(v, '{format}') AS s FROM (VALUES {sql_values}) AS t(v)");
         let show = |batches: Vec<arrow::array::RecordBatch>| {
-            arrow::util::pretty::pretty_format_batches(&batches).unwrap().to_string()
+            arrow::util::pretty::pretty_format_batches(&batches)
+                .unwrap()
+                .to_string()
         };
         (
             show(ours.sql(&sql).await.unwrap().collect().await.unwrap()),
@@ -137,10 +141,12 @@ mod tests {
         let out = format_once(&dates, "%Y-%m").expect("dates are formatted here");
         assert_eq!(out.as_string::<i32>().value(0), "2025-11");
         assert!(out.is_null(1));
-        assert!(format_once(&dates, "%H").is_none(), "a time on a date: DataFusion's path");
-        let zoned: ArrayRef = Arc::new(
-            arrow::array::TimestampMicrosecondArray::from(vec![0]).with_timezone("UTC"),
+        assert!(
+            format_once(&dates, "%H").is_none(),
+            "a time on a date: DataFusion's path"
         );
+        let zoned: ArrayRef =
+            Arc::new(arrow::array::TimestampMicrosecondArray::from(vec![0]).with_timezone("UTC"));
         assert!(format_once(&zoned, "%Y").is_none(), "zoned: DataFusion's path");
     }
 
@@ -150,7 +156,10 @@ mod tests {
             ("(DATE '2026-11-01'), (DATE '1969-12-31'), (NULL)", "%Y-%m"),
             ("(DATE '2026-11-01'), (DATE '2000-02-29')", "%d/%m/%Y %A"),
             ("(DATE '2026-11-01')", "%Y-%m-%d %H:%M"),
-            ("(TIMESTAMP '2026-11-01 10:30:05.123456'), (NULL)", "%Y-%m-%dT%H:%M:%S%.6f"),
+            (
+                "(TIMESTAMP '2026-11-01 10:30:05.123456'), (NULL)",
+                "%Y-%m-%dT%H:%M:%S%.6f",
+            ),
             ("(TIMESTAMP '1960-01-01 00:00:00')", "%s %j"),
         ] {
             let (ours, theirs) = both(values, format).await;

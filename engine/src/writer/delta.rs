@@ -120,10 +120,18 @@ pub(crate) async fn load(
         return Ok(None);
     }
     let mut table = DeltaTable::new(log_store);
+    // By the log files' times only when a commit records no time of its own.
+    let mut by_file_times = false;
     let loaded = match as_of {
         AsOf::Latest => table.load().await,
         AsOf::Version(v) => table.load_version(v).await,
-        AsOf::Timestamp(t) => table.load_with_datetime(t).await,
+        AsOf::Timestamp(t) => match version_at(&mut table, t, label).await? {
+            Some(v) => table.load_version(v).await,
+            None => {
+                by_file_times = true;
+                table.load_with_datetime(t).await
+            }
+        },
     };
     match loaded {
         Ok(()) => {}
@@ -132,10 +140,55 @@ pub(crate) async fn load(
         Err(e) => return Err(delta_err(label)(e)),
     }
     let state = state_of(table, label).await?;
-    if let AsOf::Timestamp(t) = as_of {
+    if let AsOf::Timestamp(t) = as_of
+        && by_file_times
+    {
         before_first_commit(&state, t, label)?;
     }
     Ok(Some(state))
+}
+
+/// The newest version committed at or before `t` by the commit times `table history` shows (the
+/// `commitInfo` timestamps); `None` when some version has none (then the log files' times decide).
+async fn version_at(
+    table: &mut DeltaTable,
+    t: chrono::DateTime<chrono::Utc>,
+    label: &str,
+) -> Result<Option<u64>> {
+    match table.load().await {
+        Ok(()) => {}
+        Err(DeltaTableError::NotATable(_)) => return Ok(None),
+        Err(e) => return Err(delta_err(label)(e)),
+    }
+    let latest = table.version().unwrap_or_default();
+    let infos: Vec<_> = table
+        .history(None)
+        .try_collect()
+        .await
+        .map_err(delta_err(label))?;
+    let wanted = t.timestamp_millis();
+    let mut oldest = None;
+    for (i, info) in infos.iter().enumerate() {
+        let Some(at) = info.timestamp else { return Ok(None) };
+        let version = latest.saturating_sub(i as u64);
+        if at <= wanted {
+            return Ok(Some(version));
+        }
+        oldest = Some((version, at));
+    }
+    match oldest {
+        Some((version, at)) => Err(EngineError::NoSuchVersion {
+            location: label.to_string(),
+            as_of: AsOf::Timestamp(t).to_string(),
+            reason: format!(
+                "its oldest readable version ({version}) was committed at {}",
+                chrono::DateTime::from_timestamp_millis(at)
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_default()
+            ),
+        }),
+        None => Ok(None),
+    }
 }
 
 fn no_such_version(label: &str, as_of: AsOf, e: &DeltaTableError) -> EngineError {

@@ -124,6 +124,10 @@ fn vacuum_removes_what_a_killed_write_left() {
         "nothing left to remove"
     );
     assert_eq!(count(dst), "n\n8\n");
+
+    let typo = run(&["vacuum", &format!("{dst}-typo/")]);
+    assert_eq!(typo.code, 2, "a destination that does not exist: {}", typo.stderr);
+    assert!(typo.stderr.contains("does not exist"), "{}", typo.stderr);
 }
 
 /// A row count through DuckDB: of the Delta table (`delta_scan`) or of every Parquet file in the

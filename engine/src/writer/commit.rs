@@ -497,6 +497,12 @@ pub async fn vacuum(
     let log = CommitLog::new(Arc::clone(&store), dest);
     let snapshot = log.load().await?;
     let listed = list_data(store.as_ref(), &dest.store_path(), dest.original()).await?;
+    // A mistyped destination is not a clean one.
+    if listed.is_empty() && !snapshot.has_log() {
+        return Err(EngineError::NotFound {
+            location: dest.original().to_string(),
+        });
+    }
     let paths: Vec<Path> = listed.into_iter().map(|m| m.location).collect();
     let mut removed = log.clean_orphans(&snapshot, &paths, dry_run).await?;
     if let Some(delta) = snapshot.delta {

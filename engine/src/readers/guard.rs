@@ -1318,10 +1318,7 @@ impl datafusion::physical_plan::ExecutionPlan for DiagnoseExec {
         input_stats: &[Arc<datafusion::common::Statistics>],
         _args: &datafusion::physical_plan::StatisticsArgs,
     ) -> datafusion::error::Result<Arc<datafusion::common::Statistics>> {
-        Ok(input_stats
-            .first()
-            .cloned()
-            .unwrap_or_else(|| Arc::new(datafusion::common::Statistics::new_unknown(&self.schema()))))
+        Ok(super::wire::passed_on(input_stats, &self.schema()))
     }
 
     fn maintains_input_order(&self) -> Vec<bool> {

@@ -209,6 +209,17 @@ impl LakeTable {
     }
 }
 
+/// The statistics of a node that hands on its only input's rows unchanged.
+pub(crate) fn passed_on(
+    input_stats: &[Arc<datafusion::common::Statistics>],
+    schema: &SchemaRef,
+) -> Arc<datafusion::common::Statistics> {
+    input_stats
+        .first()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(datafusion::common::Statistics::new_unknown(schema)))
+}
+
 /// The one child of a node that has one.
 pub(crate) fn only_child(
     children: &mut Vec<Arc<dyn ExecutionPlan>>,
@@ -294,10 +305,7 @@ impl ExecutionPlan for CompressedScanExec {
         input_stats: &[Arc<datafusion::common::Statistics>],
         _args: &datafusion::physical_plan::StatisticsArgs,
     ) -> datafusion::error::Result<Arc<datafusion::common::Statistics>> {
-        Ok(input_stats
-            .first()
-            .cloned()
-            .unwrap_or_else(|| Arc::new(datafusion::common::Statistics::new_unknown(&self.schema()))))
+        Ok(passed_on(input_stats, &self.schema()))
     }
 
     fn apply_expressions(
@@ -369,10 +377,7 @@ impl ExecutionPlan for ConformExec {
         input_stats: &[Arc<datafusion::common::Statistics>],
         _args: &datafusion::physical_plan::StatisticsArgs,
     ) -> datafusion::error::Result<Arc<datafusion::common::Statistics>> {
-        Ok(input_stats
-            .first()
-            .cloned()
-            .unwrap_or_else(|| Arc::new(datafusion::common::Statistics::new_unknown(&self.schema()))))
+        Ok(passed_on(input_stats, &self.schema()))
     }
 
     fn maintains_input_order(&self) -> Vec<bool> {

@@ -460,13 +460,17 @@ print(json.dumps([list(r) for r in rel.fetchall()], default=str))
     assert_eq!(local, remote, "the cluster wrote the rows a local run writes");
     let files = live_files_in_log(&on_disk("cluster"));
     assert!(files.iter().all(|f| f.contains(".t")), "{files:?}");
-    let folders: std::collections::BTreeSet<&str> =
-        files.iter().map(|f| f.rsplit_once('/').unwrap().0).collect();
-    assert_eq!(
-        folders.len(),
-        files.len(),
-        "each partition value was written by one task: {files:?}"
-    );
+    // One file per partition value per writing stream: the attempt tag names the task, the
+    // file's first number the stream in it.
+    let tag = |f: &str| f.rsplit_once(".t").unwrap().1.split('.').next().unwrap().to_string();
+    let stream = |f: &str| f.rsplit_once("/part-").unwrap().1.split('-').next().unwrap().to_string();
+    let written: std::collections::BTreeSet<(&str, String, String)> = files
+        .iter()
+        .map(|f| (f.rsplit_once('/').unwrap().0, stream(f), tag(f)))
+        .collect();
+    assert_eq!(written.len(), files.len(), "{files:?}");
+    let tasks: std::collections::BTreeSet<String> = files.iter().map(|f| tag(f)).collect();
+    assert!(tasks.len() > 1, "several tasks wrote: {files:?}");
 }
 
 /// Equal CSV, except that numbers may differ in the last cent: sums of floating-point values
@@ -628,6 +632,34 @@ fn an_executor_killed_mid_job_fails_the_run_and_keeps_the_previous_output() {
     .ok();
     assert_eq!(on_one, delta_rows(&py, &dir.path().join("local"), "k"));
     assert_ne!(on_one, before);
+
+    // Whatever the killed run's tasks had written is gone after a vacuum: only the live files stay.
+    let out_url = format!("s3://{}/{out_prefix}/", s3.bucket);
+    with_catalog(&catalog, &["vacuum", &out_url, "--retain", "0s", "-q"]).ok();
+    let mut on_disk: Vec<String> = walk_files(&out_dir)
+        .into_iter()
+        .filter(|f| !f.starts_with("_delta_log/") && f != "_SUCCESS")
+        .collect();
+    on_disk.sort();
+    assert_eq!(on_disk, live_files_in_log(&out_dir));
+}
+
+/// Every file under `dir`, as paths relative to it.
+fn walk_files(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(folder) = pending.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                let relative = path.strip_prefix(dir).unwrap().to_string_lossy().replace('\\', "/");
+                found.push(relative);
+            }
+        }
+    }
+    found
 }
 
 #[test]

@@ -4,9 +4,10 @@
 //! ```text
 //! client:    Committer::start (marker, orphans, partition columns)
 //!            query ──> WriteNode ──────────────────────────────── logical plan ──> scheduler
-//! scheduler: WriteNode ──WritePlanner──> WriteExec, which asks for rows hashed by the partition
-//!            columns (a shuffle): one task per hash partition ──> executors
-//! executor:  WriteExec::execute(p): the partitioned writer on partition p's rows; files named
+//! scheduler: WriteNode ──WritePlanner──> WriteExec, in the same stage as the query's last
+//!            operator (no shuffle, unless sort columns ask for each value in one task) ──> executors
+//! executor:  WriteExec::execute(p): the partitioned writer on partition p's rows, one file per
+//!            partition value it meets (sorting the rest past max_open_files values); files named
 //!            part-<p>-<seq>-<run_id>.t<attempt>.<codec>.parquet; returns one row per file
 //! client:    the rows ──> WrittenFile ──> PendingCommit (the one Delta commit, as locally)
 //! ```
@@ -19,6 +20,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray, UInt64Array};
+use arrow::compute::SortOptions;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt64Type};
 use async_trait::async_trait;
 use datafusion::catalog::Session;
@@ -31,7 +33,9 @@ use datafusion::logical_expr::{
     Expr, Extension, LogicalPlan, UserDefinedLogicalNode, UserDefinedLogicalNodeCore,
 };
 use datafusion::physical_expr::expressions::col as physical_col;
-use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_expr::{
+    EquivalenceProperties, LexRequirement, OrderingRequirements, PhysicalExpr, PhysicalSortRequirement,
+};
 use datafusion::physical_plan::Distribution;
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -40,10 +44,11 @@ use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, Phy
 use datafusion::prelude::{DataFrame, SessionContext};
 use object_store::{ObjectStore, ObjectStoreExt};
 use serde::{Deserialize, Serialize};
+use tokio::task::JoinSet;
 
 use super::{
-    FileTarget, PendingCommit, Staged, StreamShared, WriteOptions, WrittenFile, commit, partition,
-    write_stream,
+    FileTarget, PendingCommit, Staged, StreamShared, WriteOptions, WrittenFile, cluster, commit,
+    join_writers, partition, write_stream,
 };
 use crate::error::{EngineError, Result};
 use crate::stores::Location;
@@ -274,6 +279,47 @@ impl WriteExec {
     pub fn spec(&self) -> &WriteSpec {
         &self.spec
     }
+
+    fn shape(&self) -> Shape {
+        Shape::of(&self.spec.options)
+    }
+
+    /// The input's columns of these names (the client checked they exist).
+    fn columns(&self, names: &[String]) -> Vec<Arc<dyn PhysicalExpr>> {
+        let schema = self.input.schema();
+        names
+            .iter()
+            .filter_map(|c| physical_col(c, &schema).ok())
+            .collect()
+    }
+}
+
+/// How a task's rows arrive at its writer, the same choices a local write makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// Partitioned with sort columns: each value's rows in one task, sorted by partition and sort
+    /// columns, one file open at a time.
+    Sorted,
+    /// Unpartitioned with sort columns: each task's rows sorted.
+    SortedWithin,
+    /// Partitioned: a file per value the task meets; past `max_open_files` values the rest of the
+    /// task's rows are sorted (spilling) so memory stays bounded.
+    Adaptive,
+    /// As the rows come.
+    AsIs,
+}
+
+impl Shape {
+    fn of(options: &WriteOptions) -> Self {
+        let partitioned = !options.partition_by.is_empty();
+        let sorting = !options.sort_by.is_empty();
+        match (partitioned, sorting) {
+            (true, true) if options.cluster => Self::Sorted,
+            (true, false) if options.cluster => Self::Adaptive,
+            (false, true) => Self::SortedWithin,
+            _ => Self::AsIs,
+        }
+    }
 }
 
 impl DisplayAs for WriteExec {
@@ -295,20 +341,36 @@ impl ExecutionPlan for WriteExec {
         vec![&self.input]
     }
 
-    /// Each partition value to one task, so it gets files from one writer (as locally).
+    /// No shuffle for a plain partitioned write: each task writes the partition values its rows
+    /// hold, one file each, as a local stream does (Spark's tasks write the same way). A write with
+    /// sort columns gets each partition value's rows in one task, sorted, as locally.
     fn required_input_distribution(&self) -> Vec<Distribution> {
-        let schema = self.input.schema();
-        let keys: Option<Vec<Arc<dyn PhysicalExpr>>> = self
-            .spec
-            .options
-            .partition_by
-            .iter()
-            .map(|c| physical_col(c, &schema).ok())
-            .collect();
-        match keys {
-            Some(keys) if !keys.is_empty() => vec![Distribution::KeyPartitioned(keys)],
+        match self.shape() {
+            Shape::Sorted => vec![Distribution::KeyPartitioned(
+                self.columns(&self.spec.options.partition_by),
+            )],
             _ => vec![Distribution::UnspecifiedDistribution],
         }
+    }
+
+    fn required_input_ordering(&self) -> Vec<Option<OrderingRequirements>> {
+        let options = &self.spec.options;
+        let columns: Vec<String> = match self.shape() {
+            Shape::Sorted => options
+                .partition_by
+                .iter()
+                .chain(&options.sort_by)
+                .cloned()
+                .collect(),
+            Shape::SortedWithin => options.sort_by.clone(),
+            Shape::Adaptive | Shape::AsIs => return vec![None],
+        };
+        let requirement = LexRequirement::new(
+            self.columns(&columns)
+                .into_iter()
+                .map(|c| PhysicalSortRequirement::new(c, Some(SortOptions::default()))),
+        );
+        vec![requirement.map(OrderingRequirements::new)]
     }
 
     fn apply_expressions(
@@ -334,7 +396,7 @@ impl ExecutionPlan for WriteExec {
         let input = self.input.execute(partition, Arc::clone(&context))?;
         let spec = self.spec.clone();
         let written = async move {
-            write_partition(&spec, partition, input, &context)
+            write_partition(&spec, partition, input, context)
                 .await
                 .map_err(DataFusionError::from)
         };
@@ -366,34 +428,52 @@ async fn write_partition(
     spec: &WriteSpec,
     partition: usize,
     input: SendableRecordBatchStream,
-    context: &TaskContext,
+    context: Arc<TaskContext>,
 ) -> Result<RecordBatch> {
     let dest = Location::parse(&spec.dest)?.as_folder();
     let store: Arc<dyn ObjectStore> = context.runtime_env().object_store(dest.listing_url()?)?;
     let schema = input.schema();
-    let layout = partition::Layout::try_new(
-        &schema,
-        &spec.options.partition_by,
-        spec.options.keep_partition_columns,
-    )?;
+    let options = &spec.options;
+    let layout = partition::Layout::try_new(&schema, &options.partition_by, options.keep_partition_columns)?;
     let target = FileTarget {
         store: Arc::clone(&store),
         root: dest.store_path(),
         run_id: spec.run_id.clone(),
-        attempt: attempt_tag(context),
+        attempt: attempt_tag(&context),
     };
-    let shared = Arc::new(StreamShared::new(target, &spec.options, layout, schema, 1)?);
-    let outcome = write_stream(shared, partition, input, false, None).await;
-    if let Some(e) = outcome.error {
+    let shared = Arc::new(StreamShared::new(
+        target,
+        options,
+        layout,
+        Arc::clone(&schema),
+        1,
+    )?);
+    let shape = Shape::of(options);
+    let reroute = (shape == Shape::Adaptive).then(|| {
+        let step = cluster::Step::Sort;
+        cluster::Rerouter::new(step, schema, options.partition_by.clone(), 1, context).reroute(0)
+    });
+    let mut tasks = JoinSet::new();
+    let sorted = shape == Shape::Sorted;
+    tasks.spawn(write_stream(
+        Arc::clone(&shared),
+        partition,
+        input,
+        sorted,
+        reroute.flatten(),
+    ));
+    let (mut files, mut failure) = (Vec::new(), None);
+    join_writers(tasks, &shared, &mut files, &mut failure).await;
+    if let Some(e) = failure {
         let root = dest.store_path();
-        for file in &outcome.files {
+        for file in &files {
             if let Ok(path) = super::log::child_path(&root, &file.path) {
                 let _ = store.delete(&path).await;
             }
         }
         return Err(e);
     }
-    files_batch(&outcome.files)
+    files_batch(&files)
 }
 
 fn files_batch(files: &[WrittenFile]) -> Result<RecordBatch> {
@@ -485,8 +565,7 @@ pub(crate) async fn stage_distributed(
     }
 }
 
-/// The query and its write ([`WriteExec`] asks for rows hashed by the partition columns, so the
-/// planner shuffles them and each value is written by one task).
+/// The query and its write (see [`WriteExec`] for how its rows reach the tasks).
 fn write_plan(df: DataFrame, dest: &Location, options: &WriteOptions, run_id: &str) -> Result<LogicalPlan> {
     let input = df.into_unoptimized_plan();
     let spec = WriteSpec {
@@ -506,15 +585,16 @@ mod tests {
     use datafusion::physical_plan::displayable;
     use datafusion::prelude::SessionConfig;
 
-    #[tokio::test]
-    async fn a_write_plan_hashes_rows_by_the_partition_columns_and_lists_its_files() {
-        let dir = tempfile::tempdir().unwrap();
+    fn write_session() -> SessionContext {
         let state = SessionStateBuilder::new_with_default_features()
             .with_config(SessionConfig::new().with_target_partitions(3))
             .with_query_planner(Arc::new(WriteQueryPlanner))
             .build();
-        let ctx = SessionContext::new_with_state(state);
-        // Three input partitions, each holding several partition values.
+        SessionContext::new_with_state(state)
+    }
+
+    /// Three input partitions, each holding several partition values.
+    fn three_partitions(ctx: &SessionContext) -> DataFrame {
         let schema = Arc::new(Schema::new(vec![
             Field::new("id", DataType::UInt64, false),
             Field::new("p", DataType::Utf8, true),
@@ -533,31 +613,83 @@ mod tests {
             vec![
                 part(vec![1, 2], vec![Some("a"), Some("b")]),
                 part(vec![3], vec![Some("a")]),
-                part(vec![4, 5], vec![None, Some("b")]),
+                part(vec![5, 4], vec![None, None]),
             ],
         )
         .unwrap();
-        let df = ctx.read_table(Arc::new(table)).unwrap();
-        let dest = Location::parse(&format!("{}/", dir.path().display())).unwrap();
-        let options = WriteOptions::new().with_partition_by(vec!["p".into()]);
-        let plan = write_plan(df, &dest, &options, "r1").unwrap();
+        ctx.read_table(Arc::new(table)).unwrap()
+    }
+
+    async fn write(
+        ctx: &SessionContext,
+        options: WriteOptions,
+        dir: &std::path::Path,
+    ) -> (String, Vec<WrittenFile>) {
+        let dest = Location::parse(&format!("{}/", dir.display())).unwrap();
+        let plan = write_plan(three_partitions(ctx), &dest, &options, "r1").unwrap();
         let physical = ctx.state().create_physical_plan(&plan).await.unwrap();
         let shown = displayable(physical.as_ref()).indent(true).to_string();
-        assert!(shown.contains("RepartitionExec: partitioning=Hash"), "{shown}");
         let batches = datafusion::physical_plan::collect(physical, ctx.task_ctx())
             .await
             .unwrap();
         let files: Vec<WrittenFile> = batches.iter().flat_map(|b| files_of(b).unwrap()).collect();
-        assert_eq!(files.len(), 3, "one file per partition value: {files:?}");
-        assert_eq!(files.iter().map(|f| f.rows).sum::<u64>(), 5);
-        assert!(
-            files
-                .iter()
-                .all(|f| f.stats.is_some() && f.path.contains("-r1.t")),
-            "{files:?}"
-        );
         for f in &files {
-            assert!(dir.path().join(&f.path).is_file(), "{}", f.path);
+            assert!(dir.join(&f.path).is_file(), "{}", f.path);
+            assert!(f.stats.is_some() && f.path.contains("-r1.t"), "{f:?}");
         }
+        (shown, files)
+    }
+
+    #[tokio::test]
+    async fn each_task_writes_the_values_it_meets_without_a_shuffle() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = write_session();
+        let options = WriteOptions::new().with_partition_by(vec!["p".into()]);
+        let (shown, files) = write(&ctx, options, dir.path()).await;
+        assert!(!shown.contains("RepartitionExec"), "{shown}");
+        assert_eq!(files.len(), 4, "a file per value per task: {files:?}");
+        assert_eq!(files.iter().map(|f| f.rows).sum::<u64>(), 5);
+    }
+
+    #[tokio::test]
+    async fn sort_columns_put_each_value_in_one_task_and_sort_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = write_session();
+        let options = WriteOptions::new()
+            .with_partition_by(vec!["p".into()])
+            .with_sort_by(vec!["id".into()]);
+        let (shown, files) = write(&ctx, options, dir.path()).await;
+        assert!(shown.contains("RepartitionExec: partitioning=Hash"), "{shown}");
+        assert!(shown.contains("SortExec"), "{shown}");
+        assert_eq!(files.len(), 3, "one file per value: {files:?}");
+        let null_file = files
+            .iter()
+            .find(|f| f.rows == 2)
+            .expect("the NULL partition's file");
+        let bytes = std::fs::File::open(dir.path().join(&null_file.path)).unwrap();
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(bytes, 1024).unwrap();
+        let ids: Vec<u64> = reader
+            .flat_map(|b| {
+                b.unwrap()
+                    .column(0)
+                    .as_primitive::<UInt64Type>()
+                    .values()
+                    .to_vec()
+            })
+            .collect();
+        assert_eq!(ids, vec![4, 5], "sorted by id within the file");
+    }
+
+    #[tokio::test]
+    async fn a_task_past_max_open_files_sorts_the_rest_of_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = write_session();
+        let options = WriteOptions::new()
+            .with_partition_by(vec!["p".into()])
+            .with_max_open_files(1);
+        let (_, files) = write(&ctx, options, dir.path()).await;
+        // The first task meets a and b: a's file closes, b's rows go through the sort.
+        assert_eq!(files.len(), 4, "{files:?}");
+        assert_eq!(files.iter().map(|f| f.rows).sum::<u64>(), 5);
     }
 }

@@ -550,15 +550,7 @@ impl PartitionedWriter {
             shared.cancelled.store(true, Ordering::Relaxed);
         }
         let mut written = Vec::new();
-        join_streams(&mut tasks, &shared, &mut written, &mut failure).await;
-        // Writers of clustered rows, which may start further writers, until none are left.
-        loop {
-            let mut writers = std::mem::take(&mut *lock(&shared.spawned));
-            if writers.is_empty() {
-                break;
-            }
-            join_streams(&mut writers, &shared, &mut written, &mut failure).await;
-        }
+        join_writers(tasks, &shared, &mut written, &mut failure).await;
         drop(shared);
         if let Some(e) = failure {
             committer
@@ -578,6 +570,24 @@ impl PartitionedWriter {
             partition_by: self.options.partition_by,
             schema,
         }))
+    }
+}
+
+/// Waits for the input streams' writers and then for the writers of clustered rows they started
+/// (which may start further writers), collecting their files and the first real error.
+async fn join_writers(
+    mut tasks: JoinSet<StreamOutcome>,
+    shared: &StreamShared,
+    written: &mut Vec<WrittenFile>,
+    failure: &mut Option<EngineError>,
+) {
+    join_streams(&mut tasks, shared, written, failure).await;
+    loop {
+        let mut writers = std::mem::take(&mut *lock(&shared.spawned));
+        if writers.is_empty() {
+            break;
+        }
+        join_streams(&mut writers, shared, written, failure).await;
     }
 }
 

@@ -51,13 +51,6 @@ impl Settings {
             .filter(|c| !c.trim().is_empty())
             .map(sluice_cluster::SchedulerAddr::parse)
             .transpose()?;
-        if cluster.is_some() && bad_records.is_some() {
-            return Err(UsageError::new(
-                "--on-bad-records, --max-bad-records and --quarantine run only locally, not with --cluster",
-                "drop --cluster for this run, or drop the bad-records flags",
-            )
-            .into());
-        }
         Ok(Self {
             cluster,
             bad_records,

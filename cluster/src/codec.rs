@@ -12,7 +12,7 @@ use datafusion::logical_expr::{AggregateUDF, Extension, LogicalPlan, ScalarUDF, 
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
-use sluice_engine::readers::{CompressedScanExec, ConformExec, LakeTable};
+use sluice_engine::readers::{CompressedScanExec, ConformExec, GuardedScanExec, LakeTable};
 use sluice_engine::writer::{WriteExec, WriteNode, WriteSpec};
 
 /// Marks a table encoded by sluice (Ballista's own encodings never start with it).
@@ -32,6 +32,9 @@ fn external(e: sluice_engine::EngineError) -> DataFusionError {
 
 /// Marks a [`ConformExec`] (Ballista's encodings never start with it).
 const CONFORM_TAG: &[u8] = b"sluice:conform\0";
+
+/// Marks a [`GuardedScanExec`] (Ballista's encodings never start with it).
+const GUARDED_TAG: &[u8] = b"sluice:guarded-scan\0";
 
 /// Marks a sluice write node or plan (Ballista's encodings never start with it).
 const WRITE_TAG: &[u8] = b"sluice:write\0";
@@ -152,6 +155,9 @@ impl PhysicalExtensionCodec for SluicePhysicalCodec {
         if buf == CONFORM_TAG {
             return Ok(Arc::new(ConformExec::new(one_input(inputs)?)));
         }
+        if let Some(scan) = buf.strip_prefix(GUARDED_TAG) {
+            return Ok(Arc::new(GuardedScanExec::decode(scan, one_input(inputs)?)?));
+        }
         if let Some(spec) = buf.strip_prefix(WRITE_TAG) {
             let spec = WriteSpec::decode(spec)?;
             tracing::debug!(dest = %spec.dest, "received a write");
@@ -179,6 +185,11 @@ impl PhysicalExtensionCodec for SluicePhysicalCodec {
     ) -> Result<()> {
         if node.downcast_ref::<ConformExec>().is_some() {
             buf.extend_from_slice(CONFORM_TAG);
+            return Ok(());
+        }
+        if let Some(scan) = node.downcast_ref::<GuardedScanExec>() {
+            buf.extend_from_slice(GUARDED_TAG);
+            buf.extend_from_slice(&scan.encode()?);
             return Ok(());
         }
         if let Some(write) = node.downcast_ref::<WriteExec>() {

@@ -15,6 +15,7 @@
 
 mod codec;
 mod roles;
+mod tally;
 
 use std::sync::Arc;
 
@@ -132,7 +133,14 @@ pub fn remote_upgrade(addr: &SchedulerAddr, partitions: usize) -> StateUpgrade {
         let state = SessionStateBuilder::new_from_existing(state)
             .with_config(config)
             .build();
-        state.upgrade_for_ballista(endpoint.clone())
+        let state = state.upgrade_for_ballista(endpoint.clone())?;
+        let planner = Arc::new(tally::TallyPlanner {
+            inner: Arc::clone(state.query_planner()),
+            scheduler: endpoint.clone(),
+        });
+        Ok(SessionStateBuilder::new_from_existing(state)
+            .with_query_planner(planner)
+            .build())
     })
 }
 

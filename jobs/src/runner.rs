@@ -19,9 +19,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use datafusion::dataframe::DataFrame;
-use datafusion::datasource::physical_plan::FileScanConfig;
-use datafusion::datasource::source::DataSourceExec;
-use datafusion::physical_plan::ExecutionPlan;
 use datafusion::sql::parser::DFParser;
 use sluice_catalog::{BookmarkEntry, Catalog, LockOutcome, RunRow, TableDef, split_name};
 use sluice_engine::readers::guard::{BadRecordPolicy, BadRecordSpec, BadRecords};
@@ -1008,6 +1005,12 @@ impl Runner {
         run_id: &str,
         opened: Vec<OpenedSource>,
     ) -> Result<Staging> {
+        // Quarantine outputs are named before any scan runs: on a cluster the executors write them.
+        for o in &opened {
+            if let Some(guard) = &o.bad_records {
+                guard.name_output(&format!("{run_id}-{}", o.record.name));
+            }
+        }
         let mut sink_futures = Vec::new();
         for (i, sink) in job.spec.sinks.iter().enumerate() {
             let options = self.write_options(job, sink)?;
@@ -1108,12 +1111,13 @@ impl Runner {
         for (_, s) in &staged {
             if let Staged::Pending(p) = s {
                 let mut rows = Vec::new();
-                scan_rows(p.executed_plan(), &mut rows);
+                sluice_engine::readers::scan_rows(p.executed_plan(), &mut rows);
                 scans.push(rows);
             }
         }
         // Bad records: a share over `max_bad_records` fails the run before anything commits; the
         // quarantine files are written first.
+        let mut quarantined = HashMap::new();
         for o in &opened {
             let Some(guard) = &o.bad_records else { continue };
             let written = match guard.check() {
@@ -1122,7 +1126,11 @@ impl Runner {
                         Ok(store) => guard
                             .write_quarantine(&store, &format!("{run_id}-{}", o.record.name))
                             .await
-                            .map(|_| ()),
+                            .map(|at| {
+                                if let Some(at) = at {
+                                    quarantined.insert(o.record.name.clone(), at);
+                                }
+                            }),
                         Err(e) => Err(e),
                     },
                     None => Ok(()),
@@ -1146,13 +1154,7 @@ impl Runner {
                 o.record.records_skipped = c.skipped;
                 o.record.records_quarantined = c.quarantined;
                 if c.quarantined > 0 {
-                    o.record.quarantine_file = guard.quarantine().map(|q| {
-                        format!(
-                            "{}/{run_id}-{}.ndjson",
-                            q.original().trim_end_matches('/'),
-                            o.record.name
-                        )
-                    });
+                    o.record.quarantine_file = quarantined.remove(&o.record.name);
                 }
                 for example in guard.examples().iter().take(3) {
                     tracing::warn!(source = %o.record.name, record = %example.describe(), "bad record left out");
@@ -1287,24 +1289,6 @@ impl Runner {
                 })
                 .collect(),
         })
-    }
-}
-
-/// Rows each file scan in an executed plan produced, keyed by the store path of its first file.
-fn scan_rows(plan: &Arc<dyn ExecutionPlan>, out: &mut Vec<(String, u64)>) {
-    let node: &dyn std::any::Any = plan.as_ref();
-    let source = node
-        .downcast_ref::<DataSourceExec>()
-        .map(|e| (e, e.data_source().as_ref() as &dyn std::any::Any));
-    if let Some((exec, source)) = source
-        && let Some(config) = source.downcast_ref::<FileScanConfig>()
-        && let Some(first) = config.file_groups.iter().flat_map(|g| g.iter()).next()
-    {
-        let rows = exec.metrics().and_then(|m| m.output_rows()).unwrap_or(0);
-        out.push((first.object_meta.location.to_string(), rows as u64));
-    }
-    for child in plan.children() {
-        scan_rows(child, out);
     }
 }
 

@@ -726,6 +726,7 @@ fn substitute_all(spec: &mut JobSpec, params: &BTreeMap<String, String>, err: &E
     for source in spec.sources.values_mut() {
         subst_opt(&mut source.table, params, err)?;
         subst_opt(&mut source.path, params, err)?;
+        subst_opt(&mut source.quarantine, params, err)?;
         for e in &mut source.exclude {
             *e = substitute(e, params).map_err(|m| err(None, m))?;
         }

@@ -299,7 +299,16 @@ fn a_partitioned_job_on_the_cluster_writes_what_a_local_run_writes() {
         let data_param = format!("data={data}");
         let out_param = format!("out={dest}");
         let mut args: Vec<&str> = extra.to_vec();
-        args.extend(["run", job, "--param", &data_param, "--param", &out_param]);
+        args.extend([
+            "run",
+            job,
+            "--format",
+            "json",
+            "--param",
+            &data_param,
+            "--param",
+            &out_param,
+        ]);
         with_catalog(&catalog, &args)
     };
     let local = run_job(&[], &out("local"));
@@ -315,6 +324,8 @@ fn a_partitioned_job_on_the_cluster_writes_what_a_local_run_writes() {
         &[
             "run",
             on_cluster.to_str().unwrap(),
+            "--format",
+            "json",
             "--param",
             &data_param,
             "--param",
@@ -322,6 +333,23 @@ fn a_partitioned_job_on_the_cluster_writes_what_a_local_run_writes() {
         ],
     );
     assert!(remote.code == 0, "{}\n{}", remote.stderr, cluster.logs());
+    // The executors' scans report what they read into the run record.
+    let rows_read = |out: &str| {
+        let record: serde_json::Value = serde_json::from_str(out).unwrap();
+        let sources = record["sources"].as_array().unwrap().clone();
+        sources
+            .iter()
+            .map(|s| {
+                (
+                    s["name"].as_str().unwrap().to_string(),
+                    s["rows_read"].as_u64().unwrap(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let read_here = rows_read(&local.stdout);
+    assert!(read_here.iter().all(|(_, n)| *n > 0), "{read_here:?}");
+    assert_eq!(rows_read(&remote.stdout), read_here);
     assert!(
         cluster.logs().contains("Received task"),
         "the job's tasks ran on the executors:\n{}",
@@ -462,8 +490,24 @@ print(json.dumps([list(r) for r in rel.fetchall()], default=str))
     assert!(files.iter().all(|f| f.contains(".t")), "{files:?}");
     // One file per partition value per writing stream: the attempt tag names the task, the
     // file's first number the stream in it.
-    let tag = |f: &str| f.rsplit_once(".t").unwrap().1.split('.').next().unwrap().to_string();
-    let stream = |f: &str| f.rsplit_once("/part-").unwrap().1.split('-').next().unwrap().to_string();
+    let tag = |f: &str| {
+        f.rsplit_once(".t")
+            .unwrap()
+            .1
+            .split('.')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let stream = |f: &str| {
+        f.rsplit_once("/part-")
+            .unwrap()
+            .1
+            .split('-')
+            .next()
+            .unwrap()
+            .to_string()
+    };
     let written: std::collections::BTreeSet<(&str, String, String)> = files
         .iter()
         .map(|f| (f.rsplit_once('/').unwrap().0, stream(f), tag(f)))
@@ -654,7 +698,11 @@ fn walk_files(dir: &Path) -> Vec<String> {
             if path.is_dir() {
                 pending.push(path);
             } else {
-                let relative = path.strip_prefix(dir).unwrap().to_string_lossy().replace('\\', "/");
+                let relative = path
+                    .strip_prefix(dir)
+                    .unwrap()
+                    .to_string_lossy()
+                    .replace('\\', "/");
                 found.push(relative);
             }
         }
@@ -663,7 +711,7 @@ fn walk_files(dir: &Path) -> Vec<String> {
 }
 
 #[test]
-fn a_bad_cluster_address_or_a_local_only_flag_is_bad_input() {
+fn a_bad_cluster_address_is_bad_input() {
     let bad = crate::test_util::run(&["--cluster", "df://sched:notaport", "sql", "SELECT 1"]);
     assert_eq!(bad.code, 2, "{}", bad.stderr);
     assert!(
@@ -671,14 +719,184 @@ fn a_bad_cluster_address_or_a_local_only_flag_is_bad_input() {
         "{}",
         bad.stderr
     );
-    let policy = crate::test_util::run(&[
-        "--cluster",
-        "df://127.0.0.1:1",
-        "--on-bad-records",
-        "skip",
-        "sql",
-        "SELECT 1",
-    ]);
-    assert_eq!(policy.code, 2, "{}", policy.stderr);
-    assert!(policy.stderr.contains("only locally"), "{}", policy.stderr);
+}
+
+const BAD_RECORDS_JOB: &str = r#"
+name = "bad_records"
+[sources.events]
+path = "${data}"
+on_bad_records = "quarantine"
+quarantine = "${q}"
+
+[[steps]]
+name = "kept"
+sql = "SELECT id, name, amount, day FROM events"
+
+[[sinks]]
+from = "kept"
+path = "${out}"
+partition_by = ["day"]
+mode = "overwrite"
+
+[[quality]]
+step = "kept"
+rule = "row_count = 79"
+"#;
+
+/// (file name, line) of every record in the NDJSON files under `dir`.
+fn quarantined_lines(dir: &Path) -> Vec<(String, u64)> {
+    let mut found: Vec<(String, u64)> = walk_files(dir)
+        .iter()
+        .flat_map(|f| {
+            std::fs::read_to_string(dir.join(f))
+                .unwrap()
+                .lines()
+                .map(|l| {
+                    let r: serde_json::Value = serde_json::from_str(l).unwrap();
+                    let file = r["file"]
+                        .as_str()
+                        .unwrap()
+                        .rsplit('/')
+                        .next()
+                        .unwrap()
+                        .to_string();
+                    (file, r["line"].as_u64().unwrap())
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn bad_records_are_skipped_and_quarantined_by_the_executors() {
+    let Some(s3) = s3_lake() else {
+        return;
+    };
+    let py = python().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = unique("bad");
+    let data = s3.bucket_dir.join(&prefix).join("events");
+    std::fs::create_dir_all(&data).unwrap();
+    let testdata = crate::test_util::repo().join("testdata/bad");
+    for f in ["wrong_fields.csv", "bad_values.csv"] {
+        std::fs::copy(testdata.join(f), data.join(f)).unwrap();
+    }
+    // Columns in another order: read by name.
+    std::fs::write(
+        data.join("reordered.csv"),
+        "amount,id,day,name\n70,101,2026-11-03,late a\n80,102,2026-11-03,late b\n",
+    )
+    .unwrap();
+    let url = |name: &str| format!("s3://{}/{prefix}/{name}/", s3.bucket);
+    let job = dir.path().join("bad.toml");
+    std::fs::write(&job, BAD_RECORDS_JOB).unwrap();
+    let catalog = dir.path().join("c.db");
+    let cluster = Cluster::start(2);
+    let run = |extra: &[&str], name: &str| {
+        let mut args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        args.extend([
+            "run".to_string(),
+            job.to_str().unwrap().to_string(),
+            "--format".into(),
+            "json".into(),
+            "--param".into(),
+            format!("data={}", url("events")),
+            "--param".into(),
+            format!("out={}", url(&format!("out-{name}"))),
+            "--param".into(),
+            format!("q={}", url(&format!("q-{name}"))),
+        ]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let ran = with_catalog(&catalog, &args);
+        assert_eq!(ran.code, 0, "{name}: {}\n{}", ran.stderr, cluster.logs());
+        let record: serde_json::Value = serde_json::from_str(&ran.stdout).unwrap();
+        record
+    };
+    let local = run(&[], "local");
+    let remote = run(&["--cluster", &cluster.url], "cluster");
+    for key in ["records_quarantined", "rows_read"] {
+        assert_eq!(
+            remote["sources"][0][key], local["sources"][0][key],
+            "{key}: {remote} against {local}"
+        );
+    }
+    assert_eq!(local["sources"][0]["records_quarantined"], 3, "{local}");
+    assert_eq!(local["sources"][0]["rows_read"], 79, "{local}");
+    assert_eq!(remote["rows_written"], local["rows_written"]);
+    // The executors wrote the quarantine: parts in a folder named after the run and source.
+    let folder = remote["sources"][0]["quarantine_file"].as_str().unwrap();
+    let run_id = remote["run_id"].as_str().unwrap();
+    assert!(folder.ends_with(&format!("{run_id}-events/")), "{folder}");
+    let on_disk = |name: &str| s3.bucket_dir.join(&prefix).join(name);
+    assert!(
+        on_disk("q-cluster").is_dir(),
+        "{:?}",
+        walk_files(&s3.bucket_dir.join(&prefix))
+    );
+    let lines = quarantined_lines(&on_disk("q-cluster"));
+    assert_eq!(lines, quarantined_lines(&on_disk("q-local")));
+    assert_eq!(
+        lines,
+        [
+            ("bad_values.csv".to_string(), 20),
+            ("wrong_fields.csv".to_string(), 6),
+            ("wrong_fields.csv".to_string(), 12),
+        ]
+    );
+    let rows = |name: &str| {
+        crate::test_util::python_json(
+            &py,
+            &format!(
+                "{}{}",
+                crate::test_util::DUCKDB_WITH_DELTA,
+                r#"
+rel = con.sql(f"SELECT id, name, amount, day FROM delta_scan('{sys.argv[1]}') ORDER BY ALL")
+print(json.dumps([list(r) for r in rel.fetchall()], default=str))
+"#
+            ),
+            &[on_disk(name).to_str().unwrap()],
+        )
+    };
+    assert_eq!(rows("out-cluster"), rows("out-local"));
+
+    // `sql` under skip reports the executors' counts; under fail the error names file and line.
+    let skip = with_catalog(
+        &catalog,
+        &[
+            "--cluster",
+            &cluster.url,
+            "--on-bad-records",
+            "skip",
+            "sql",
+            "--format",
+            "csv",
+            &format!("SELECT count(*) AS n FROM '{}'", url("events")),
+        ],
+    );
+    assert_eq!(skip.code, 0, "{}\n{}", skip.stderr, cluster.logs());
+    assert_eq!(skip.stdout, "n\n79\n");
+    assert!(
+        skip.stderr.contains("bad records: 79 good, 3 skipped"),
+        "{}",
+        skip.stderr
+    );
+    let fail = with_catalog(
+        &catalog,
+        &[
+            "--cluster",
+            &cluster.url,
+            "--on-bad-records",
+            "fail",
+            "sql",
+            &format!("SELECT count(*) AS n FROM '{}wrong_fields.csv'", url("events")),
+        ],
+    );
+    assert_ne!(fail.code, 0);
+    assert!(
+        fail.stderr.contains("wrong_fields.csv") && fail.stderr.contains("line 6"),
+        "{}",
+        fail.stderr
+    );
 }

@@ -46,7 +46,7 @@ const BATCH_RECORDS: usize = 8192;
 const SHOWN_TEXT: usize = 200;
 
 /// What to do with a record that does not parse.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BadRecordPolicy {
     /// Stop at the first one, naming the file, line and column (Spark's FAILFAST).
@@ -83,7 +83,7 @@ impl std::str::FromStr for BadRecordPolicy {
 }
 
 /// How many bad records a read tolerates before it fails anyway.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub enum MaxBadRecords {
     /// At most this many.
     Count(u64),
@@ -197,6 +197,50 @@ pub struct BadRecords {
     seen: Mutex<std::collections::HashSet<(String, u64)>>,
     /// Every bad record when quarantining; the first few otherwise (for messages).
     kept: Mutex<Vec<BadRecord>>,
+    /// Tells this read's counts from others' in a cluster's metrics.
+    id: u64,
+    /// The name of the quarantine output (`<quarantine>/<name>.ndjson`, or a folder of that name
+    /// when executors write it), settled before a cluster run or when the read ends.
+    name: std::sync::OnceLock<String>,
+    /// What scans on a cluster found: the most any one cluster job read and left out.
+    remote_good: AtomicU64,
+    remote_bad: AtomicU64,
+}
+
+/// Reads under a policy whose scans run on a cluster, so the counts executors report find them.
+static REMOTE_READS: std::sync::LazyLock<Mutex<std::collections::HashMap<u64, std::sync::Weak<BadRecords>>>> =
+    std::sync::LazyLock::new(|| Mutex::new(std::collections::HashMap::new()));
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Counts a cluster job's executors reported for the read `id` (see [`BadRecords::remote_id`]):
+/// `good` rows read and `bad` records left out.
+pub fn record_remote_counts(id: u64, good: u64, bad: u64) {
+    let read = REMOTE_READS.lock().get(&id).and_then(std::sync::Weak::upgrade);
+    if let Some(read) = read {
+        read.remote_good.fetch_max(good, Ordering::Relaxed);
+        read.remote_bad.fetch_max(bad, Ordering::Relaxed);
+    }
+}
+
+/// Names of the counters a cluster's scans report for read `id`: (good rows, bad records).
+pub fn remote_counter_names(id: u64) -> (String, String) {
+    (
+        format!("sluice_good_rows_{id}"),
+        format!("sluice_bad_records_{id}"),
+    )
+}
+
+/// The read a counter named by [`remote_counter_names`] belongs to, and whether it counts bad
+/// records (else good rows).
+pub fn parse_remote_counter(name: &str) -> Option<(u64, bool)> {
+    if let Some(id) = name.strip_prefix("sluice_good_rows_") {
+        return id.parse().ok().map(|id| (id, false));
+    }
+    name.strip_prefix("sluice_bad_records_")?
+        .parse()
+        .ok()
+        .map(|id| (id, true))
 }
 
 /// Bad records kept for messages when they are not quarantined.
@@ -232,7 +276,64 @@ impl BadRecords {
             bad: AtomicU64::new(0),
             seen: Mutex::new(std::collections::HashSet::new()),
             kept: Mutex::new(Vec::new()),
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            name: std::sync::OnceLock::new(),
+            remote_good: AtomicU64::new(0),
+            remote_bad: AtomicU64::new(0),
         }))
+    }
+
+    /// A fresh read under the same policy that reports as read `id` with quarantine output `name`
+    /// (what a cluster process rebuilds from the client's table).
+    pub fn remote_copy(&self, id: u64, name: Option<&str>) -> Result<Arc<Self>> {
+        let mut copy = Self::new(self.policy, self.max, self.quarantine.clone())?;
+        let inner = Arc::get_mut(&mut copy).expect("a fresh read is not shared");
+        inner.id = id;
+        if let Some(name) = name {
+            let _ = inner.name.set(name.to_string());
+        }
+        Ok(copy)
+    }
+
+    /// A fresh count under the same policy, reporting as this read (one cluster task's share).
+    pub fn fresh_copy(&self) -> Result<Arc<Self>> {
+        self.remote_copy(self.id, self.name.get().map(String::as_str))
+    }
+
+    /// The id this read's counters carry on a cluster.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The id a cluster's counters carry for this read; from now on their counts reach it.
+    pub fn remote_id(self: &Arc<Self>) -> u64 {
+        REMOTE_READS.lock().insert(self.id, Arc::downgrade(self));
+        self.id
+    }
+
+    /// Names the quarantine output (a job names it after the run and the source).
+    pub fn name_output(&self, name: &str) {
+        let _ = self.name.set(name.to_string());
+    }
+
+    /// The quarantine output's name, settled now as `fallback` when nothing named it before.
+    pub fn output_name(&self, fallback: impl FnOnce() -> String) -> &str {
+        self.name.get_or_init(fallback)
+    }
+
+    /// The maximum allowed, as set.
+    pub fn max(&self) -> Option<MaxBadRecords> {
+        self.max
+    }
+
+    /// Takes the records kept so far (what a cluster task writes to the quarantine).
+    pub fn take_kept(&self) -> Vec<BadRecord> {
+        std::mem::take(&mut *self.kept.lock())
+    }
+
+    /// Bad records counted by this process's scans.
+    pub fn bad_here(&self) -> u64 {
+        self.bad.load(Ordering::Relaxed)
     }
 
     /// The policy.
@@ -242,9 +343,9 @@ impl BadRecords {
 
     /// What the read found so far.
     pub fn counts(&self) -> BadRecordCounts {
-        let bad = self.bad.load(Ordering::Relaxed);
+        let bad = self.total_bad();
         BadRecordCounts {
-            good: self.good.lock().values().sum(),
+            good: self.good.lock().values().sum::<u64>() + self.remote_good.load(Ordering::Relaxed),
             skipped: if self.policy == BadRecordPolicy::Skip {
                 bad
             } else {
@@ -296,10 +397,32 @@ impl BadRecords {
         Ok(())
     }
 
-    /// After the read: fails when bad records exceed a `max` share of all records.
+    /// Bad records found here and on a cluster.
+    fn total_bad(&self) -> u64 {
+        self.bad.load(Ordering::Relaxed) + self.remote_bad.load(Ordering::Relaxed)
+    }
+
+    /// After the read: fails when bad records exceed `max` (a cluster's tasks each check only their
+    /// own share of a count).
     pub fn check(&self) -> Result<()> {
         let BadRecordCounts { good, .. } = self.counts();
-        let bad = self.bad.load(Ordering::Relaxed);
+        let bad = self.total_bad();
+        let first = || {
+            self.kept
+                .lock()
+                .first()
+                .map(BadRecord::describe)
+                .unwrap_or_default()
+        };
+        if let Some(MaxBadRecords::Count(max)) = self.max
+            && bad > max
+        {
+            return Err(EngineError::TooManyBadRecords {
+                found: bad.to_string(),
+                limit: max.to_string(),
+                first: first(),
+            });
+        }
         if let Some(MaxBadRecords::Fraction(max)) = self.max {
             let total = good + bad;
             if total > 0 && bad as f64 / total as f64 > max {
@@ -318,47 +441,41 @@ impl BadRecords {
         Ok(())
     }
 
-    /// Writes the quarantined records as NDJSON to `<quarantine>/<run_id>.ndjson`; returns its
-    /// location, or `None` when there was nothing to write.
+    /// Writes the quarantined records as NDJSON to `<quarantine>/<name>.ndjson`, `name` being the
+    /// one settled before or else `fallback`. Returns where the quarantine is: that file, the folder
+    /// `<quarantine>/<name>/` a cluster's tasks wrote, or `None` when nothing was quarantined.
     pub async fn write_quarantine(
         &self,
         store: &Arc<dyn ObjectStore>,
-        run_id: &str,
+        fallback: &str,
     ) -> Result<Option<String>> {
         let Some(folder) = &self.quarantine else {
             return Ok(None);
         };
-        let text = {
-            let kept = self.kept.lock();
-            if kept.is_empty() {
-                return Ok(None);
-            }
-            let mut text = Vec::new();
-            for r in kept.iter() {
-                serde_json::to_writer(&mut text, r).map_err(|e| EngineError::InvalidOption {
-                    option: "quarantine".into(),
-                    reason: e.to_string(),
-                })?;
-                text.push(b'\n');
-            }
-            text
+        let name = self.output_name(|| fallback.to_string()).to_string();
+        let records = self.kept.lock().clone();
+        let shown = folder.original().trim_end_matches('/').to_string();
+        if !records.is_empty() {
+            put_records(store, folder, &format!("{name}.ndjson"), &records).await?;
+            return Ok(Some(format!("{shown}/{name}.ndjson")));
+        }
+        if self.remote_bad.load(Ordering::Relaxed) > 0 {
+            return Ok(Some(format!("{shown}/{name}/")));
+        }
+        Ok(None)
+    }
+
+    /// A cluster task's share of the quarantine: `<quarantine>/<name>/<part>.ndjson`, written by
+    /// the task itself; nothing when it kept no records.
+    pub async fn write_quarantine_part(&self, store: &Arc<dyn ObjectStore>, part: &str) -> Result<()> {
+        let (Some(folder), Some(name)) = (&self.quarantine, self.name.get()) else {
+            return Ok(());
         };
-        let folder = folder.as_folder();
-        let path = object_store::path::Path::from(format!(
-            "{}/{run_id}.ndjson",
-            folder.store_path().as_ref().trim_end_matches('/')
-        ));
-        store
-            .put(&path, text.into())
-            .await
-            .map_err(|source| EngineError::Store {
-                location: folder.original().to_string(),
-                source,
-            })?;
-        Ok(Some(format!(
-            "{}{run_id}.ndjson",
-            folder.original().trim_end_matches('/').to_string() + "/"
-        )))
+        let records = self.take_kept();
+        if records.is_empty() {
+            return Ok(());
+        }
+        put_records(store, folder, &format!("{name}/{part}.ndjson"), &records).await
     }
 
     /// Where quarantined records go.
@@ -367,8 +484,38 @@ impl BadRecords {
     }
 }
 
+/// Writes `records` as NDJSON to `relative` under the quarantine `folder`.
+async fn put_records(
+    store: &Arc<dyn ObjectStore>,
+    folder: &Location,
+    relative: &str,
+    records: &[BadRecord],
+) -> Result<()> {
+    let mut text = Vec::new();
+    for r in records {
+        serde_json::to_writer(&mut text, r).map_err(|e| EngineError::InvalidOption {
+            option: "quarantine".into(),
+            reason: e.to_string(),
+        })?;
+        text.push(b'\n');
+    }
+    let folder = folder.as_folder();
+    let path = object_store::path::Path::from(format!(
+        "{}/{relative}",
+        folder.store_path().as_ref().trim_end_matches('/')
+    ));
+    store
+        .put(&path, text.into())
+        .await
+        .map_err(|source| EngineError::Store {
+            location: folder.original().to_string(),
+            source,
+        })?;
+    Ok(())
+}
+
 /// How the records of a file group are written.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub enum Dialect {
     /// CSV with these settings.
     Csv {

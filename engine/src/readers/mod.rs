@@ -14,6 +14,7 @@ mod delta;
 pub mod guard;
 pub mod infer;
 mod json;
+mod remote_guard;
 mod table;
 mod wire;
 
@@ -34,6 +35,7 @@ use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 pub use self::csv::{CsvReadOptions, parse_delimiter};
 pub(crate) use self::declared::DeclaredTables;
 pub use self::delta::describe_delta;
+pub use self::remote_guard::{GuardedScanExec, SCAN_ROWS, scan_rows};
 pub use self::table::{FileGroupSpec, LakeTable};
 pub(crate) use self::wire::only_child;
 pub use self::wire::{CompressedScanExec, ConformExec};

@@ -132,6 +132,11 @@ impl LakeTable {
         self.bad_records.is_some()
     }
 
+    /// The policy text files are read under.
+    pub(super) fn bad_records(&self) -> Option<&Arc<BadRecords>> {
+        self.bad_records.as_ref()
+    }
+
     fn partition_names(&self) -> Vec<&str> {
         self.partition_fields.iter().map(|f| f.name().as_str()).collect()
     }
@@ -220,6 +225,41 @@ impl LakeTable {
 }
 
 impl LakeTable {
+    /// A guarded scan sent on to executors: `group`'s `files` only, in up to `target` partitions.
+    fn remote_guarded_plan(
+        &self,
+        group: &FileGroupSpec,
+        guarded: &(Dialect, FileCompressionType),
+        files: Vec<PartitionedFile>,
+        projection: Option<&Vec<usize>>,
+        target: usize,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let partitions: Vec<Vec<PartitionedFile>> = balance(files.clone(), target)
+            .iter()
+            .map(|g| g.files().to_vec())
+            .collect();
+        let one = FileGroupSpec {
+            format: Arc::clone(&group.format),
+            files,
+            guarded: Some(guarded.clone()),
+            source: group.source.clone(),
+            rows: group.rows.clone(),
+        };
+        let mut table = LakeTable::new(
+            self.store_url.clone(),
+            Arc::clone(&self.file_schema),
+            self.partition_fields.iter().map(|f| f.as_ref().clone()).collect(),
+            vec![one],
+        )
+        .with_bad_records(self.bad_records.clone());
+        table.remote = true;
+        Ok(Arc::new(super::remote_guard::GuardedScanExec::new(
+            table,
+            partitions,
+            projection.cloned(),
+        )?))
+    }
+
     /// `plan`, whose parse errors are replaced by the bad record the record-level reader finds
     /// in `files` (file, line and byte named).
     fn diagnosed(
@@ -309,6 +349,12 @@ impl TableProvider for LakeTable {
         for group in &self.groups {
             let files = self.prune(state, &group.files, filters)?;
             if files.is_empty() {
+                continue;
+            }
+            if let (Some(guarded), Some(_)) = (&group.guarded, &self.bad_records)
+                && self.remote
+            {
+                plans.push(self.remote_guarded_plan(group, guarded, files, projection, target)?);
                 continue;
             }
             if let (Some((dialect, compression)), Some(bad_records)) = (&group.guarded, &self.bad_records) {

@@ -24,8 +24,10 @@ use object_store::ObjectMeta;
 use serde::{Deserialize, Serialize};
 
 use super::GroupFormat;
+use super::guard::{BadRecordPolicy, BadRecords, Dialect, MaxBadRecords};
 use super::table::{FileGroupSpec, LakeTable};
 use crate::error::{EngineError, Result};
+use crate::stores::Location;
 
 /// Bumped when the layout changes; a process refuses tables of another version.
 const VERSION: u32 = 1;
@@ -39,12 +41,36 @@ struct WireTable {
     /// Arrow IPC stream holding only the partition fields.
     partition_fields: Vec<u8>,
     groups: Vec<WireGroup>,
+    /// The bad-records policy guarded groups are read under.
+    #[serde(default)]
+    bad_records: Option<WireBadRecords>,
 }
 
 #[derive(Serialize, Deserialize)]
 struct WireGroup {
     format: GroupFormat,
     files: Vec<WireFile>,
+    /// Set for a group read by sluice's record-level reader.
+    #[serde(default)]
+    guarded: Option<WireGuarded>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireGuarded {
+    dialect: Dialect,
+    /// `GZIP`, `UNCOMPRESSED`, ... as DataFusion names them.
+    compression: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireBadRecords {
+    policy: BadRecordPolicy,
+    max: Option<MaxBadRecords>,
+    quarantine: Option<String>,
+    /// The client's read these counts report to (see `guard::record_remote_counts`).
+    id: u64,
+    /// The quarantine output's name.
+    name: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -93,15 +119,17 @@ impl LakeTable {
             .groups
             .iter()
             .map(|g| {
-                if g.guarded.is_some() && self.reads_guarded() {
-                    return Err(invalid(
-                        "this table is read with sluice's record-level reader (a bad-records policy, or CSV files whose columns differ in order), which runs only locally; drop the policy or run without --cluster".into(),
-                    ));
-                }
+                let guarded = match &g.guarded {
+                    Some((dialect, compression)) if self.reads_guarded() => Some(WireGuarded {
+                        dialect: dialect.clone(),
+                        compression: compression.get_variant().to_string(),
+                    }),
+                    _ => None,
+                };
                 let format = g.source.clone().ok_or_else(|| {
                     invalid("a table built without its format description cannot be sent".into())
                 })?;
-                if let Some(reason) = format.not_portable() {
+                if let (None, Some(reason)) = (&guarded, format.not_portable()) {
                     let example = g.files.first().map(|f| f.object_meta.location.to_string()).unwrap_or_default();
                     return Err(invalid(format!(
                         "{reason} (e.g. `{example}`): DataFusion 55 does not send that setting to executors, which would misread the files; convert them to Parquet first (`sluice convert`) or run without --cluster"
@@ -124,15 +152,31 @@ impl LakeTable {
                             .collect(),
                     })
                     .collect();
-                Ok(WireGroup { format, files })
+                Ok(WireGroup {
+                    format,
+                    files,
+                    guarded,
+                })
             })
             .collect::<Result<Vec<_>>>()?;
+        let bad_records = self
+            .bad_records()
+            .filter(|_| groups.iter().any(|g| g.guarded.is_some()));
         let wire = WireTable {
             version: VERSION,
             store_url: self.store_url.as_str().to_string(),
             file_schema: schema_bytes(&self.file_schema)?,
             partition_fields: schema_bytes(&Schema::new(self.partition_fields.clone()))?,
             groups,
+            bad_records: bad_records.map(|b| WireBadRecords {
+                policy: b.policy(),
+                max: b.max(),
+                quarantine: b.quarantine().map(|q| q.url().to_string()),
+                id: b.remote_id(),
+                name: b
+                    .quarantine()
+                    .map(|_| b.output_name(crate::new_run_id).to_string()),
+            }),
         };
         serde_json::to_vec(&wire).map_err(|e| invalid(format!("cannot encode the table: {e}")))
     }
@@ -185,15 +229,29 @@ impl LakeTable {
                         Ok(PartitionedFile::from(meta).with_partition_values(values))
                     })
                     .collect::<Result<Vec<_>>>()?;
+                let guarded = g
+                    .guarded
+                    .map(|w| {
+                        let variant: CompressionTypeVariant = w.compression.parse()?;
+                        Ok::<_, EngineError>((w.dialect, FileCompressionType::from(variant)))
+                    })
+                    .transpose()?;
                 Ok(FileGroupSpec {
                     format: g.format.file_format(),
                     files,
-                    guarded: None,
+                    guarded,
                     source: Some(g.format),
                     rows,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        let bad_records = wire
+            .bad_records
+            .map(|w| {
+                let quarantine = w.quarantine.as_deref().map(Location::parse).transpose()?;
+                BadRecords::new(w.policy, w.max, quarantine)?.remote_copy(w.id, w.name.as_deref())
+            })
+            .transpose()?;
         let mut table = LakeTable::new(
             ObjectStoreUrl::parse(&wire.store_url)?,
             file_schema,
@@ -203,7 +261,8 @@ impl LakeTable {
                 .map(|f| f.as_ref().clone())
                 .collect(),
             groups,
-        );
+        )
+        .with_bad_records(bad_records);
         table.remote = true;
         Ok(table)
     }

@@ -546,17 +546,22 @@ pub(crate) async fn stage_distributed(
         options.partition_by = committer.partition_by(&options.partition_by, options.mode)?;
         partition::Layout::try_new(&schema, &options.partition_by, options.keep_partition_columns)?;
         let plan = write_plan(df, &dest, &options, run_id)?;
-        let batches = ctx.execute_logical_plan(plan).await?.collect().await?;
+        let physical = ctx
+            .execute_logical_plan(plan)
+            .await?
+            .create_physical_plan()
+            .await?;
+        let batches = datafusion::physical_plan::collect(Arc::clone(&physical), ctx.task_ctx()).await?;
         let mut files = Vec::new();
         for batch in &batches {
             files.extend(files_of(batch)?);
         }
-        Ok::<_, EngineError>(files)
+        Ok::<_, EngineError>((files, physical))
     }
     .await;
     match planned {
-        Ok(files) => Ok(Staged::Pending(PendingCommit::from_parts(
-            committer, files, &options, schema,
+        Ok((files, physical)) => Ok(Staged::Pending(PendingCommit::from_parts(
+            committer, files, &options, schema, physical,
         ))),
         Err(e) => {
             committer.abort(Vec::new()).await;

@@ -657,10 +657,8 @@ impl PendingCommit {
         files: Vec<WrittenFile>,
         options: &WriteOptions,
         schema: SchemaRef,
+        plan: Arc<dyn ExecutionPlan>,
     ) -> Self {
-        let plan: Arc<dyn ExecutionPlan> = Arc::new(datafusion::physical_plan::empty::EmptyExec::new(
-            Arc::clone(&schema),
-        ));
         Self {
             committer: Box::new(committer),
             companion: None,

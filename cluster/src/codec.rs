@@ -12,7 +12,7 @@ use datafusion::logical_expr::{AggregateUDF, Extension, LogicalPlan, ScalarUDF, 
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
-use sluice_engine::readers::{CompressedScanExec, ConformExec, GuardedScanExec, LakeTable};
+use sluice_engine::readers::{ConformExec, GuardedScanExec, LakeTable, TextScanExec};
 use sluice_engine::writer::{WriteExec, WriteNode, WriteSpec};
 
 /// Marks a table encoded by sluice (Ballista's own encodings never start with it).
@@ -133,11 +133,11 @@ impl LogicalExtensionCodec for SluiceCodec {
     }
 }
 
-/// Marks a [`CompressedScanExec`] (Ballista's encodings never start with it).
-const SCAN_TAG: &[u8] = b"sluice:compressed-scan\0";
+/// Marks a [`TextScanExec`] (Ballista's encodings never start with it).
+const SCAN_TAG: &[u8] = b"sluice:text-scan\0";
 
-/// Ballista's physical codec plus [`CompressedScanExec`], which carries the compression of text
-/// scans that DataFusion 55's own encoding drops, and [`WriteExec`], sluice's writer as a task. The
+/// Ballista's physical codec plus [`TextScanExec`], which carries the compression and JSON array
+/// layout of text scans that DataFusion 55's own encoding drops, and [`WriteExec`], sluice's writer as a task. The
 /// scheduler and every executor use it.
 #[derive(Debug, Default)]
 pub struct SluicePhysicalCodec {
@@ -166,13 +166,13 @@ impl PhysicalExtensionCodec for SluicePhysicalCodec {
         let Some(name) = buf.strip_prefix(SCAN_TAG) else {
             return self.inner.try_decode(buf, inputs, ctx, proto_converter);
         };
-        let name = std::str::from_utf8(name)
-            .map_err(|e| DataFusionError::Internal(format!("a compressed scan's codec name: {e}")))?;
-        tracing::debug!(compression = name, "received a compressed scan");
+        let settings = std::str::from_utf8(name)
+            .map_err(|e| DataFusionError::Internal(format!("a text scan's settings: {e}")))?;
+        tracing::debug!(settings, "received a text scan");
         match inputs {
-            [scan] => CompressedScanExec::restore(scan, name),
+            [scan] => TextScanExec::restore(scan, settings),
             _ => Err(DataFusionError::Internal(
-                "a compressed scan arrived without exactly one input".into(),
+                "a text scan arrived without exactly one input".into(),
             )),
         }
     }
@@ -197,11 +197,11 @@ impl PhysicalExtensionCodec for SluicePhysicalCodec {
             buf.extend_from_slice(&write.spec().encode());
             return Ok(());
         }
-        match node.downcast_ref::<CompressedScanExec>() {
+        match node.downcast_ref::<TextScanExec>() {
             Some(scan) => {
-                tracing::debug!(compression = %scan.compression_name(), "sending a compressed scan");
+                tracing::debug!(settings = %scan.settings(), "sending a text scan");
                 buf.extend_from_slice(SCAN_TAG);
-                buf.extend_from_slice(scan.compression_name().as_bytes());
+                buf.extend_from_slice(scan.settings().as_bytes());
                 Ok(())
             }
             None => self.inner.try_encode(node, buf, proto_converter),

@@ -900,3 +900,52 @@ print(json.dumps([list(r) for r in rel.fetchall()], default=str))
         fail.stderr
     );
 }
+
+#[test]
+fn compressed_csv_and_json_array_files_read_alike_on_the_cluster() {
+    let Some(s3) = s3_lake() else {
+        return;
+    };
+    let prefix = unique("text");
+    let root = s3.bucket_dir.join(&prefix);
+    std::fs::create_dir_all(root.join("arrays")).unwrap();
+    std::fs::create_dir_all(root.join("gz")).unwrap();
+    let objects: Vec<String> = (1..=40)
+        .map(|i| format!("{{\"id\": {i}, \"v\": \"v{}\"}}", i % 7))
+        .collect();
+    std::fs::write(
+        root.join("arrays/a.json"),
+        format!("[\n{}\n]\n", objects[..25].join(",\n")),
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("arrays/b.json"),
+        format!("[{}]", objects[25..].join(",")),
+    )
+    .unwrap();
+    let csv: String = std::iter::once("id,v\n".to_string())
+        .chain((1..=500).map(|i| format!("{i},v{}\n", i % 7)))
+        .collect();
+    std::fs::write(root.join("gz/part.csv"), csv).unwrap();
+    let zipped = Command::new("gzip")
+        .arg(root.join("gz/part.csv"))
+        .status()
+        .unwrap();
+    assert!(zipped.success());
+    let cluster = Cluster::start(2);
+    for (folder, rows) in [("arrays", 40), ("gz", 500)] {
+        let sql = format!(
+            "SELECT count(*) AS n, sum(id) AS ids, count(DISTINCT v) AS vs FROM 's3://{}/{prefix}/{folder}/'",
+            s3.bucket
+        );
+        let local = crate::test_util::run(&["sql", "--format", "csv", &sql]);
+        let remote = crate::test_util::run(&["--cluster", &cluster.url, "sql", "--format", "csv", &sql]);
+        assert_eq!(remote.code, 0, "{folder}: {}\n{}", remote.stderr, cluster.logs());
+        assert_eq!(remote.stdout, local.ok(), "{folder}");
+        assert!(
+            remote.stdout.starts_with(&format!("n,ids,vs\n{rows},")),
+            "{}",
+            remote.stdout
+        );
+    }
+}

@@ -38,7 +38,7 @@ pub use self::delta::describe_delta;
 pub use self::remote_guard::{GuardedScanExec, SCAN_ROWS, scan_rows};
 pub use self::table::{FileGroupSpec, LakeTable};
 pub(crate) use self::wire::only_child;
-pub use self::wire::{CompressedScanExec, ConformExec};
+pub use self::wire::{ConformExec, TextScanExec};
 use crate::error::{EngineError, Result};
 use crate::stores::Location;
 use crate::writer::layout::{parse_partition_segment, unescape_path_name};
@@ -210,16 +210,12 @@ impl GroupFormat {
         }
     }
 
-    /// Why a scan of these files would read differently in another process, if it would.
-    fn not_portable(&self) -> Option<&'static str> {
-        (self.format == FileFormatKind::Json && self.json_array)
-            .then_some("the table's JSON files hold arrays")
-    }
-
-    /// The compression of text files (`None` for Parquet and plain text).
-    fn text_compression(&self) -> Option<FileCompressionType> {
-        (self.format != FileFormatKind::Parquet && self.compression != Compression::None)
-            .then(|| self.compression.file_type())
+    /// What a serialized scan of these files loses and a cluster must be told again (compression,
+    /// JSON arrays): `None` when nothing is lost.
+    fn text_settings(&self) -> Option<(FileCompressionType, bool)> {
+        let json_array = self.format == FileFormatKind::Json && self.json_array;
+        let compressed = self.format != FileFormatKind::Parquet && self.compression != Compression::None;
+        (compressed || json_array).then(|| (self.compression.file_type(), json_array))
     }
 
     /// The DataFusion format these settings describe.

@@ -391,10 +391,12 @@ impl TableProvider for LakeTable {
                 }
                 _ => plan,
             };
-            let compression = group.source.as_ref().and_then(|s| s.text_compression());
-            tracing::debug!(remote = self.remote, ?compression, "scan of a file group");
-            plans.push(match compression {
-                Some(c) if self.remote => Arc::new(super::wire::CompressedScanExec::new(plan, c)),
+            let text = group.source.as_ref().and_then(|s| s.text_settings());
+            tracing::debug!(remote = self.remote, ?text, "scan of a file group");
+            plans.push(match text {
+                Some((compression, json_array)) if self.remote => {
+                    Arc::new(super::wire::TextScanExec::new(plan, compression, json_array))
+                }
                 _ => plan,
             });
         }

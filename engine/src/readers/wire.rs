@@ -14,7 +14,7 @@ use datafusion::common::parsers::CompressionTypeVariant;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
 use datafusion::datasource::listing::PartitionedFile;
-use datafusion::datasource::physical_plan::{FileScanConfig, FileScanConfigBuilder};
+use datafusion::datasource::physical_plan::{FileScanConfig, FileScanConfigBuilder, JsonSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
@@ -129,12 +129,6 @@ impl LakeTable {
                 let format = g.source.clone().ok_or_else(|| {
                     invalid("a table built without its format description cannot be sent".into())
                 })?;
-                if let (None, Some(reason)) = (&guarded, format.not_portable()) {
-                    let example = g.files.first().map(|f| f.object_meta.location.to_string()).unwrap_or_default();
-                    return Err(invalid(format!(
-                        "{reason} (e.g. `{example}`): DataFusion 55 does not send that setting to executors, which would misread the files; convert them to Parquet first (`sluice convert`) or run without --cluster"
-                    )));
-                }
                 let files = g
                     .files
                     .iter()
@@ -292,58 +286,85 @@ pub(crate) fn only_child(
     }
 }
 
-/// A scan of compressed text files planned in one process and run in another. DataFusion 55 leaves
-/// the compression out of a serialized CSV or NDJSON scan, so a cluster codec sends this node with
-/// the scan as its child and puts the compression back with [`CompressedScanExec::restore`].
+/// A scan of text files planned in one process and run in another. DataFusion 55 leaves a CSV or
+/// JSON scan's compression and JSON's array layout out of a serialized plan, so a cluster codec
+/// sends this node with the scan as its child and puts them back with [`TextScanExec::restore`].
 /// Executes as its input.
 #[derive(Debug)]
-pub struct CompressedScanExec {
+pub struct TextScanExec {
     input: Arc<dyn ExecutionPlan>,
     compression: FileCompressionType,
+    json_array: bool,
 }
 
-impl CompressedScanExec {
-    /// Wraps `input`, a scan of files compressed with `compression`.
-    pub fn new(input: Arc<dyn ExecutionPlan>, compression: FileCompressionType) -> Self {
-        Self { input, compression }
+/// Marks a JSON scan of array files in [`TextScanExec::settings`].
+const JSON_ARRAY: &str = ";json-array";
+
+impl TextScanExec {
+    /// Wraps `input`, a scan of files compressed with `compression`, holding JSON arrays when
+    /// `json_array`.
+    pub fn new(input: Arc<dyn ExecutionPlan>, compression: FileCompressionType, json_array: bool) -> Self {
+        Self {
+            input,
+            compression,
+            json_array,
+        }
     }
 
-    /// The compression, as DataFusion's variant name (`GZIP`, `ZSTD`, ...).
-    pub fn compression_name(&self) -> String {
-        format!("{:?}", self.compression.get_variant())
+    /// The settings as text: DataFusion's compression name (`GZIP`, `UNCOMPRESSED`, ...), then
+    /// `;json-array` for JSON array files.
+    pub fn settings(&self) -> String {
+        let array = if self.json_array { JSON_ARRAY } else { "" };
+        format!("{:?}{array}", self.compression.get_variant())
     }
 
-    /// The scan `input` (decoded without its compression) reading files compressed as `name`.
+    /// The scan `input` (decoded without them) with the [`TextScanExec::settings`] `text`.
     pub fn restore(
         input: &Arc<dyn ExecutionPlan>,
-        name: &str,
+        text: &str,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        let (name, json_array) = match text.strip_suffix(JSON_ARRAY) {
+            Some(name) => (name, true),
+            None => (text, false),
+        };
         let variant: CompressionTypeVariant = name.parse()?;
         let config = input
             .downcast_ref::<DataSourceExec>()
             .and_then(|exec| exec.data_source().downcast_ref::<FileScanConfig>())
             .ok_or_else(|| {
                 datafusion::error::DataFusionError::Internal(format!(
-                    "a compressed scan arrived without its file scan: {}",
+                    "a text scan arrived without its file scan: {}",
                     input.name()
                 ))
             })?;
-        let config = FileScanConfigBuilder::from(config.clone())
-            .with_file_compression_type(FileCompressionType::from(variant))
-            .build();
-        Ok(DataSourceExec::from_data_source(config))
+        let mut builder = FileScanConfigBuilder::from(config.clone())
+            .with_file_compression_type(FileCompressionType::from(variant));
+        if json_array {
+            let source = config
+                .file_source()
+                .downcast_ref::<JsonSource>()
+                .ok_or_else(|| {
+                    datafusion::error::DataFusionError::Internal(
+                        "a JSON array scan arrived without its JSON source".into(),
+                    )
+                })?
+                .clone()
+                .with_newline_delimited(false);
+            builder = builder.with_source(Arc::new(source));
+        }
+        Ok(DataSourceExec::from_data_source(builder.build()))
     }
 }
 
-impl DisplayAs for CompressedScanExec {
+impl DisplayAs for TextScanExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "CompressedScanExec: {:?}", self.compression.get_variant())
+        write!(f, "TextScanExec: {}", self.settings())
     }
 }
 
-impl ExecutionPlan for CompressedScanExec {
+impl ExecutionPlan for TextScanExec {
     fn name(&self) -> &str {
-        "CompressedScanExec"
+        "TextScanExec"
     }
 
     fn properties(&self) -> &Arc<PlanProperties> {
@@ -378,8 +399,8 @@ impl ExecutionPlan for CompressedScanExec {
         self: Arc<Self>,
         mut children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
-        let input = only_child(&mut children, "CompressedScanExec")?;
-        Ok(Arc::new(Self::new(input, self.compression)))
+        let input = only_child(&mut children, "TextScanExec")?;
+        Ok(Arc::new(Self::new(input, self.compression, self.json_array)))
     }
 
     fn execute(

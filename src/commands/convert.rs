@@ -88,6 +88,10 @@ pub async fn run(args: ConvertArgs, settings: &Settings) -> anyhow::Result<()> {
         settings.show_progress(),
     );
     let run_id = new_run_id();
+    // Named before the read: on a cluster the executors write the quarantine.
+    if let Some(guard) = session.bad_records() {
+        guard.name_output(&run_id);
+    }
     let result = async {
         let df = session.read(&src, &read).await?;
         session.stage_parquet(df, &dst, write, &run_id).await

@@ -27,8 +27,13 @@ pub async fn run(args: SqlArgs, settings: &Settings) -> anyhow::Result<()> {
         (None, None) if std::io::stdin().is_terminal() => return super::shell::run(&session, settings).await,
         (None, None) => read_stdin()?,
     };
+    let run_id = new_run_id();
+    // Named before the read: on a cluster the executors write the quarantine.
+    if let Some(guard) = session.bad_records() {
+        guard.name_output(&run_id);
+    }
     run_script(&session, &sql, settings, args.output.as_deref()).await?;
-    finish_bad_records(&session, settings, &new_run_id()).await?;
+    finish_bad_records(&session, settings, &run_id).await?;
     Ok(())
 }
 

@@ -882,6 +882,32 @@ print(json.dumps([list(r) for r in rel.fetchall()], default=str))
         "{}",
         skip.stderr
     );
+    // `convert` quarantines on the executors too, and says where.
+    let converted = with_catalog(
+        &catalog,
+        &[
+            "--cluster",
+            &cluster.url,
+            "convert",
+            &url("events"),
+            &url("converted"),
+            "--quarantine",
+            &url("q-convert"),
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(converted.code, 0, "{}\n{}", converted.stderr, cluster.logs());
+    let record: serde_json::Value = serde_json::from_str(&converted.stdout).unwrap();
+    assert_eq!(record[0]["quarantined_records"], 3, "{record}");
+    assert_eq!(record[0]["rows"], 79, "{record}");
+    assert!(
+        converted.stderr.contains("3 quarantined (to s3://"),
+        "{}",
+        converted.stderr
+    );
+    assert_eq!(quarantined_lines(&on_disk("q-convert")), lines);
+
     let fail = with_catalog(
         &catalog,
         &[

@@ -177,6 +177,7 @@ fn clean(text: &str) -> String {
         "Error during planning: ",
         "Execution error: ",
         "Object Store error: ",
+        "Schema error: ",
     ] {
         while let Some(rest) = t.strip_prefix(prefix) {
             t = rest;

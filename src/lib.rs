@@ -11,8 +11,10 @@ pub mod args;
 pub mod commands;
 pub mod diagnostics;
 pub mod env;
+pub mod names;
 pub mod output;
 pub mod settings;
+pub mod table;
 
 use std::process::ExitCode;
 
@@ -46,18 +48,28 @@ pub fn main_with(registry: sluice_jobs::Registry) -> ExitCode {
 /// Runs a parsed command line.
 pub async fn run(cli: Cli, registry: &sluice_jobs::Registry) -> anyhow::Result<()> {
     let settings = Settings::resolve(&cli.global)?;
-    match cli.command {
-        Command::Sql(args) => commands::sql::run(args, &settings).await,
-        Command::Convert(args) => commands::convert::run(args, &settings).await,
-        Command::Crawl(args) => commands::catalog::crawl(args, &settings).await,
-        Command::Tables(args) => commands::catalog::tables(args, &settings),
-        Command::Table(command) => commands::catalog::table(command, &settings).await,
-        Command::Catalog(command) => commands::catalog::catalog(command, &settings).await,
-        Command::Vacuum(args) => commands::vacuum::run(args, &settings).await,
-        Command::Optimize(args) => commands::vacuum::optimize(args, &settings).await,
-        Command::Run(args) => commands::jobs::run(args, &settings, registry).await,
-        Command::Runs(args) => commands::jobs::runs(args, &settings),
-        Command::Bookmark(command) => commands::jobs::bookmark(command, &settings),
+    dispatch(cli.command, &settings, registry)
+        .await
+        .map_err(|e| names::explain(e, &settings.catalog))
+}
+
+async fn dispatch(
+    command: Command,
+    settings: &Settings,
+    registry: &sluice_jobs::Registry,
+) -> anyhow::Result<()> {
+    match command {
+        Command::Sql(args) => commands::sql::run(args, settings).await,
+        Command::Convert(args) => commands::convert::run(args, settings).await,
+        Command::Crawl(args) => commands::catalog::crawl(args, settings).await,
+        Command::Tables(args) => commands::catalog::tables(args, settings),
+        Command::Table(command) => commands::catalog::table(command, settings).await,
+        Command::Catalog(command) => commands::catalog::catalog(command, settings).await,
+        Command::Vacuum(args) => commands::vacuum::run(args, settings).await,
+        Command::Optimize(args) => commands::vacuum::optimize(args, settings).await,
+        Command::Run(args) => commands::jobs::run(args, settings, registry).await,
+        Command::Runs(args) => commands::jobs::runs(args, settings),
+        Command::Bookmark(command) => commands::jobs::bookmark(command, settings),
         // Rendered into memory first: the generators panic on a closed stdout (`| head`).
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
@@ -66,10 +78,10 @@ pub async fn run(cli: Cli, registry: &sluice_jobs::Registry) -> anyhow::Result<(
             std::io::Write::write_all(&mut std::io::stdout(), &script)?;
             Ok(())
         }
-        Command::Doctor(args) => commands::doctor::run(args, &settings).await,
-        Command::Schedule(args::ScheduleCommand::Print(args)) => commands::schedule::print(args, &settings),
+        Command::Doctor(args) => commands::doctor::run(args, settings).await,
+        Command::Schedule(args::ScheduleCommand::Print(args)) => commands::schedule::print(args, settings),
         Command::Scheduler(args) => commands::cluster::scheduler(args).await,
-        Command::Executor(args) => commands::cluster::executor(args, &settings).await,
+        Command::Executor(args) => commands::cluster::executor(args, settings).await,
         Command::Man => {
             let mut page = Vec::new();
             clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut page)?;

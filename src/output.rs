@@ -9,7 +9,7 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow::array::{ArrayRef, RecordBatch, StringArray, UInt64Array};
+use arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::error::ArrowError;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use crate::args::OutputFormat;
+pub use crate::table::Unit;
 
 /// Writes batches to `out` in `format`. The table format needs every batch at once; the others stream.
 pub fn write_batches(
@@ -27,8 +28,8 @@ pub fn write_batches(
 ) -> Result<(), ArrowError> {
     match format {
         OutputFormat::Table => {
-            let table = arrow::util::pretty::pretty_format_batches_with_schema(Arc::clone(schema), batches)?;
-            writeln!(out, "{table}")?;
+            let table = crate::table::render(schema, batches, crate::table::terminal_width())?;
+            write!(out, "{table}")?;
         }
         OutputFormat::Csv => {
             let mut writer = arrow::csv::WriterBuilder::new()
@@ -66,17 +67,34 @@ pub fn write_batches(
     Ok(())
 }
 
-/// Prints named columns as one table in `format`.
+/// Prints named columns as one table in `format`. Number columns named `bytes` (or `bytes_…`,
+/// `…_bytes`) and `seconds` count that [`Unit`]: the table format shows them in human units.
 pub fn print_columns(format: OutputFormat, columns: Vec<(&str, ArrayRef)>) -> anyhow::Result<()> {
-    let schema = Arc::new(Schema::new(
-        columns
-            .iter()
-            .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
-            .collect::<Vec<_>>(),
-    ));
+    let fields: Vec<Field> = columns
+        .iter()
+        .map(|(n, a)| {
+            let field = Field::new(*n, a.data_type().clone(), true);
+            match unit_named(n) {
+                Some(unit) => unit.mark(field),
+                None => field,
+            }
+        })
+        .collect();
+    let schema = Arc::new(Schema::new(fields));
     let batch = RecordBatch::try_new(Arc::clone(&schema), columns.into_iter().map(|(_, a)| a).collect())?;
     write_batches(format, &schema, &[batch], &mut std::io::stdout().lock())?;
     Ok(())
+}
+
+/// The unit a listing's column counts, by its name.
+fn unit_named(name: &str) -> Option<Unit> {
+    if name == "bytes" || name.starts_with("bytes_") || name.ends_with("_bytes") {
+        Some(Unit::Bytes)
+    } else if name == "seconds" {
+        Some(Unit::Seconds)
+    } else {
+        None
+    }
 }
 
 /// A text column for [`print_columns`].
@@ -113,6 +131,22 @@ impl Record {
     pub fn number(mut self, name: &str, value: u64) -> Self {
         self.fields.push(Field::new(name, DataType::UInt64, false));
         self.columns.push(Arc::new(UInt64Array::from(vec![value])));
+        self
+    }
+
+    /// Adds a byte count (`12.3 MiB` in the table format, exact elsewhere).
+    pub fn bytes(mut self, name: &str, value: u64) -> Self {
+        self.fields
+            .push(Unit::Bytes.mark(Field::new(name, DataType::UInt64, false)));
+        self.columns.push(Arc::new(UInt64Array::from(vec![value])));
+        self
+    }
+
+    /// Adds a duration in seconds (`3m 04s` in the table format, exact elsewhere).
+    pub fn seconds(mut self, name: &str, value: f64) -> Self {
+        self.fields
+            .push(Unit::Seconds.mark(Field::new(name, DataType::Float64, false)));
+        self.columns.push(Arc::new(Float64Array::from(vec![value])));
         self
     }
 
@@ -311,7 +345,9 @@ mod tests {
             render(OutputFormat::Json, std::slice::from_ref(&b), &schema),
             "[{\"n\":1,\"s\":\"a,b\"},{\"s\":\"c\"}]\n"
         );
-        assert!(render(OutputFormat::Table, &[b], &schema).contains("| 1 | a,b |"));
+        let table = render(OutputFormat::Table, &[b], &schema);
+        assert!(table.contains("| 1    | a,b |"), "{table}");
+        assert!(table.contains("| NULL | c   |"), "{table}");
     }
 
     #[test]

@@ -243,6 +243,20 @@ impl Catalog {
         rows.into_iter().map(|r| self.decode_run(r)).collect()
     }
 
+    /// The names of the jobs that have runs, sorted.
+    pub fn job_names(&self) -> Result<Vec<String>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT DISTINCT job FROM job_runs ORDER BY job")
+            .map_err(self.err())?;
+        let names = stmt
+            .query_map([], |row| row.get(0))
+            .map_err(self.err())?
+            .collect::<rusqlite::Result<Vec<String>>>()
+            .map_err(self.err())?;
+        Ok(names)
+    }
+
     /// The job runs a workflow run started, oldest first.
     pub fn runs_in_workflow(&self, workflow_run: &str) -> Result<Vec<RunRow>> {
         let conn = self.conn();

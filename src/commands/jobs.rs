@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use arrow::array::Float64Array;
+
 use sluice_catalog::Catalog;
 use sluice_engine::new_run_id;
 use sluice_jobs::workflow::{Workflow, WorkflowRunner, conditions, describe};
@@ -172,7 +174,6 @@ fn print_workflow_record(record: &WorkflowRecord, format: OutputFormat) -> anyho
         return print_json(record, format);
     }
     let n = &record.nodes;
-    let seconds: Vec<String> = n.iter().map(|n| format!("{:.2}", n.seconds)).collect();
     let detail: Vec<&str> = n
         .iter()
         .map(|n| n.error.as_deref().or(n.detail.as_deref()).unwrap_or(""))
@@ -188,7 +189,10 @@ fn print_workflow_record(record: &WorkflowRecord, format: OutputFormat) -> anyho
                 "run_id",
                 text_column(n.iter().map(|n| n.run_id.as_deref().unwrap_or(""))),
             ),
-            ("seconds", text_column(seconds.iter().map(String::as_str))),
+            (
+                "seconds",
+                Arc::new(Float64Array::from_iter_values(n.iter().map(|n| n.seconds))),
+            ),
             ("detail", text_column(detail.iter().copied())),
         ],
     )
@@ -209,13 +213,13 @@ fn print_record(record: &RunRecord, format: OutputFormat) -> anyhow::Result<()> 
         .number("attempts", record.attempts.len() as u64)
         .number("files_read", files_read as u64)
         .number("rows_read", rows_read)
-        .text("read", human_bytes(record.bytes_read))
+        .bytes("bytes_read", record.bytes_read)
         .number("rows_written", record.rows_written)
-        .text("written", human_bytes(record.bytes_written))
+        .bytes("bytes_written", record.bytes_written)
         .number("partitions_written", partitions as u64)
         .number("rules", record.quality.len() as u64)
         .number("rules_failed", rules_failed as u64)
-        .text("elapsed", format!("{:.2}s", record.seconds))
+        .seconds("seconds", record.seconds)
         .print(format)
 }
 
@@ -345,7 +349,16 @@ pub fn runs(args: RunsArgs, settings: &Settings) -> anyhow::Result<()> {
         Some(parent) => catalog.runs_in_workflow(parent)?,
         None => {
             let job = args.job.as_deref().map(job_name).transpose()?;
-            catalog.runs(job.as_deref(), args.limit)?
+            let rows = catalog.runs(job.as_deref(), args.limit)?;
+            if let Some(job) = job.filter(|_| rows.is_empty()) {
+                let known = catalog.job_names()?;
+                return Err(UsageError::new(
+                    format!("job `{job}` has no runs in {}", settings.catalog.display()),
+                    crate::names::suggest(&job, &known, "jobs with runs"),
+                )
+                .into());
+            }
+            rows
         }
     };
     if matches!(settings.format, OutputFormat::Json | OutputFormat::Ndjson) {
@@ -355,17 +368,12 @@ pub fn runs(args: RunsArgs, settings: &Settings) -> anyhow::Result<()> {
     let field = |r: &sluice_catalog::RunRow, key: &str| {
         r.record.get(key).and_then(serde_json::Value::as_u64).unwrap_or(0)
     };
-    let seconds: Vec<String> = rows
-        .iter()
-        .map(|r| {
-            let s = r
-                .record
-                .get("seconds")
-                .and_then(serde_json::Value::as_f64)
-                .unwrap_or(0.0);
-            format!("{s:.2}")
-        })
-        .collect();
+    let seconds = Float64Array::from_iter_values(rows.iter().map(|r| {
+        r.record
+            .get("seconds")
+            .and_then(serde_json::Value::as_f64)
+            .unwrap_or(0.0)
+    }));
     let errors: Vec<String> = rows
         .iter()
         .map(|r| {
@@ -386,7 +394,7 @@ pub fn runs(args: RunsArgs, settings: &Settings) -> anyhow::Result<()> {
                 "started_at",
                 text_column(rows.iter().map(|r| r.started_at.as_str())),
             ),
-            ("seconds", text_column(seconds.iter().map(String::as_str))),
+            ("seconds", Arc::new(seconds)),
             (
                 "attempts",
                 number_column(rows.iter().map(|r| {

@@ -108,7 +108,7 @@ pub async fn run(session: &SluiceSession, settings: &Settings) -> anyhow::Result
 
 async fn execute(session: &SluiceSession, sql: &str, settings: &Settings) {
     if let Err(e) = super::sql::run_script(session, sql, settings, None).await {
-        crate::diagnostics::report(&e);
+        crate::diagnostics::report(&crate::names::explain(e, &settings.catalog));
     }
 }
 

@@ -47,9 +47,41 @@ fn every_output_format() {
     );
     let table = run(&["sql", "--format", "table", sql]).ok();
     assert!(
-        table.contains("| a | b   |") && table.contains("| 1 | x,y |"),
+        table.contains("| a | b    |") && table.contains("| 1 | x,y  |") && table.contains("| 2 | NULL |"),
         "{table}"
     );
+}
+
+#[test]
+fn the_table_format_shows_null_apart_from_empty_text_and_fits_the_terminal() {
+    let sql = "SELECT '' AS empty, NULL AS missing, repeat('long text ', 20) AS wide";
+    let table = run(&["sql", "--format", "table", sql]).ok();
+    let row = table.lines().nth(3).unwrap();
+    assert!(row.starts_with("|       | NULL    | long text"), "{table}");
+    // A 60-column terminal: long cells wrap, every line fits, and the output says so.
+    let narrow = crate::test_util::Run::from(
+        crate::test_util::sluice()
+            .env("COLUMNS", "60")
+            .args(["sql", "--format", "table", sql])
+            .output()
+            .unwrap(),
+    )
+    .ok();
+    assert!(narrow.lines().all(|l| l.chars().count() <= 60), "{narrow}");
+    assert!(
+        narrow.contains("(wrapped to fit 60 columns; see --format csv)"),
+        "{narrow}"
+    );
+    assert!(narrow.lines().count() > table.lines().count(), "{narrow}");
+    // Listings show sizes in human units in a table and exact numbers in csv.
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = dir.path().join("c.db");
+    let lake = crate::test_util::repo().join("testdata/lake/");
+    crate::test_util::with_catalog(&catalog, &["crawl", lake.to_str().unwrap(), "--database", "raw"]).ok();
+    let listed = crate::test_util::with_catalog(&catalog, &["tables", "--format", "table"]).ok();
+    assert!(listed.contains(" KiB ") || listed.contains(" B "), "{listed}");
+    let csv = crate::test_util::with_catalog(&catalog, &["tables", "--format", "csv"]).ok();
+    assert!(!csv.contains("KiB"), "{csv}");
 }
 
 #[test]
@@ -346,4 +378,53 @@ fn declared_tables_keep_their_types_and_get_sluices_reader() {
         bad.display()
     );
     assert_eq!(run(&["sql", "--format", "csv", &foreign]).ok(), "n\n3\n");
+}
+
+#[test]
+fn unknown_names_are_answered_with_what_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = dir.path().join("c.db");
+    let lake = crate::test_util::repo().join("testdata/lake/");
+    let with = |args: &[&str]| crate::test_util::with_catalog(&catalog, args);
+    with(&["crawl", lake.to_str().unwrap(), "--database", "raw"]).ok();
+    let expect = |args: &[&str], error: &str, hint: &str| {
+        let out = with(args);
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(error) && out.stderr.contains(hint),
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert!(!out.stderr.contains("datafusion."), "{}", out.stderr);
+    };
+    expect(
+        &["sql", "SELECT * FROM raw.ordrs"],
+        "error: table `raw.ordrs` not found",
+        "hint: did you mean raw.orders? database `raw` has: raw.customers, raw.events, raw.orders",
+    );
+    expect(
+        &["sql", "SELECT * FROM curated.orders"],
+        "error: database `curated` not found (in `curated.orders`)",
+        "hint: the catalog has databases: raw",
+    );
+    expect(
+        &["sql", "SELECT * FROM orders"],
+        "error: table `orders` not found",
+        "did you mean raw.orders?",
+    );
+    expect(
+        &["sql", "SELECT totl FROM raw.orders"],
+        "error: No field named totl",
+        "Valid fields are raw.orders.order_id",
+    );
+    expect(
+        &["table", "show", "raw.ordr"],
+        "table `raw.ordr` not found",
+        "did you mean raw.orders?",
+    );
+    expect(
+        &["runs", "daily_revenu"],
+        "job `daily_revenu` has no runs",
+        "jobs with runs: none yet",
+    );
 }

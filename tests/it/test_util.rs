@@ -53,6 +53,7 @@ impl Run {
 pub(crate) fn sluice() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
     cmd.env_remove("SLUICE_FORMAT")
+        .env_remove("COLUMNS")
         .env("SLUICE_MEMORY_LIMIT", "1GiB")
         .stdin(Stdio::null());
     cmd

@@ -19,8 +19,9 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Options shared by every command.
+/// Options shared by every command (listed after a command's own in its help).
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// The catalog file (SQLite): created by `crawl` and `run`, read by `sql` when it exists.
     #[arg(long, global = true, env = env::SLUICE_CATALOG, default_value = "sluice-catalog.db", value_name = "PATH")]
@@ -91,33 +92,64 @@ pub enum OutputFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run SQL over folders, S3 prefixes and files; with no query on a terminal, open a shell.
+    #[command(
+        after_help = "Examples:\n  sluice sql \"SELECT order_date, count(*) FROM 'testdata/lake/orders/' GROUP BY 1\"\n  sluice sql --format json \"SELECT * FROM raw.orders LIMIT 5\"\n  sluice sql -f report.sql --output report.parquet\n  sluice sql        # an interactive shell on a terminal"
+    )]
     Sql(SqlArgs),
     /// Convert CSV or NDJSON (plain or compressed) into Parquet, optionally Hive-partitioned.
+    #[command(
+        after_help = "Examples:\n  sluice convert testdata/lake/orders/ out/orders --partition-by order_date\n  sluice convert s3://lake/raw/events/ s3://lake/curated/events/ --partition-by dt --mode overwrite-partitions\n  sluice convert raw/ out/ --mode merge --merge-keys id --compression 'zstd(6)'"
+    )]
     Convert(ConvertArgs),
     /// Find tables and Hive partitions under a folder or S3 prefix, infer schemas and record them in
     /// the catalog.
+    #[command(
+        after_help = "Examples:\n  sluice crawl testdata/lake/ --database raw\n  sluice crawl s3://lake/raw/ --database raw --exclude 'logs/**' --sync-glue\n  sluice crawl testdata/lake/ --database raw --dry-run --explain"
+    )]
     Crawl(CrawlArgs),
     /// List the catalog's tables.
+    #[command(after_help = "Examples:\n  sluice tables\n  sluice tables --database raw --format csv")]
     Tables(TablesArgs),
     /// Inspect or drop one catalog table.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  sluice table show raw.orders\n  sluice table partitions raw.orders\n  sluice table ddl raw.orders --dialect athena"
+    )]
     Table(TableCommand),
     /// Move the catalog to and from AWS Glue's JSON shapes.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  sluice catalog export --glue -o glue.json\n  sluice catalog sync --glue --dry-run"
+    )]
     Catalog(CatalogCommand),
     /// Delete files that no commit made part of a table: leftovers of failed or killed writes and
     /// files an overwrite replaced.
+    #[command(
+        after_help = "Examples:\n  sluice vacuum out/orders --dry-run\n  sluice vacuum s3://lake/curated/events/ --retain 7d"
+    )]
     Vacuum(VacuumArgs),
     /// Compact a Delta table's small files (what nightly appends leave) into fewer large ones, in
     /// one version that changes no rows.
+    #[command(
+        after_help = "Examples:\n  sluice optimize out/orders\n  sluice optimize out/orders --where \"order_date >= '2026-11-01'\" --dry-run"
+    )]
     Optimize(OptimizeArgs),
     /// Run a job file: read sources, run SQL and Rust steps, check quality rules, write sinks and
     /// commit them together; retries transient faults and records the run.
+    #[command(
+        after_help = "Examples:\n  sluice run jobs/examples/daily_revenue.toml --dry-run\n  sluice run jobs/examples/daily_revenue.toml --param run_date=2026-11-20\n  sluice --log-format json run JOB.toml --metrics-file daily.prom"
+    )]
     Run(RunArgs),
     /// Show the run history of one job or of all.
+    #[command(
+        after_help = "Examples:\n  sluice runs\n  sluice runs daily_revenue --limit 5\n  sluice runs --run RUN_ID"
+    )]
     Runs(RunsArgs),
     /// Show, reset or rewind what a job's bookmarked sources have processed.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  sluice bookmark show daily_revenue\n  sluice bookmark rewind daily_revenue --to-run RUN_ID"
+    )]
     Bookmark(BookmarkCommand),
     /// Print a shell completion script (e.g. `sluice completions bash > /etc/bash_completion.d/sluice`).
     Completions {
@@ -128,14 +160,22 @@ pub enum Command {
     /// Print the man page (roff), e.g. `sluice man > /usr/local/share/man/man1/sluice.1`.
     Man,
     /// Check the catalog file, store access (list each URL given), memory and spill space.
+    #[command(after_help = "Examples:\n  sluice doctor\n  sluice doctor s3://lake/raw/")]
     Doctor(DoctorArgs),
     /// Print a crontab line or systemd units that run a job or workflow on a schedule.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  sluice schedule print --cron \"0 2 * * *\" jobs/examples/daily_revenue.toml\n  sluice schedule print --cron @daily --systemd jobs/examples/nightly.toml"
+    )]
     Schedule(ScheduleCommand),
     /// Run a Ballista scheduler: executors register with it and `--cluster` clients send it queries.
+    #[command(after_help = "Examples:\n  sluice scheduler --bind 0.0.0.0:50050")]
     Scheduler(SchedulerArgs),
     /// Run a Ballista executor that takes tasks from a scheduler; reads the lake with this
     /// machine's own AWS credentials.
+    #[command(
+        after_help = "Examples:\n  sluice executor --scheduler df://sched.internal:50050 --bind 0.0.0.0:50051 --slots 8"
+    )]
     Executor(ExecutorArgs),
 }
 

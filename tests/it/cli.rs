@@ -428,3 +428,34 @@ fn unknown_names_are_answered_with_what_exists() {
         "jobs with runs: none yet",
     );
 }
+
+#[test]
+fn help_shows_a_commands_own_options_then_the_global_ones_then_examples() {
+    let own = [
+        ("sql", "--output"),
+        ("convert", "--partition-by"),
+        ("crawl", "--database"),
+        ("run", "--param"),
+        ("runs", "--limit"),
+        ("vacuum", "--retain"),
+        ("optimize", "--where"),
+        ("tables", "--database"),
+        ("doctor", "--help"),
+    ];
+    for (command, option) in own {
+        let help = run(&[command, "--help"]).ok();
+        let at = |text: &str| {
+            help.find(text)
+                .unwrap_or_else(|| panic!("{command} --help lacks {text}:\n{help}"))
+        };
+        assert!(at(option) < at("Global options:"), "{command}:\n{help}");
+        assert!(
+            at("Global options:") < at("--catalog <PATH>"),
+            "{command}:\n{help}"
+        );
+        assert!(
+            at("--catalog <PATH>") < at("Examples:\n  sluice "),
+            "{command}:\n{help}"
+        );
+    }
+}

@@ -19,3 +19,6 @@ mkdir -p demo-output
   SELECT order_date, region_name, orders, revenue
   FROM curated.daily_revenue ORDER BY order_date, revenue DESC"
 "$SLUICE" runs daily_revenue --limit 5 --format table
+echo >&2
+echo "This used a debug build: $SLUICE (slow on real data)." >&2
+echo "scripts/install.sh puts a release sluice on your PATH (~/.local/bin) for the README's tour." >&2

@@ -14,6 +14,7 @@ mod faults;
 mod glue;
 mod jobs;
 mod ops;
+mod readme;
 mod s3;
 mod test_util;
 mod versions;

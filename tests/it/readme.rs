@@ -26,7 +26,7 @@ fn tour_commands(readme: &str) -> Vec<String> {
         pending.push_str(line);
         pending.push('\n');
         // A quote left open continues on the next line.
-        if pending.matches('"').count() % 2 == 0 {
+        if pending.matches('"').count().is_multiple_of(2) {
             commands.push(std::mem::take(&mut pending).trim().to_string());
         }
     }

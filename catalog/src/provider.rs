@@ -11,17 +11,20 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use datafusion::catalog::Session;
 use datafusion::catalog::{MemorySchemaProvider, SchemaProvider, TableProvider};
 use datafusion::error::DataFusionError;
 use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
 use sluice_engine::SluiceSession;
 use sluice_engine::readers::guard::BadRecords;
-use sluice_engine::readers::{build_table, describe_delta};
+use sluice_engine::readers::{LakeTable, build_table, describe_delta};
 use sluice_engine::writer::AsOf;
 
 use crate::error::{CatalogError, Result};
 use crate::model::TableDef;
-use crate::store::Catalog;
+use crate::store::{Catalog, Files};
 
 /// Registers every catalog database in `session` as a schema; returns how many.
 pub fn mount(session: &SluiceSession, catalog: &Arc<Catalog>) -> Result<usize> {
@@ -59,6 +62,86 @@ struct CatalogSchema {
     bad_records: Option<Arc<BadRecords>>,
     /// Tables and views the session itself registers in this schema.
     local: Arc<dyn SchemaProvider>,
+}
+
+/// A table built from `def`'s files, read under `bad_records`.
+fn build(def: &TableDef, catalog: &Catalog, bad_records: Option<Arc<BadRecords>>) -> Result<LakeTable> {
+    let (described, mut options) = def.to_described(catalog.path())?;
+    options.bad_records = bad_records;
+    Ok(build_table(&described, &options)?)
+}
+
+/// A partitioned catalog table whose files are read from SQLite at scan time, only those of the
+/// partitions the scan's filters allow (see [`crate::pushdown`]): a query of one partition of a
+/// table of 60,000 reads one row of the catalog, not 60,000.
+#[derive(Debug)]
+struct PartitionedTable {
+    /// The definition, without files.
+    header: TableDef,
+    /// The same table without files: its schema and which filters it applies exactly.
+    empty: LakeTable,
+    keys: Vec<(String, arrow::datatypes::DataType)>,
+    catalog: Arc<Catalog>,
+    bad_records: Option<Arc<BadRecords>>,
+}
+
+impl PartitionedTable {
+    fn new(header: TableDef, catalog: Arc<Catalog>, bad_records: Option<Arc<BadRecords>>) -> Result<Self> {
+        let (described, _) = header.to_described(catalog.path())?;
+        let empty = build(&header, &catalog, bad_records.clone())?;
+        Ok(Self {
+            keys: described.partition_cols,
+            header,
+            empty,
+            catalog,
+            bad_records,
+        })
+    }
+}
+
+#[async_trait]
+impl TableProvider for PartitionedTable {
+    fn schema(&self) -> arrow::datatypes::SchemaRef {
+        self.empty.schema()
+    }
+
+    fn table_type(&self) -> datafusion::datasource::TableType {
+        datafusion::datasource::TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> datafusion::error::Result<Vec<TableProviderFilterPushDown>> {
+        self.empty.supports_filters_pushdown(filters)
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        let condition = crate::pushdown::condition(filters, &self.keys);
+        let files = match &condition {
+            Some(c) => Files::Matching(c),
+            None => Files::All,
+        };
+        let (database, name) = (&self.header.database, &self.header.name);
+        let def = self
+            .catalog
+            .find_matching(database, name, files)
+            .map_err(to_datafusion)?
+            .ok_or_else(|| {
+                to_datafusion(CatalogError::TableNotFound {
+                    name: format!("{database}.{name}"),
+                })
+            })?;
+        tracing::debug!(table = %format!("{database}.{name}"), files = def.files.len(), pushed = condition.is_some(), "catalog files for a scan");
+        let table = build(&def, &self.catalog, self.bad_records.clone()).map_err(to_datafusion)?;
+        table.scan(state, projection, filters, limit).await
+    }
 }
 
 impl CatalogSchema {
@@ -101,6 +184,19 @@ impl SchemaProvider for CatalogSchema {
     async fn table(&self, name: &str) -> datafusion::error::Result<Option<Arc<dyn TableProvider>>> {
         if let Some(table) = self.local.table(name).await? {
             return Ok(Some(table));
+        }
+        let header = self
+            .catalog
+            .find_matching(&self.database, name, Files::None)
+            .map_err(to_datafusion)?;
+        let Some(header) = header else {
+            return Ok(None);
+        };
+        // A partitioned table reads its files from the catalog when a scan's filters are known.
+        if !header.partition_keys.is_empty() && header.classification != crate::model::DELTA {
+            let table = PartitionedTable::new(header, Arc::clone(&self.catalog), self.bad_records.clone())
+                .map_err(to_datafusion)?;
+            return Ok(Some(Arc::new(table)));
         }
         let def = self.catalog.find(&self.database, name).map_err(to_datafusion)?;
         match def {

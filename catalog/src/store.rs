@@ -110,6 +110,17 @@ pub enum Change {
     Unchanged,
 }
 
+/// Which of a table's files [`Catalog::find_matching`] reads.
+#[derive(Debug, Clone, Copy)]
+pub enum Files<'a> {
+    /// Every file.
+    All,
+    /// None: the table's definition only.
+    None,
+    /// Those whose partition values meet the condition.
+    Matching(&'a crate::pushdown::PartitionCondition),
+}
+
 /// A catalog file.
 #[derive(Debug)]
 pub struct Catalog {
@@ -335,6 +346,11 @@ impl Catalog {
 
     /// The table `database.name`, if present.
     pub fn find(&self, database: &str, name: &str) -> Result<Option<TableDef>> {
+        self.find_matching(database, name, Files::All)
+    }
+
+    /// A table with only the files `files` selects (see [`Files`]).
+    pub fn find_matching(&self, database: &str, name: &str, files: Files<'_>) -> Result<Option<TableDef>> {
         let conn = self
             .conn
             .lock()
@@ -381,11 +397,20 @@ impl Catalog {
             serde_json::from_str(text)
                 .map_err(|e| self.corrupt(format!("columns of `{database}.{name}`: {e}")))
         };
+        let (condition, mut values): (String, Vec<rusqlite::types::Value>) = match files {
+            Files::All => ("1".into(), Vec::new()),
+            Files::None => ("0".into(), Vec::new()),
+            Files::Matching(c) => (format!("({})", c.sql), c.params.clone()),
+        };
+        values.insert(0, rusqlite::types::Value::Integer(id));
         let mut stmt = conn
-            .prepare("SELECT path, size, last_modified, partition_values, rows, format FROM files WHERE table_id = ?1 ORDER BY path")
+            .prepare(&format!(
+                "SELECT path, size, last_modified, partition_values, rows, format FROM files
+                 WHERE table_id = ? AND {condition} ORDER BY path"
+            ))
             .map_err(self.err())?;
         let files = stmt
-            .query_map(params![id], |r| {
+            .query_map(rusqlite::params_from_iter(values.iter()), |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, i64>(1)?,

@@ -94,6 +94,30 @@ fn column(name: &str) -> String {
     }
 }
 
+/// Checks a rule (`rule = ...`) or a query (`sql = ...`) when the job file is read, so a typo fails
+/// the job file (exit 2) before any input is read rather than the run after every sink wrote.
+pub(crate) fn check_written(rule: Option<&str>, sql: Option<&str>) -> std::result::Result<(), String> {
+    let query = match (rule, sql) {
+        (Some(rule), _) => match compile(rule, "checked")? {
+            Check::RowCount { .. } => return Ok(()),
+            Check::Violations(q) | Check::Custom(q) => q,
+        },
+        (None, Some(sql)) => sql.to_string(),
+        (None, None) => return Ok(()),
+    };
+    datafusion::sql::parser::DFParser::parse_sql(&query)
+        .map(|_| ())
+        .map_err(|e| {
+            // The parser's position is in the query built around the rule, not in the rule.
+            let text = e.to_string();
+            let text = text
+                .split_once("ParserError(\"")
+                .map_or(text.as_str(), |(_, rest)| rest.trim_end_matches("\")"));
+            let text = text.split(" at Line:").next().unwrap_or(text);
+            format!("not valid SQL ({text})")
+        })
+}
+
 fn compile(rule: &str, table: &str) -> std::result::Result<Check, String> {
     let text = rule.trim();
     let lower = text.to_ascii_lowercase();

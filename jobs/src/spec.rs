@@ -865,6 +865,17 @@ fn check_names(spec: &JobSpec, err: &ErrFn<'_>) -> Result<()> {
                 "a [[quality]] entry needs exactly one of `rule = \"...\"` or `sql = \"SELECT ...\"`".into(),
             ));
         }
+        let written = rule.rule.as_ref().or(rule.sql.as_ref());
+        if let Err(reason) = crate::quality::check_written(
+            rule.rule.as_ref().map(|r| r.get_ref().as_str()),
+            rule.sql.as_ref().map(|r| r.get_ref().as_str()),
+        ) {
+            let shown = written.map(|w| w.get_ref().as_str()).unwrap_or_default();
+            return Err(err(
+                written.map(Spanned::span),
+                format!("quality rule `{shown}` cannot be read: {reason}"),
+            ));
+        }
     }
     if spec.sinks.is_empty() {
         return Err(err(

@@ -335,6 +335,15 @@ fn bad_job_files_exit_2_naming_the_key_and_line() {
             base.replace("${out}/daily", "${outt}/daily"),
             "unknown param `${outt}`",
         ),
+        // Quality rules are read with the file, before any input is.
+        (
+            base.replace("rule = \"revenue >= 0\"", "rule = \"row_count > 1O\""),
+            "quality rule `row_count > 1O` cannot be read: `1o` is not a whole number",
+        ),
+        (
+            base.replace("rule = \"revenue >= 0\"", "rule = \"revenue >>= 0\""),
+            "quality rule `revenue >>= 0` cannot be read: not valid SQL",
+        ),
     ];
     for (i, (text, expected)) in cases.iter().enumerate() {
         let file = dir.path().join(format!("bad{i}.toml"));

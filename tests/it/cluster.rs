@@ -470,17 +470,10 @@ fn a_partitioned_convert_on_the_cluster_is_written_by_the_executors() {
     convert(&["--cluster", &cluster.url], "cluster");
     let on_disk = |name: &str| s3.bucket_dir.join(&prefix).join(name);
     let rows = |name: &str| {
-        crate::test_util::python_json(
+        delta_query(
             &py,
-            &format!(
-                "{}{}",
-                crate::test_util::DUCKDB_WITH_DELTA,
-                r#"
-rel = con.sql(f"SELECT l_returnflag, l_linestatus, count(*) AS n, sum(l_quantity) AS q FROM delta_scan('{sys.argv[1]}') GROUP BY ALL ORDER BY ALL")
-print(json.dumps([list(r) for r in rel.fetchall()], default=str))
-"#
-            ),
-            &[on_disk(name).to_str().unwrap()],
+            &on_disk(name),
+            "SELECT l_returnflag, l_linestatus, count(*) AS n, sum(l_quantity) AS q FROM {table} GROUP BY ALL ORDER BY ALL",
         )
     };
     let (local, remote) = (rows("local"), rows("cluster"));
@@ -846,17 +839,10 @@ fn bad_records_are_skipped_and_quarantined_by_the_executors() {
         ]
     );
     let rows = |name: &str| {
-        crate::test_util::python_json(
+        delta_query(
             &py,
-            &format!(
-                "{}{}",
-                crate::test_util::DUCKDB_WITH_DELTA,
-                r#"
-rel = con.sql(f"SELECT id, name, amount, day FROM delta_scan('{sys.argv[1]}') ORDER BY ALL")
-print(json.dumps([list(r) for r in rel.fetchall()], default=str))
-"#
-            ),
-            &[on_disk(name).to_str().unwrap()],
+            &on_disk(name),
+            "SELECT id, name, amount, day FROM {table} ORDER BY ALL",
         )
     };
     assert_eq!(rows("out-cluster"), rows("out-local"));
@@ -974,4 +960,15 @@ fn compressed_csv_and_json_array_files_read_alike_on_the_cluster() {
             remote.stdout
         );
     }
+}
+
+/// The rows of `query` (which names the table `{table}`) over the Delta table in `dir`, as DuckDB's
+/// delta extension reads them.
+fn delta_query(py: &str, dir: &Path, query: &str) -> serde_json::Value {
+    let query = query.replace("{table}", "delta_scan('{sys.argv[1]}')");
+    let script = format!(
+        "{}\nrel = con.sql(f\"{query}\")\nprint(json.dumps([list(r) for r in rel.fetchall()], default=str))\n",
+        crate::test_util::DUCKDB_WITH_DELTA
+    );
+    crate::test_util::python_json(py, &script, &[dir.to_str().unwrap()])
 }

@@ -33,7 +33,7 @@ use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Par
 use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
-use super::guard::{BadRecords, GuardedFile, GuardedPartition, remote_counter_names};
+use super::guard::{BadRecords, GuardedPartition, remote_counter_names};
 use super::table::LakeTable;
 use crate::error::EngineError;
 
@@ -224,21 +224,9 @@ impl GuardedScanExec {
             .partitions
             .get(i)
             .ok_or_else(|| internal(format!("no partition {i}")))?;
-        let reader = GuardedPartition {
-            schema: Arc::clone(&self.table.schema),
-            file_schema: Arc::clone(&self.table.file_schema),
-            store_url: self.table.store_url.clone(),
-            dialect,
-            compression,
-            files: files
-                .iter()
-                .map(|f| GuardedFile {
-                    meta: f.object_meta.clone(),
-                    partition_values: f.partition_values.clone(),
-                })
-                .collect(),
-            bad_records: Arc::clone(&bad_records),
-        };
+        let reader = self
+            .table
+            .guarded_partition(files, &dialect, compression, Arc::clone(&bad_records));
         Ok((reader, bad_records))
     }
 }

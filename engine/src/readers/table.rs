@@ -181,6 +181,31 @@ impl LakeTable {
 }
 
 impl LakeTable {
+    /// The record-level reader of `files` (of this table) in `dialect`, counting under `bad_records`.
+    pub(super) fn guarded_partition(
+        &self,
+        files: &[PartitionedFile],
+        dialect: &Dialect,
+        compression: FileCompressionType,
+        bad_records: Arc<BadRecords>,
+    ) -> GuardedPartition {
+        GuardedPartition {
+            schema: Arc::clone(&self.schema),
+            file_schema: Arc::clone(&self.file_schema),
+            store_url: self.store_url.clone(),
+            dialect: dialect.clone(),
+            compression,
+            files: files
+                .iter()
+                .map(|f| GuardedFile {
+                    meta: f.object_meta.clone(),
+                    partition_values: f.partition_values.clone(),
+                })
+                .collect(),
+            bad_records,
+        }
+    }
+
     /// A scan of text files under a bad-records policy: one stream per group of files.
     #[allow(clippy::too_many_arguments)]
     fn guarded_plan(
@@ -196,21 +221,9 @@ impl LakeTable {
         let partitions: Vec<Arc<dyn PartitionStream>> = balance(files, target)
             .into_iter()
             .map(|group| {
-                Arc::new(GuardedPartition {
-                    schema: Arc::clone(&self.schema),
-                    file_schema: Arc::clone(&self.file_schema),
-                    store_url: self.store_url.clone(),
-                    dialect: dialect.clone(),
-                    compression,
-                    files: group
-                        .iter()
-                        .map(|f| GuardedFile {
-                            meta: f.object_meta.clone(),
-                            partition_values: f.partition_values.clone(),
-                        })
-                        .collect(),
-                    bad_records: Arc::clone(bad_records),
-                }) as Arc<dyn PartitionStream>
+                let reader =
+                    self.guarded_partition(group.files(), dialect, compression, Arc::clone(bad_records));
+                Arc::new(reader) as Arc<dyn PartitionStream>
             })
             .collect();
         Ok(Arc::new(StreamingTableExec::try_new(
@@ -271,21 +284,7 @@ impl LakeTable {
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let fail = BadRecords::new(super::guard::BadRecordPolicy::Fail, None, None)
             .map_err(datafusion::error::DataFusionError::from)?;
-        let diagnosis = GuardedPartition {
-            schema: Arc::clone(&self.schema),
-            file_schema: Arc::clone(&self.file_schema),
-            store_url: self.store_url.clone(),
-            dialect: dialect.clone(),
-            compression,
-            files: files
-                .iter()
-                .map(|f| GuardedFile {
-                    meta: f.object_meta.clone(),
-                    partition_values: f.partition_values.clone(),
-                })
-                .collect(),
-            bad_records: fail,
-        };
+        let diagnosis = self.guarded_partition(files, dialect, compression, fail);
         Ok(Arc::new(super::guard::DiagnoseExec::new(
             plan,
             Arc::new(diagnosis),

@@ -330,29 +330,28 @@ impl Job {
             }
             return Ok(WriteMode::Append);
         };
-        if mode.get_ref() != "merge" && !sink.merge_keys.is_empty() {
+        if mode.get_ref().replace('_', "-") != "merge" && !sink.merge_keys.is_empty() {
             return Err(self.invalid(
                 Some(mode.span()),
                 "sink `merge_keys` is for `mode = \"merge\"`; set that mode, or leave merge_keys out",
             ));
         }
-        match mode.get_ref().as_str() {
-            "append" => Ok(WriteMode::Append),
-            "overwrite" => Ok(WriteMode::Overwrite),
-            "overwrite-partitions" | "overwrite_partitions" => Ok(WriteMode::OverwritePartitions),
-            "error-if-exists" | "error_if_exists" => Ok(WriteMode::ErrorIfExists),
-            "merge" if sink.merge_keys.is_empty() => Err(self.invalid(
-                Some(mode.span()),
-                "sink `mode = \"merge\"` needs `merge_keys`, the columns that identify a row: `merge_keys = [\"id\"]`",
-            )),
-            "merge" => Ok(WriteMode::Merge),
-            other => Err(self.invalid(
+        let parsed = mode.get_ref().parse::<WriteMode>().map_err(|_| {
+            self.invalid(
                 Some(mode.span()),
                 format!(
-                    "sink `mode = \"{other}\"` is not one of append, overwrite, overwrite-partitions, error-if-exists, merge"
+                    "sink `mode = \"{}\"` is not one of append, overwrite, overwrite-partitions, error-if-exists, merge",
+                    mode.get_ref()
                 ),
-            )),
+            )
+        })?;
+        if parsed == WriteMode::Merge && sink.merge_keys.is_empty() {
+            return Err(self.invalid(
+                Some(mode.span()),
+                "sink `mode = \"merge\"` needs `merge_keys`, the columns that identify a row: `merge_keys = [\"id\"]`",
+            ));
         }
+        Ok(parsed)
     }
 
     /// The bad-records policy of a source, when it sets one.

@@ -98,17 +98,19 @@ impl std::fmt::Display for WriteMode {
 impl std::str::FromStr for WriteMode {
     type Err = EngineError;
 
+    /// The one parser of a write mode, for the command line, job files and library callers:
+    /// `overwrite-partitions` or `overwrite_partitions`, any case.
     fn from_str(s: &str) -> Result<Self> {
-        match s {
+        match s.trim().to_ascii_lowercase().replace('_', "-").as_str() {
             "error" | "error-if-exists" => Ok(Self::ErrorIfExists),
             "append" => Ok(Self::Append),
             "overwrite" => Ok(Self::Overwrite),
             "overwrite-partitions" => Ok(Self::OverwritePartitions),
             "merge" => Ok(Self::Merge),
-            other => Err(EngineError::InvalidOption {
+            _ => Err(EngineError::InvalidOption {
                 option: "mode".into(),
                 reason: format!(
-                    "`{other}` is not one of error-if-exists, append, overwrite, overwrite-partitions, merge"
+                    "`{s}` is not one of error-if-exists, append, overwrite, overwrite-partitions, merge"
                 ),
             }),
         }

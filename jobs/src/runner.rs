@@ -139,6 +139,15 @@ struct OpenedSource {
 }
 
 /// What the staging half of an attempt produced.
+/// Deletes what every staged sink wrote: a run commits all its sinks or none.
+async fn abort_all(staged: Vec<(usize, Staged)>) {
+    for (_, s) in staged {
+        if let Staged::Pending(pending) = s {
+            pending.abort().await;
+        }
+    }
+}
+
 struct Staging {
     sources: Vec<SourceRecord>,
     pending: Vec<PendingFile>,
@@ -463,11 +472,7 @@ impl Runner {
                 .map(|r| format!("`{}` on `{}` ({})", r.name, r.step, r.observed))
                 .collect::<Vec<_>>()
                 .join("; ");
-            for (_, staged) in staging.staged {
-                if let Staged::Pending(pending) = staged {
-                    pending.abort().await;
-                }
-            }
+            abort_all(staging.staged).await;
             return Err(JobError::Quality(text));
         }
         for r in record.quality.iter().filter(|r| !r.passed) {
@@ -478,11 +483,7 @@ impl Runner {
             .job_lock(job.name())?
             .is_none_or(|lock| lock.run_id != run_id)
         {
-            for (_, staged) in staging.staged {
-                if let Staged::Pending(pending) = staged {
-                    pending.abort().await;
-                }
-            }
+            abort_all(staging.staged).await;
             return Err(JobError::LockLost {
                 job: job.name().to_string(),
             });
@@ -1100,11 +1101,7 @@ impl Runner {
             }
         }
         if let Some(e) = first_error {
-            for (_, s) in staged {
-                if let Staged::Pending(pending) = s {
-                    pending.abort().await;
-                }
-            }
+            abort_all(staged).await;
             return Err(e);
         }
         let mut scans = Vec::new();
@@ -1138,11 +1135,7 @@ impl Runner {
                 Err(e) => Err(e),
             };
             if let Err(e) = written {
-                for (_, s) in staged {
-                    if let Staged::Pending(pending) = s {
-                        pending.abort().await;
-                    }
-                }
+                abort_all(staged).await;
                 return Err(JobError::engine(format!("source `{}`", o.record.name), e));
             }
         }

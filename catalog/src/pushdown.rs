@@ -11,6 +11,16 @@ use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{Between, BinaryExpr, Expr, Operator};
 use rusqlite::types::Value;
 
+/// Stands for the table's id in a condition's SQL (the catalog puts the number in).
+pub const TABLE_ID: &str = "{table_id}";
+
+/// The first partition key's value as written: the catalog indexes it (`files_first_value`).
+const FIRST_VALUE: &str = "json_extract(partition_values, '$[0]')";
+/// Files whose first value is not a plainly written integer (`files_first_not_integer`).
+const FIRST_NOT_INTEGER: &str = "CAST(CAST(json_extract(partition_values, '$[0]') AS INTEGER) AS TEXT) IS NOT json_extract(partition_values, '$[0]')";
+/// Files whose first value is not a ten-character date (`files_first_not_date`).
+const FIRST_NOT_DATE: &str = "length(json_extract(partition_values, '$[0]')) IS NOT 10";
+
 /// A `WHERE` condition on the `files` table with its parameters.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PartitionCondition {
@@ -18,6 +28,9 @@ pub struct PartitionCondition {
     pub sql: String,
     /// The parameters, in order.
     pub params: Vec<Value>,
+    /// The condition picks its files by rowid through an index (`rowid IN (...)` at its top
+    /// level): the catalog then looks rows up by rowid rather than walking the table's files.
+    pub by_rowid: bool,
 }
 
 /// The condition the `filters` (AND-ed, as a table scan gets them) put on the partition `keys`;
@@ -37,6 +50,7 @@ pub fn condition(filters: &[Expr], keys: &[(String, DataType)]) -> Option<Partit
             .map(|p| format!("({})", p.sql))
             .collect::<Vec<_>>()
             .join(" AND "),
+        by_rowid: parts.iter().any(|p| p.by_rowid),
         params: parts.into_iter().flat_map(|p| p.params).collect(),
     })
 }
@@ -49,6 +63,7 @@ fn translate(expr: &Expr, keys: &[(String, DataType)]) -> Option<PartitionCondit
                 let joiner = if *op == Operator::And { "AND" } else { "OR" };
                 Some(PartitionCondition {
                     sql: format!("({}) {joiner} ({})", l.sql, r.sql),
+                    by_rowid: *op == Operator::And && (l.by_rowid || r.by_rowid),
                     params: l.params.into_iter().chain(r.params).collect(),
                 })
             }
@@ -62,7 +77,7 @@ fn translate(expr: &Expr, keys: &[(String, DataType)]) -> Option<PartitionCondit
                 .map(|v| literal(v, &key.1))
                 .collect::<Option<_>>()?;
             let marks = vec!["?"; values.len()].join(", ");
-            Some(key.guarded(format!("{} IN ({marks})", key.value()), values))
+            Some(key.test(&format!("IN ({marks})"), values, false))
         }
         Expr::Between(Between {
             expr,
@@ -72,13 +87,14 @@ fn translate(expr: &Expr, keys: &[(String, DataType)]) -> Option<PartitionCondit
         }) => {
             let key = key_of(expr, keys)?;
             let values = vec![literal(low, &key.1)?, literal(high, &key.1)?];
-            Some(key.guarded(format!("{} BETWEEN ? AND ?", key.value()), values))
+            Some(key.test("BETWEEN ? AND ?", values, true))
         }
         Expr::IsNull(inner) => {
             let key = key_of(inner, keys)?;
             Some(PartitionCondition {
                 sql: format!("{} IS NULL", key.raw()),
                 params: Vec::new(),
+                by_rowid: false,
             })
         }
         _ => None,
@@ -103,7 +119,8 @@ fn compare(
     };
     let key = key_of(column, keys)?;
     let value = literal(value, &key.1)?;
-    Some(key.guarded(format!("{} {sql_op} ?", key.value()), vec![value]))
+    let range = !matches!(op, Operator::Eq);
+    Some(key.test(&format!("{sql_op} ?"), vec![value], range))
 }
 
 fn flip(op: Operator) -> Option<Operator> {
@@ -136,6 +153,41 @@ impl Key {
         }
     }
 
+    /// `value test`, e.g. `= ?` or `IN (?, ?)`; `range` when the test orders values. On the first
+    /// key it goes through the catalog's indexes where the written text decides: the value index
+    /// for the test, and the partial index of values not written plainly (which the test on the
+    /// text cannot decide) beside it. Elsewhere every file row of the table is tested.
+    fn test(&self, test: &str, params: Vec<Value>, range: bool) -> PartitionCondition {
+        let text_orders = !matches!(
+            self.1,
+            DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64
+        );
+        if self.0 != 0 || (range && !text_orders) {
+            return self.guarded(format!("{} {test}", self.value()), params);
+        }
+        let select = format!("SELECT rowid FROM files WHERE table_id = {TABLE_ID} AND");
+        let mut sql = format!("rowid IN ({select} {FIRST_VALUE} {test}");
+        match self.1 {
+            DataType::Date32 => sql.push_str(&format!(" UNION ALL {select} {FIRST_NOT_DATE}")),
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {}
+            _ => sql.push_str(&format!(" UNION ALL {select} {FIRST_NOT_INTEGER}")),
+        }
+        sql.push(')');
+        // Compared with the written text, so integers as text too.
+        let params = params
+            .into_iter()
+            .map(|p| match p {
+                Value::Integer(n) => Value::Text(n.to_string()),
+                other => other,
+            })
+            .collect();
+        PartitionCondition {
+            sql,
+            params,
+            by_rowid: true,
+        }
+    }
+
     /// `sql`, keeping also the files whose value SQLite cannot compare as DataFusion would: dates
     /// not written as ten-character ISO dates, integers not written plainly.
     fn guarded(&self, sql: String, params: Vec<Value>) -> PartitionCondition {
@@ -147,7 +199,11 @@ impl Key {
             }
             _ => sql,
         };
-        PartitionCondition { sql, params }
+        PartitionCondition {
+            sql,
+            params,
+            by_rowid: false,
+        }
     }
 }
 
@@ -236,14 +292,13 @@ mod tests {
         assert_eq!(
             c.params,
             vec![
-                Value::Integer(5),
+                Value::Text("5".into()),
                 Value::Text("a".into()),
                 Value::Text("b".into())
             ]
         );
         assert!(
-            c.sql
-                .contains("CAST(json_extract(partition_values, '$[0]') AS INTEGER) = ?"),
+            c.sql.contains("json_extract(partition_values, '$[0]') = ?"),
             "{}",
             c.sql
         );
@@ -267,8 +322,11 @@ mod tests {
     #[test]
     fn selects_the_files_datafusion_would_keep_and_never_fewer() {
         let conn = rusqlite::Connection::open_in_memory().unwrap();
-        conn.execute_batch("CREATE TABLE files (path TEXT, partition_values TEXT)")
-            .unwrap();
+        conn.execute_batch(
+            "CREATE TABLE files (table_id INTEGER, path TEXT, partition_values TEXT);
+             CREATE INDEX files_first_value ON files (table_id, json_extract(partition_values, '$[0]'));",
+        )
+        .unwrap();
         let rows = [
             ("a", r#"["1","x","2026-11-01",null]"#),
             ("b", r#"["2","y","2026-11-02",null]"#),
@@ -277,12 +335,15 @@ mod tests {
             ("e", r#"[null,null,null,null]"#),
         ];
         for (path, values) in rows {
-            conn.execute("INSERT INTO files VALUES (?1, ?2)", [path, values])
+            conn.execute("INSERT INTO files VALUES (1, ?1, ?2)", [path, values])
                 .unwrap();
         }
         let select = |filters: Vec<Expr>| -> Vec<String> {
             let c = condition(&filters, &keys()).unwrap();
-            let sql = format!("SELECT path FROM files WHERE {} ORDER BY path", c.sql);
+            let sql = format!(
+                "SELECT path FROM files WHERE {} ORDER BY path",
+                c.sql.replace(TABLE_ID, "1")
+            );
             let mut stmt = conn.prepare(&sql).unwrap();
             stmt.query_map(rusqlite::params_from_iter(c.params.iter()), |r| r.get(0))
                 .unwrap()

@@ -97,6 +97,16 @@ ALTER TABLE tables ADD COLUMN read_by_name INTEGER NOT NULL DEFAULT 0;
     r#"
 ALTER TABLE tables ADD COLUMN json_array INTEGER NOT NULL DEFAULT 0;
 "#,
+    // A query's filters on the first partition key find their files through these (see
+    // `pushdown`): the value as written, and the few values a test on the written text cannot
+    // decide (integers not written plainly, dates not written as ten characters).
+    r#"
+CREATE INDEX files_first_value ON files (table_id, json_extract(partition_values, '$[0]'));
+CREATE INDEX files_first_not_integer ON files (table_id)
+    WHERE CAST(CAST(json_extract(partition_values, '$[0]') AS INTEGER) AS TEXT) IS NOT json_extract(partition_values, '$[0]');
+CREATE INDEX files_first_not_date ON files (table_id)
+    WHERE length(json_extract(partition_values, '$[0]')) IS NOT 10;
+"#,
 ];
 
 /// What an upsert did.
@@ -397,16 +407,25 @@ impl Catalog {
             serde_json::from_str(text)
                 .map_err(|e| self.corrupt(format!("columns of `{database}.{name}`: {e}")))
         };
+        // `+table_id` keeps SQLite from walking the table's files by that index when the
+        // condition can look its few rows up by rowid.
+        let by_table = match files {
+            Files::Matching(c) if c.by_rowid => "+table_id",
+            _ => "table_id",
+        };
         let (condition, mut values): (String, Vec<rusqlite::types::Value>) = match files {
             Files::All => ("1".into(), Vec::new()),
             Files::None => ("0".into(), Vec::new()),
-            Files::Matching(c) => (format!("({})", c.sql), c.params.clone()),
+            Files::Matching(c) => (
+                format!("({})", c.sql.replace(crate::pushdown::TABLE_ID, &id.to_string())),
+                c.params.clone(),
+            ),
         };
         values.insert(0, rusqlite::types::Value::Integer(id));
         let mut stmt = conn
             .prepare(&format!(
                 "SELECT path, size, last_modified, partition_values, rows, format FROM files
-                 WHERE table_id = ? AND {condition} ORDER BY path"
+                 WHERE {by_table} = ? AND {condition} ORDER BY path"
             ))
             .map_err(self.err())?;
         let files = stmt

@@ -11,15 +11,13 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::catalog::Session;
 use datafusion::catalog::{MemorySchemaProvider, SchemaProvider, TableProvider};
 use datafusion::error::DataFusionError;
 use datafusion::execution::runtime_env::RuntimeEnv;
-use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
-use datafusion::physical_plan::ExecutionPlan;
+use datafusion::logical_expr::Expr;
 use sluice_engine::SluiceSession;
 use sluice_engine::readers::guard::BadRecords;
-use sluice_engine::readers::{LakeTable, build_table, describe_delta};
+use sluice_engine::readers::{FileSelector, LakeTable, LazyTable, build_table, describe_delta};
 use sluice_engine::writer::AsOf;
 
 use crate::error::{CatalogError, Result};
@@ -71,58 +69,39 @@ fn build(def: &TableDef, catalog: &Catalog, bad_records: Option<Arc<BadRecords>>
     Ok(build_table(&described, &options)?)
 }
 
-/// A partitioned catalog table whose files are read from SQLite at scan time, only those of the
-/// partitions the scan's filters allow (see [`crate::pushdown`]): a query of one partition of a
-/// table of 60,000 reads one row of the catalog, not 60,000.
+/// Chooses a partitioned catalog table's files from SQLite when a scan's filters are known, only
+/// those of the partitions the filters allow (see [`crate::pushdown`]): a query of one partition
+/// of a table of 60,000 reads one row of the catalog, not 60,000.
 #[derive(Debug)]
-struct PartitionedTable {
+struct CatalogFiles {
     /// The definition, without files.
     header: TableDef,
-    /// The same table without files: its schema and which filters it applies exactly.
-    empty: LakeTable,
     keys: Vec<(String, arrow::datatypes::DataType)>,
     catalog: Arc<Catalog>,
     bad_records: Option<Arc<BadRecords>>,
 }
 
-impl PartitionedTable {
-    fn new(header: TableDef, catalog: Arc<Catalog>, bad_records: Option<Arc<BadRecords>>) -> Result<Self> {
+impl CatalogFiles {
+    /// The table as a [`LazyTable`].
+    fn table(
+        header: TableDef,
+        catalog: Arc<Catalog>,
+        bad_records: Option<Arc<BadRecords>>,
+    ) -> Result<LazyTable> {
         let (described, _) = header.to_described(catalog.path())?;
         let empty = build(&header, &catalog, bad_records.clone())?;
-        Ok(Self {
+        let selector = Self {
             keys: described.partition_cols,
             header,
-            empty,
             catalog,
             bad_records,
-        })
+        };
+        Ok(LazyTable::new(empty, Arc::new(selector)))
     }
 }
 
-#[async_trait]
-impl TableProvider for PartitionedTable {
-    fn schema(&self) -> arrow::datatypes::SchemaRef {
-        self.empty.schema()
-    }
-
-    fn table_type(&self) -> datafusion::datasource::TableType {
-        datafusion::datasource::TableType::Base
-    }
-
-    fn supports_filters_pushdown(
-        &self,
-        filters: &[&Expr],
-    ) -> datafusion::error::Result<Vec<TableProviderFilterPushDown>> {
-        self.empty.supports_filters_pushdown(filters)
-    }
-
-    async fn scan(
-        &self,
-        state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        filters: &[Expr],
-        limit: Option<usize>,
-    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+impl FileSelector for CatalogFiles {
+    fn table(&self, filters: &[Expr]) -> datafusion::error::Result<LakeTable> {
         let condition = crate::pushdown::condition(filters, &self.keys);
         let files = match &condition {
             Some(c) => Files::Matching(c),
@@ -139,8 +118,7 @@ impl TableProvider for PartitionedTable {
                 })
             })?;
         tracing::debug!(table = %format!("{database}.{name}"), files = def.files.len(), pushed = condition.is_some(), "catalog files for a scan");
-        let table = build(&def, &self.catalog, self.bad_records.clone()).map_err(to_datafusion)?;
-        table.scan(state, projection, filters, limit).await
+        build(&def, &self.catalog, self.bad_records.clone()).map_err(to_datafusion)
     }
 }
 
@@ -194,7 +172,7 @@ impl SchemaProvider for CatalogSchema {
         };
         // A partitioned table reads its files from the catalog when a scan's filters are known.
         if !header.partition_keys.is_empty() && header.classification != crate::model::DELTA {
-            let table = PartitionedTable::new(header, Arc::clone(&self.catalog), self.bad_records.clone())
+            let table = CatalogFiles::table(header, Arc::clone(&self.catalog), self.bad_records.clone())
                 .map_err(to_datafusion)?;
             return Ok(Some(Arc::new(table)));
         }

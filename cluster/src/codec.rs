@@ -12,7 +12,7 @@ use datafusion::logical_expr::{AggregateUDF, Extension, LogicalPlan, ScalarUDF, 
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
-use sluice_engine::readers::{ConformExec, GuardedScanExec, LakeTable, TextScanExec};
+use sluice_engine::readers::{ConformExec, GuardedScanExec, LakeTable, LazyTable, TextScanExec};
 use sluice_engine::writer::{WriteExec, WriteNode, WriteSpec};
 
 /// Marks a table encoded by sluice (Ballista's own encodings never start with it).
@@ -87,7 +87,13 @@ impl LogicalExtensionCodec for SluiceCodec {
         node: Arc<dyn TableProvider>,
         buf: &mut Vec<u8>,
     ) -> Result<()> {
-        match node.downcast_ref::<LakeTable>() {
+        // A table whose files are chosen per scan goes with all of them: the scheduler cannot ask
+        // the catalog, and prunes the partitions itself.
+        let whole = match node.downcast_ref::<LazyTable>() {
+            Some(lazy) => Some(lazy.whole()?),
+            None => None,
+        };
+        match whole.as_ref().or_else(|| node.downcast_ref::<LakeTable>()) {
             Some(table) => {
                 let bytes = table.encode().map_err(|e| {
                     DataFusionError::Plan(format!("table `{table_ref}` cannot run on the cluster: {e}"))

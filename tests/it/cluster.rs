@@ -972,3 +972,29 @@ fn delta_query(py: &str, dir: &Path, query: &str) -> serde_json::Value {
     );
     crate::test_util::python_json(py, &script, &[dir.to_str().unwrap()])
 }
+
+/// A partitioned catalog table, whose files the catalog picks per query, goes to the cluster whole
+/// and is pruned there.
+#[test]
+fn partitioned_catalog_tables_run_on_the_cluster() {
+    if s3_lake().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = dir.path().join("c.db");
+    let lake = crate::test_util::repo().join("testdata/lake/");
+    with_catalog(&catalog, &["crawl", lake.to_str().unwrap(), "--database", "raw"]).ok();
+    let cluster = Cluster::start(1);
+    for sql in [
+        "SELECT order_date, count(*) AS n, sum(amount) AS total FROM raw.orders WHERE order_date = '2026-11-01' GROUP BY 1",
+        "SELECT order_date, count(*) AS n FROM raw.orders GROUP BY 1 ORDER BY 1",
+    ] {
+        let local = with_catalog(&catalog, &["sql", "--format", "csv", sql]).ok();
+        let remote = with_catalog(
+            &catalog,
+            &["--cluster", &cluster.url, "sql", "--format", "csv", sql],
+        );
+        assert_eq!(remote.code, 0, "{}\n{}", remote.stderr, cluster.logs());
+        assert_eq!(remote.stdout, local, "{sql}");
+    }
+}

@@ -1447,40 +1447,7 @@ impl datafusion::physical_plan::ExecutionPlan for DiagnoseExec {
         "DiagnoseExec"
     }
 
-    fn properties(&self) -> &Arc<datafusion::physical_plan::PlanProperties> {
-        self.input.properties()
-    }
-
-    fn children(&self) -> Vec<&Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
-        vec![&self.input]
-    }
-
-    fn child_stats_requests(&self, partition: Option<usize>) -> Vec<datafusion::physical_plan::ChildStats> {
-        vec![datafusion::physical_plan::ChildStats::At(partition)]
-    }
-
-    /// The input's statistics: this node passes its rows on unchanged.
-    fn statistics_from_inputs(
-        &self,
-        input_stats: &[Arc<datafusion::common::Statistics>],
-        _args: &datafusion::physical_plan::StatisticsArgs,
-    ) -> datafusion::error::Result<Arc<datafusion::common::Statistics>> {
-        Ok(super::wire::passed_on(input_stats, &self.schema()))
-    }
-
-    fn maintains_input_order(&self) -> Vec<bool> {
-        vec![true]
-    }
-
-    fn apply_expressions(
-        &self,
-        _f: &mut dyn FnMut(
-            &Arc<dyn datafusion::physical_expr::PhysicalExpr>,
-        )
-            -> datafusion::error::Result<datafusion::common::tree_node::TreeNodeRecursion>,
-    ) -> datafusion::error::Result<datafusion::common::tree_node::TreeNodeRecursion> {
-        Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
-    }
+    super::wire::pass_through_plan!();
 
     fn with_new_children(
         self: Arc<Self>,

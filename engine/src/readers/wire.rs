@@ -11,15 +11,13 @@ use arrow::ipc::writer::StreamWriter;
 use chrono::{DateTime, Utc};
 use datafusion::common::ScalarValue;
 use datafusion::common::parsers::CompressionTypeVariant;
-use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::{FileScanConfig, FileScanConfigBuilder, JsonSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::physical_expr::PhysicalExpr;
-use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
 use object_store::ObjectMeta;
 use serde::{Deserialize, Serialize};
 
@@ -262,6 +260,54 @@ impl LakeTable {
     }
 }
 
+/// The `ExecutionPlan` methods of a node that hands on the rows of its one child, `self.input`,
+/// unchanged and in order: its properties, statistics and ordering are the input's, and it has no
+/// expressions of its own.
+macro_rules! pass_through_plan {
+    () => {
+        fn properties(&self) -> &std::sync::Arc<datafusion::physical_plan::PlanProperties> {
+            self.input.properties()
+        }
+
+        fn children(&self) -> Vec<&std::sync::Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
+            vec![&self.input]
+        }
+
+        fn child_stats_requests(
+            &self,
+            partition: Option<usize>,
+        ) -> Vec<datafusion::physical_plan::ChildStats> {
+            vec![datafusion::physical_plan::ChildStats::At(partition)]
+        }
+
+        fn statistics_from_inputs(
+            &self,
+            input_stats: &[std::sync::Arc<datafusion::common::Statistics>],
+            _args: &datafusion::physical_plan::StatisticsArgs,
+        ) -> datafusion::error::Result<std::sync::Arc<datafusion::common::Statistics>> {
+            Ok($crate::readers::wire::passed_on(
+                input_stats,
+                &self.schema(),
+            ))
+        }
+
+        fn maintains_input_order(&self) -> Vec<bool> {
+            vec![true]
+        }
+
+        fn apply_expressions(
+            &self,
+            _f: &mut dyn FnMut(
+                &std::sync::Arc<dyn datafusion::physical_expr::PhysicalExpr>,
+            )
+                -> datafusion::error::Result<datafusion::common::tree_node::TreeNodeRecursion>,
+        ) -> datafusion::error::Result<datafusion::common::tree_node::TreeNodeRecursion> {
+            Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+        }
+    };
+}
+pub(crate) use pass_through_plan;
+
 /// The statistics of a node that hands on its only input's rows unchanged.
 pub(crate) fn passed_on(
     input_stats: &[Arc<datafusion::common::Statistics>],
@@ -367,33 +413,7 @@ impl ExecutionPlan for TextScanExec {
         "TextScanExec"
     }
 
-    fn properties(&self) -> &Arc<PlanProperties> {
-        self.input.properties()
-    }
-
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![&self.input]
-    }
-
-    fn child_stats_requests(&self, partition: Option<usize>) -> Vec<datafusion::physical_plan::ChildStats> {
-        vec![datafusion::physical_plan::ChildStats::At(partition)]
-    }
-
-    /// The input's statistics: this node passes its rows on unchanged.
-    fn statistics_from_inputs(
-        &self,
-        input_stats: &[Arc<datafusion::common::Statistics>],
-        _args: &datafusion::physical_plan::StatisticsArgs,
-    ) -> datafusion::error::Result<Arc<datafusion::common::Statistics>> {
-        Ok(passed_on(input_stats, &self.schema()))
-    }
-
-    fn apply_expressions(
-        &self,
-        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> datafusion::error::Result<TreeNodeRecursion>,
-    ) -> datafusion::error::Result<TreeNodeRecursion> {
-        Ok(TreeNodeRecursion::Continue)
-    }
+    pass_through_plan!();
 
     fn with_new_children(
         self: Arc<Self>,
@@ -439,37 +459,7 @@ impl ExecutionPlan for ConformExec {
         "ConformExec"
     }
 
-    fn properties(&self) -> &Arc<PlanProperties> {
-        self.input.properties()
-    }
-
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![&self.input]
-    }
-
-    fn child_stats_requests(&self, partition: Option<usize>) -> Vec<datafusion::physical_plan::ChildStats> {
-        vec![datafusion::physical_plan::ChildStats::At(partition)]
-    }
-
-    /// The input's statistics: this node passes its rows on unchanged.
-    fn statistics_from_inputs(
-        &self,
-        input_stats: &[Arc<datafusion::common::Statistics>],
-        _args: &datafusion::physical_plan::StatisticsArgs,
-    ) -> datafusion::error::Result<Arc<datafusion::common::Statistics>> {
-        Ok(passed_on(input_stats, &self.schema()))
-    }
-
-    fn maintains_input_order(&self) -> Vec<bool> {
-        vec![true]
-    }
-
-    fn apply_expressions(
-        &self,
-        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> datafusion::error::Result<TreeNodeRecursion>,
-    ) -> datafusion::error::Result<TreeNodeRecursion> {
-        Ok(TreeNodeRecursion::Continue)
-    }
+    pass_through_plan!();
 
     fn with_new_children(
         self: Arc<Self>,

@@ -22,6 +22,7 @@
 
 mod crawler;
 mod ddl;
+mod destination;
 mod error;
 pub mod glue;
 mod lifecycle;
@@ -36,6 +37,7 @@ pub use crawler::{
     CrawlOptions, CrawlReport, CrawledTable, DeletePolicy, SchemaChangePolicy, crawl, table_name,
 };
 pub use ddl::{Dialect, ddl};
+pub use destination::{Recorded, record_destination};
 pub use error::{CatalogError, Result};
 
 /// Splits `db.table` into its parts.

@@ -6,25 +6,21 @@ use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 
-use crate::record::{RunRecord, RunStatus};
-use crate::spec::Job;
+/// Longest a push of metrics may take.
+const PUSH_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Default time a hook may take.
-const HOOK_TIMEOUT: Duration = Duration::from_secs(30);
+use crate::record::{RunRecord, RunStatus};
+use crate::plan::JobPlan;
 
 /// Calls the hook that matches how `record` ended, if the job has one.
-pub async fn fire(job: &Job, record: &RunRecord) {
+pub async fn fire(job: &JobPlan, record: &RunRecord) {
     let hook = match record.status {
-        RunStatus::Succeeded => job.spec.on_success.as_ref(),
-        RunStatus::Failed | RunStatus::Timeout => job.spec.on_failure.as_ref(),
+        RunStatus::Succeeded => job.on_success.as_ref(),
+        RunStatus::Failed | RunStatus::Timeout => job.on_failure.as_ref(),
         RunStatus::Running | RunStatus::Committing => None,
     };
     let Some(hook) = hook else { return };
-    let timeout = hook
-        .timeout
-        .as_ref()
-        .and_then(|t| humantime::parse_duration(t.get_ref().trim()).ok())
-        .unwrap_or(HOOK_TIMEOUT);
+    let timeout = hook.timeout;
     let body = match serde_json::to_vec(record) {
         Ok(b) => b,
         Err(e) => {
@@ -33,7 +29,7 @@ pub async fn fire(job: &Job, record: &RunRecord) {
         }
     };
     if let Some(command) = &hook.command {
-        match tokio::time::timeout(timeout, run_command(command.get_ref(), record, &body)).await {
+        match tokio::time::timeout(timeout, run_command(command, record, &body)).await {
             Ok(Ok(())) => tracing::info!(hook = "command", "hook ran"),
             Ok(Err(e)) => {
                 tracing::error!(hook = "command", error = %e, "hook failed; the run's status stands")
@@ -42,7 +38,7 @@ pub async fn fire(job: &Job, record: &RunRecord) {
         }
     }
     if let Some(url) = &hook.webhook {
-        match tokio::time::timeout(timeout, post(url.get_ref(), body)).await {
+        match tokio::time::timeout(timeout, post(url, body)).await {
             Ok(Ok(())) => tracing::info!(hook = "webhook", "hook ran"),
             Ok(Err(e)) => {
                 tracing::error!(hook = "webhook", error = %e, "hook failed; the run's status stands")
@@ -98,7 +94,7 @@ pub async fn push_metrics(url: &str, text: String) -> Result<(), String> {
         .header("content-type", "text/plain; version=0.0.4")
         .body(text)
         .send();
-    let response = tokio::time::timeout(HOOK_TIMEOUT, send)
+    let response = tokio::time::timeout(PUSH_TIMEOUT, send)
         .await
         .map_err(|_| format!("pushing metrics to {url} timed out"))?
         .map_err(|e| format!("pushing metrics to {url} failed: {e}"))?;

@@ -2,7 +2,7 @@
 //! bookmarks) planned as a DAG and run against `sluice-engine` and `sluice-catalog`.
 //!
 //! ```text
-//! spec::load (TOML, params) ──> Runner::run ──> lock ──> attempts (retry on transient faults)
+//! plan::load (TOML, params, checks) ──> Runner::run ──> lock ──> attempts (retry on transient faults)
 //!                                   sources ──> steps (SQL / Rust transforms) ──> sinks staged ∥ quality
 //!                                   ──> commit sinks ──> catalog tables ──> run record + bookmarks
 //! ```
@@ -10,8 +10,12 @@
 //! A team adds Rust steps by implementing [`Transform`], registering it in a [`Registry`] and
 //! passing that to `sluice::main_with` from its own binary.
 
+mod dag;
 mod error;
 pub mod hooks;
+mod lock;
+pub mod params;
+pub mod plan;
 pub mod quality;
 pub mod record;
 mod runner;
@@ -22,9 +26,36 @@ pub mod workflow;
 pub use error::{JobError, Result};
 pub use record::{RunRecord, RunStatus};
 pub use runner::{DryRun, RunOutcome, Runner, SessionFactory, SinkPlan, SourcePlan, StepPlan};
-pub use spec::{Builtins, Job, load};
+pub use params::Builtins;
+pub use plan::{JobPlan, load};
 pub use transform::{Registry, Transform, TransformError, TransformInput};
-pub use workflow::{Workflow, WorkflowOutcome, WorkflowRecord, WorkflowRunner, is_workflow, load_workflow};
+pub use workflow::{Workflow, WorkflowOutcome, WorkflowRecord, WorkflowRunner, load_workflow};
+
+/// A job or workflow file, checked and planned.
+#[derive(Debug, Clone)]
+pub enum JobFile {
+    /// A job.
+    Job(Box<JobPlan>),
+    /// A workflow of jobs and crawls.
+    Workflow(Workflow),
+}
+
+/// Reads, parses (once) and plans a job or workflow file; a file with a `[nodes]` table is a
+/// workflow. `overrides` are `--param k=v` values; `registry` holds the Rust transforms.
+pub fn open(
+    path: &str,
+    overrides: &std::collections::BTreeMap<String, String>,
+    builtins: &Builtins,
+    registry: &Registry,
+) -> Result<JobFile> {
+    let text = spec::read(path)?;
+    Ok(match spec::parse_file(path, &text)? {
+        spec::FileSpec::Job(job) => JobFile::Job(Box::new(plan::plan(path, &text, *job, overrides, builtins, registry)?)),
+        spec::FileSpec::Workflow(flow) => {
+            JobFile::Workflow(workflow::plan(path, &text, &flow, overrides, builtins, registry)?)
+        }
+    })
+}
 
 /// The `tracing` target of a run's start, attempts and end: the lines an operator's log shipper
 /// needs even at the default verbosity (the CLI enables it when logs go to a file or are JSON).

@@ -17,8 +17,29 @@ use datafusion::prelude::SessionContext;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{JobError, Result};
-use crate::spec::OnFail;
 use crate::transform::quote;
+
+/// What a quality rule does when it does not hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnFail {
+    /// Fail the run; nothing commits.
+    Fail,
+    /// Record and log, then go on.
+    Warn,
+}
+
+impl std::str::FromStr for OnFail {
+    type Err = String;
+
+    fn from_str(text: &str) -> std::result::Result<Self, String> {
+        match text {
+            "fail" => Ok(Self::Fail),
+            "warn" => Ok(Self::Warn),
+            other => Err(format!("`on_fail = \"{other}\"` is not one of fail, warn")),
+        }
+    }
+}
 
 /// The outcome of one rule.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -94,18 +115,101 @@ fn column(name: &str) -> String {
     }
 }
 
-/// Checks a rule (`rule = ...`) or a query (`sql = ...`) when the job file is read, so a typo fails
-/// the job file (exit 2) before any input is read rather than the run after every sink wrote.
-pub(crate) fn check_written(rule: Option<&str>, sql: Option<&str>) -> std::result::Result<(), String> {
-    let query = match (rule, sql) {
-        (Some(rule), _) => match compile(rule, "checked")? {
-            Check::RowCount { .. } => return Ok(()),
-            Check::Violations(q) | Check::Custom(q) => q,
-        },
-        (None, Some(sql)) => sql.to_string(),
-        (None, None) => return Ok(()),
-    };
-    datafusion::sql::parser::DFParser::parse_sql(&query)
+/// A rule checked and compiled when the job file is read: a typo fails the job file (exit 2)
+/// before any input is read, not the run after every sink wrote.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// The step (or source) checked, as written.
+    step: String,
+    /// The step as registered (lower case).
+    key: String,
+    /// The rule or query as written.
+    written: String,
+    /// Its label in logs and the run record.
+    label: String,
+    check: Check,
+    /// What a failure does.
+    pub on_fail: OnFail,
+}
+
+impl Rule {
+    /// Compiles a rule (`rule = ...`) or a query (`sql = ...`) on `step`; the error says why it
+    /// cannot be read.
+    pub fn compile(
+        step: &str,
+        rule: Option<&str>,
+        sql: Option<&str>,
+        name: Option<&str>,
+        on_fail: OnFail,
+    ) -> std::result::Result<Self, String> {
+        let key = step.to_ascii_lowercase();
+        let check = match (rule, sql) {
+            (Some(rule), None) => compile(rule, &quote(&key))?,
+            (None, Some(sql)) => Check::Custom(sql.to_string()),
+            _ => return Err("write exactly one of `rule = \"...\"` or `sql = \"SELECT ...\"`".into()),
+        };
+        if let Check::Violations(query) | Check::Custom(query) = &check {
+            parses(query)?;
+        }
+        let written = rule.or(sql).unwrap_or_default().to_string();
+        Ok(Self {
+            label: name.map_or_else(|| written.clone(), str::to_string),
+            step: step.to_string(),
+            key,
+            written,
+            check,
+            on_fail,
+        })
+    }
+
+    /// The rule as written.
+    pub fn written(&self) -> &str {
+        &self.written
+    }
+
+    /// The step it checks, as written.
+    pub fn step(&self) -> &str {
+        &self.step
+    }
+
+    /// The step it checks, as registered (lower case).
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// Evaluates the rule on its step (a registered table).
+    pub async fn evaluate(&self, ctx: &SessionContext) -> Result<RuleResult> {
+        let context = format!("quality rule `{}` on `{}`", self.label, self.key);
+        let query = match &self.check {
+            Check::RowCount { .. } => format!("SELECT count(*) FROM {}", quote(&self.key)),
+            Check::Violations(q) | Check::Custom(q) => q.clone(),
+        };
+        let batches = ctx
+            .sql(&query)
+            .await
+            .map_err(|e| JobError::datafusion(context.clone(), e))?
+            .collect()
+            .await
+            .map_err(|e| JobError::datafusion(context.clone(), e))?;
+        let (passed, observed) = verdict(&self.check, first_value(&batches)).ok_or_else(|| {
+            JobError::Quality(format!(
+                "{context}: the query must return one row with a boolean first column"
+            ))
+        })?;
+        Ok(RuleResult {
+            name: self.label.clone(),
+            step: self.key.clone(),
+            rule: self.written.clone(),
+            passed,
+            observed,
+            on_fail: self.on_fail,
+        })
+    }
+}
+
+/// Whether a query parses, with the parser's reason when not.
+fn parses(query: &str) -> std::result::Result<(), String> {
+    datafusion::sql::parser::DFParser::parse_sql(query)
         .map(|_| ())
         .map_err(|e| {
             // The parser's position is in the query built around the rule, not in the rule.
@@ -122,110 +226,18 @@ fn compile(rule: &str, table: &str) -> std::result::Result<Check, String> {
     let text = rule.trim();
     let lower = text.to_ascii_lowercase();
     if let Some(rest) = lower.strip_prefix("row_count") {
-        let rest = rest.trim();
-        if let Some(range) = rest.strip_prefix("between") {
-            let (low, high) = range
-                .split_once(" and ")
-                .ok_or_else(|| "write `row_count between LOW and HIGH`".to_string())?;
-            let parse = |s: &str| {
-                s.trim()
-                    .replace('_', "")
-                    .parse::<i64>()
-                    .map_err(|_| format!("`{}` is not a whole number", s.trim()))
-            };
-            return Ok(Check::RowCount {
-                op: "between".into(),
-                low: parse(low)?,
-                high: parse(high)?,
-            });
-        }
-        for op in [">=", "<=", "!=", "<>", "==", ">", "<", "="] {
-            if let Some(n) = rest.strip_prefix(op) {
-                let n = n
-                    .trim()
-                    .replace('_', "")
-                    .parse::<i64>()
-                    .map_err(|_| format!("`{}` is not a whole number", n.trim()))?;
-                return Ok(Check::RowCount {
-                    op: op.to_string(),
-                    low: n,
-                    high: n,
-                });
-            }
-        }
-        return Err(
-            "write `row_count > N`, `row_count >= N`, `row_count = N` or `row_count between A and B`".into(),
-        );
+        return row_count(rest.trim());
     }
-    let call = |name: &str| -> Option<Vec<String>> {
-        let rest = lower.strip_prefix(name)?.trim_start();
-        rest.starts_with('(').then_some(())?;
-        rest.ends_with(')').then_some(())?;
-        // Arguments keep their original case.
-        let open = text.find('(')?;
-        // `complete(a) OR (b > 0)` is a condition, not a call: the first `(` must close at the end.
-        let mut depth = 0i32;
-        let mut quote = None;
-        for (i, ch) in text.char_indices().skip_while(|(i, _)| *i < open) {
-            match (quote, ch) {
-                (Some(q), c) if c == q => quote = None,
-                (Some(_), _) => {}
-                (None, '\'' | '"') => quote = Some(ch),
-                (None, '(') => depth += 1,
-                (None, ')') => {
-                    depth -= 1;
-                    if depth == 0 && i + 1 != text.len() {
-                        return None;
-                    }
-                }
-                _ => {}
-            }
-        }
-        Some(split_args(&text[open + 1..text.len() - 1]))
-    };
-    if let Some(cols) = call("not_null").or_else(|| call("complete")) {
-        if cols.is_empty() {
-            return Err("name at least one column: `not_null(a, b)`".into());
-        }
-        let cond = cols
-            .iter()
-            .map(|c| format!("{} IS NULL", column(c)))
-            .collect::<Vec<_>>()
-            .join(" OR ");
-        return Ok(Check::Violations(format!(
-            "SELECT count(*) FROM {table} WHERE {cond}"
-        )));
+    if let Some(cols) = call(text, "not_null").or_else(|| call(text, "complete")) {
+        return not_null(&cols, table);
     }
-    if let Some(cols) = call("unique") {
-        if cols.is_empty() {
-            return Err("name at least one column: `unique(a)`".into());
-        }
-        let list = cols.iter().map(|c| column(c)).collect::<Vec<_>>().join(", ");
-        return Ok(Check::Violations(format!(
-            "SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM {table} GROUP BY {list} HAVING count(*) > 1)"
-        )));
+    if let Some(cols) = call(text, "unique") {
+        return unique(&cols, table);
     }
-    if let Some(args) = call("accepted_values") {
-        let (col, values) = args
-            .split_first()
-            .filter(|(_, v)| !v.is_empty())
-            .ok_or_else(|| "write `accepted_values(column, 'a', 'b')`".to_string())?;
-        // A NULL in the list would make `NOT IN` never true; NULL values are not_null's business.
-        let values: Vec<&str> = values
-            .iter()
-            .map(String::as_str)
-            .filter(|v| !v.eq_ignore_ascii_case("null"))
-            .collect();
-        if values.is_empty() {
-            return Err("list at least one value that is not NULL".into());
-        }
-        return Ok(Check::Violations(format!(
-            "SELECT count(*) FROM {table} WHERE {c} IS NOT NULL AND {c} NOT IN ({})",
-            values.join(", "),
-            c = column(col)
-        )));
+    if let Some(args) = call(text, "accepted_values") {
+        return accepted_values(&args, table);
     }
-    if let Some(args) = call("range") {
+    if let Some(args) = call(text, "range") {
         let [col, low, high] = args.as_slice() else {
             return Err("write `range(column, low, high)`".into());
         };
@@ -236,6 +248,116 @@ fn compile(rule: &str, table: &str) -> std::result::Result<Check, String> {
     }
     Ok(Check::Violations(format!(
         "SELECT count(*) FROM {table} WHERE NOT coalesce(({text}), false)"
+    )))
+}
+
+/// `row_count OP N` or `row_count between A and B`, `rest` being what follows `row_count`.
+fn row_count(rest: &str) -> std::result::Result<Check, String> {
+    let number = |s: &str| {
+        s.trim()
+            .replace('_', "")
+            .parse::<i64>()
+            .map_err(|_| format!("`{}` is not a whole number", s.trim()))
+    };
+    if let Some(range) = rest.strip_prefix("between") {
+        let (low, high) = range
+            .split_once(" and ")
+            .ok_or_else(|| "write `row_count between LOW and HIGH`".to_string())?;
+        return Ok(Check::RowCount {
+            op: "between".into(),
+            low: number(low)?,
+            high: number(high)?,
+        });
+    }
+    for op in [">=", "<=", "!=", "<>", "==", ">", "<", "="] {
+        if let Some(n) = rest.strip_prefix(op) {
+            let n = number(n)?;
+            return Ok(Check::RowCount {
+                op: op.to_string(),
+                low: n,
+                high: n,
+            });
+        }
+    }
+    Err("write `row_count > N`, `row_count >= N`, `row_count = N` or `row_count between A and B`".into())
+}
+
+/// The arguments of `name(...)` when `text` is that one call (arguments keep their case).
+fn call(text: &str, name: &str) -> Option<Vec<String>> {
+    let head = text.get(..name.len())?;
+    let rest = text[name.len()..].trim_start();
+    if !head.eq_ignore_ascii_case(name) || !rest.starts_with('(') || !rest.ends_with(')') {
+        return None;
+    }
+    let open = text.find('(')?;
+    // `complete(a) OR (b > 0)` is a condition, not a call: the first `(` must close at the end.
+    (closing_paren(text, open)? + 1 == text.len()).then(|| split_args(&text[open + 1..text.len() - 1]))
+}
+
+/// Where the parenthesis opened at `open` closes, skipping quoted text.
+fn closing_paren(text: &str, open: usize) -> Option<usize> {
+    let mut depth = 0i32;
+    let mut quote = None;
+    for (i, ch) in text.char_indices().skip_while(|(i, _)| *i < open) {
+        match (quote, ch) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(ch),
+            (None, '(') => depth += 1,
+            (None, ')') => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+fn not_null(cols: &[String], table: &str) -> std::result::Result<Check, String> {
+    if cols.is_empty() {
+        return Err("name at least one column: `not_null(a, b)`".into());
+    }
+    let cond = cols
+        .iter()
+        .map(|c| format!("{} IS NULL", column(c)))
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    Ok(Check::Violations(format!(
+        "SELECT count(*) FROM {table} WHERE {cond}"
+    )))
+}
+
+fn unique(cols: &[String], table: &str) -> std::result::Result<Check, String> {
+    if cols.is_empty() {
+        return Err("name at least one column: `unique(a)`".into());
+    }
+    let list = cols.iter().map(|c| column(c)).collect::<Vec<_>>().join(", ");
+    Ok(Check::Violations(format!(
+        "SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM {table} GROUP BY {list} HAVING count(*) > 1)"
+    )))
+}
+
+fn accepted_values(args: &[String], table: &str) -> std::result::Result<Check, String> {
+    let (col, values) = args
+        .split_first()
+        .filter(|(_, v)| !v.is_empty())
+        .ok_or_else(|| "write `accepted_values(column, 'a', 'b')`".to_string())?;
+    // A NULL in the list would make `NOT IN` never true; NULL values are not_null's business.
+    let values: Vec<&str> = values
+        .iter()
+        .map(String::as_str)
+        .filter(|v| !v.eq_ignore_ascii_case("null"))
+        .collect();
+    if values.is_empty() {
+        return Err("list at least one value that is not NULL".into());
+    }
+    Ok(Check::Violations(format!(
+        "SELECT count(*) FROM {table} WHERE {c} IS NOT NULL AND {c} NOT IN ({})",
+        values.join(", "),
+        c = column(col)
     )))
 }
 
@@ -255,37 +377,9 @@ fn first_value(batches: &[arrow::record_batch::RecordBatch]) -> Option<(DataType
     }
 }
 
-/// Evaluates one rule on `step` (a registered table).
-pub async fn evaluate(
-    ctx: &SessionContext,
-    step: &str,
-    rule: Option<&str>,
-    sql: Option<&str>,
-    name: Option<&str>,
-    on_fail: OnFail,
-) -> Result<RuleResult> {
-    let written = rule.or(sql).unwrap_or_default().to_string();
-    let label = name.map(str::to_string).unwrap_or_else(|| written.clone());
-    let context = format!("quality rule `{label}` on `{step}`");
-    let check = match (rule, sql) {
-        (Some(rule), _) => compile(rule, &quote(step))
-            .map_err(|m| JobError::Quality(format!("rule `{rule}` cannot be read: {m}")))?,
-        (None, Some(sql)) => Check::Custom(sql.to_string()),
-        (None, None) => return Err(JobError::Quality(format!("{context} has no rule"))),
-    };
-    let query = match &check {
-        Check::RowCount { .. } => format!("SELECT count(*) FROM {}", quote(step)),
-        Check::Violations(q) | Check::Custom(q) => q.clone(),
-    };
-    let batches = ctx
-        .sql(&query)
-        .await
-        .map_err(|e| JobError::datafusion(context.clone(), e))?
-        .collect()
-        .await
-        .map_err(|e| JobError::datafusion(context.clone(), e))?;
-    let value = first_value(&batches);
-    let (passed, observed) = match (&check, value) {
+/// Whether the rule held and what was observed; `None` when a custom query returned no boolean.
+fn verdict(check: &Check, value: Option<(DataType, i64, Option<bool>)>) -> Option<(bool, String)> {
+    Some(match (check, value) {
         (Check::RowCount { op, low, high }, Some((_, n, _))) => {
             let ok = match op.as_str() {
                 "between" => (*low..=*high).contains(&n),
@@ -300,20 +394,8 @@ pub async fn evaluate(
         }
         (Check::Violations(_), Some((_, n, _))) => (n == 0, format!("{n} rows violate")),
         (Check::Custom(_), Some((DataType::Boolean, _, Some(b)))) => (b, format!("query returned {b}")),
-        (Check::Custom(_), _) => {
-            return Err(JobError::Quality(format!(
-                "{context}: the query must return one row with a boolean first column"
-            )));
-        }
+        (Check::Custom(_), _) => return None,
         (_, None) => (false, "no result".to_string()),
-    };
-    Ok(RuleResult {
-        name: label,
-        step: step.to_string(),
-        rule: written,
-        passed,
-        observed,
-        on_fail,
     })
 }
 
@@ -362,7 +444,9 @@ mod tests {
         let check = |rule: &'static str| {
             let ctx = ctx.clone();
             async move {
-                evaluate(&ctx, "s", Some(rule), None, None, OnFail::Fail)
+                Rule::compile("s", Some(rule), None, None, OnFail::Fail)
+                    .unwrap()
+                    .evaluate(&ctx)
                     .await
                     .unwrap()
             }
@@ -382,16 +466,11 @@ mod tests {
         );
         assert!(!check("range(id, 0, 1)").await.passed);
         assert!(check("id > 0").await.passed);
-        let custom = evaluate(
-            &ctx,
-            "s",
-            None,
-            Some("SELECT sum(id) = 5 FROM s"),
-            None,
-            OnFail::Warn,
-        )
-        .await
-        .unwrap();
+        let custom = Rule::compile("s", None, Some("SELECT sum(id) = 5 FROM s"), None, OnFail::Warn)
+            .unwrap()
+            .evaluate(&ctx)
+            .await
+            .unwrap();
         assert!(custom.passed);
     }
 }

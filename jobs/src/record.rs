@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::plan::JobPlan;
 use crate::quality::RuleResult;
 
 /// Where a run is.
@@ -32,6 +33,27 @@ impl RunStatus {
             Self::Failed => "failed",
             Self::Timeout => "timeout",
         }
+    }
+
+    /// The status of a stored run, `None` when the catalog holds a word this version does not know.
+    pub fn of(row: &sluice_catalog::RunRow) -> Option<Self> {
+        row.status.parse().ok()
+    }
+
+    /// Running or committing: a run in this state whose process is gone needs settling.
+    pub fn unfinished(self) -> bool {
+        matches!(self, Self::Running | Self::Committing)
+    }
+}
+
+impl std::str::FromStr for RunStatus {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        [Self::Running, Self::Committing, Self::Succeeded, Self::Failed, Self::Timeout]
+            .into_iter()
+            .find(|s| s.as_str() == text)
+            .ok_or_else(|| format!("`{text}` is not a run status"))
     }
 }
 
@@ -162,6 +184,34 @@ pub struct RunRecord {
     /// The workflow run that started this run, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workflow_run_id: Option<String>,
+}
+
+impl RunRecord {
+    /// The record of a run of `job` that starts now.
+    pub fn start(job: &JobPlan, run_id: &str, recovered: Option<String>, workflow_run: Option<&str>) -> Self {
+        Self {
+            run_id: run_id.to_string(),
+            job: job.name().to_string(),
+            job_file: job.path.clone(),
+            params: job.params.clone(),
+            status: RunStatus::Running,
+            started_at: chrono::Utc::now().to_rfc3339(),
+            ended_at: None,
+            seconds: 0.0,
+            attempts: Vec::new(),
+            sources: Vec::new(),
+            sinks: Vec::new(),
+            quality: Vec::new(),
+            rows_written: 0,
+            bytes_read: 0,
+            bytes_written: 0,
+            error: None,
+            pending_bookmarks: Vec::new(),
+            pending_sinks: Vec::new(),
+            recovered,
+            workflow_run_id: workflow_run.map(str::to_string),
+        }
+    }
 }
 
 /// An input file a bookmarked source read, remembered when the run commits.

@@ -24,78 +24,29 @@
 //! waited for it to succeed. The workflow run is recorded in the catalog with every node's outcome,
 //! and each job run it started names it (`workflow_run_id`), so `sluice runs --run ID` links them.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use serde::{Deserialize, Serialize};
-use sluice_catalog::{Catalog, LockOutcome, RunRow};
+use sluice_catalog::{Catalog, RunRow};
 use sluice_engine::{Location, new_run_id};
 use toml::Spanned;
 
 use crate::error::{JobError, Result};
+use crate::params::{self, Builtins, substitute};
+use crate::plan::JobPlan;
 use crate::record::RunStatus;
 use crate::runner::{Runner, SessionFactory};
-use crate::spec::{Builtins, ErrFn, Job, invalid};
+use crate::spec::{self, ErrFn, FileSpec, NodeSpec, WorkflowSpec, invalid};
+use crate::transform::Registry;
 
 /// Nodes run at once unless `max_parallel` says otherwise.
 const DEFAULT_PARALLEL: usize = 4;
-
-/// How often a running workflow refreshes its lock.
-const HEARTBEAT: Duration = Duration::from_secs(20);
-
-/// A workflow file as written.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WorkflowSpec {
-    /// The workflow's name: its runs and its lock are kept under it.
-    pub name: Spanned<String>,
-    /// Free text.
-    #[serde(default)]
-    pub description: Option<String>,
-    /// Nodes running at once (default 4).
-    #[serde(default)]
-    pub max_parallel: Option<Spanned<i64>>,
-    /// Params offered to every job and substituted as `${name}` in crawl locations.
-    #[serde(default)]
-    pub params: BTreeMap<String, Spanned<toml::Value>>,
-    /// The nodes by name.
-    pub nodes: BTreeMap<String, NodeSpec>,
-}
-
-/// One node: a job or a crawl, and when it runs.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NodeSpec {
-    /// A job file (relative to the workflow file).
-    #[serde(default)]
-    pub job: Option<Spanned<String>>,
-    /// A folder or S3 prefix to crawl into the catalog.
-    #[serde(default)]
-    pub crawl: Option<Spanned<String>>,
-    /// The catalog database a crawl records into (default `default`).
-    #[serde(default)]
-    pub database: Option<String>,
-    /// Params for this node's job (over the workflow's).
-    #[serde(default)]
-    pub params: BTreeMap<String, Spanned<toml::Value>>,
-    /// Nodes that must have succeeded.
-    #[serde(default)]
-    pub after: Vec<Spanned<String>>,
-    /// Nodes that must have failed.
-    #[serde(default)]
-    pub after_failure: Vec<Spanned<String>>,
-    /// Nodes that must have ended, either way.
-    #[serde(default)]
-    pub after_done: Vec<Spanned<String>>,
-    /// `all` (default): every condition must hold; `any`: one is enough.
-    #[serde(default)]
-    pub trigger: Option<Spanned<String>>,
-}
 
 /// What a condition waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -113,7 +64,7 @@ pub enum Awaited {
 #[derive(Debug, Clone)]
 pub enum Action {
     /// Run this job (loaded and checked when the workflow was loaded).
-    Job(Box<Job>),
+    Job(Box<JobPlan>),
     /// Crawl this location into `database`.
     Crawl {
         /// Where.
@@ -151,33 +102,32 @@ pub struct Workflow {
     pub max_parallel: usize,
 }
 
-/// True when a TOML file is a workflow (it has a `[nodes]` table) rather than a job.
-pub fn is_workflow(text: &str) -> bool {
-    toml::from_str::<toml::Table>(text).is_ok_and(|t| t.contains_key("nodes"))
-}
-
 /// Reads and checks a workflow file: node references, conditions, cycles, and every job file it
 /// names (loaded with the workflow's and the node's params, `overrides` over both).
 pub fn load_workflow(
     path: &str,
     overrides: &BTreeMap<String, String>,
     builtins: &Builtins,
-    runner: &Runner,
+    registry: &Registry,
 ) -> Result<Workflow> {
-    let text = std::fs::read_to_string(path).map_err(|source| JobError::Read {
-        path: path.to_string(),
-        source,
-    })?;
-    let spec: WorkflowSpec = toml::from_str(&text).map_err(|e| JobError::Syntax {
-        path: path.to_string(),
-        message: e.to_string().trim_end().to_string(),
-    })?;
-    let err = |span: Option<std::ops::Range<usize>>, message: String| invalid(path, &text, span, message);
-    let base = Path::new(path)
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-    let mut params = param_values(&spec.params, &err)?;
+    let text = spec::read(path)?;
+    match spec::parse_file(path, &text)? {
+        FileSpec::Workflow(spec) => plan(path, &text, &spec, overrides, builtins, registry),
+        FileSpec::Job(_) => Err(invalid(path, &text, None, "this is a job file, not a workflow (no [nodes])")),
+    }
+}
+
+/// Checks a parsed workflow file; `text` is its text, for error positions.
+pub(crate) fn plan(
+    path: &str,
+    text: &str,
+    spec: &WorkflowSpec,
+    overrides: &BTreeMap<String, String>,
+    builtins: &Builtins,
+    registry: &Registry,
+) -> Result<Workflow> {
+    let err = |span: Option<std::ops::Range<usize>>, message: String| invalid(path, text, span, message);
+    let mut params = params::values(&spec.params, &err)?;
     params.extend(overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
     let max_parallel = match &spec.max_parallel {
         None => DEFAULT_PARALLEL,
@@ -190,61 +140,53 @@ pub fn load_workflow(
             "the workflow has no nodes; add a `[nodes.NAME]` table".into(),
         ));
     }
-    let mut nodes = BTreeMap::new();
-    for (name, node) in &spec.nodes {
-        let mut conditions = Vec::new();
-        for (list, awaited) in [
-            (&node.after, Awaited::Succeeded),
-            (&node.after_failure, Awaited::Failed),
-            (&node.after_done, Awaited::Done),
-        ] {
-            for other in list {
-                if !spec.nodes.contains_key(other.get_ref()) {
-                    return Err(err(
-                        Some(other.span()),
-                        format!(
-                            "node `{name}` waits for `{}`, which is not a node",
-                            other.get_ref()
-                        ),
-                    ));
-                }
-                if other.get_ref() == name {
-                    return Err(err(Some(other.span()), format!("node `{name}` waits for itself")));
-                }
-                conditions.push((other.get_ref().clone(), awaited));
-            }
-        }
-        let any = match node.trigger.as_ref().map(|t| (t.get_ref().as_str(), t.span())) {
-            None | Some(("all", _)) => false,
-            Some(("any", _)) => true,
-            Some((other, span)) => {
-                return Err(err(
-                    Some(span),
-                    format!("`trigger = \"{other}\"` is not `all` or `any`"),
-                ));
-            }
-        };
+    let context = Context {
+        base: Path::new(path).parent().map(Path::to_path_buf).unwrap_or_default(),
+        params,
+        overrides,
+        today: builtins.today,
+        registry,
+        err: &err,
+    };
+    let nodes = spec
+        .nodes
+        .iter()
+        .map(|(name, node)| context.node(&spec.nodes, name, node))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Workflow {
+        name: spec.name.get_ref().clone(),
+        path: path.to_string(),
+        nodes: in_order(nodes, &err)?,
+        max_parallel,
+    })
+}
+
+/// What checking a node needs of its workflow.
+struct Context<'a> {
+    base: std::path::PathBuf,
+    params: BTreeMap<String, String>,
+    overrides: &'a BTreeMap<String, String>,
+    today: chrono::NaiveDate,
+    registry: &'a Registry,
+    err: &'a ErrFn<'a>,
+}
+
+impl Context<'_> {
+    fn node(&self, all: &BTreeMap<String, NodeSpec>, name: &str, node: &NodeSpec) -> Result<Node> {
         let run_id = new_run_id();
-        let action = match (&node.job, &node.crawl) {
-            (Some(job), None) => {
-                let mut job_params = params.clone();
-                job_params.extend(param_values(&node.params, &err)?);
-                job_params.extend(overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
-                let file = resolve(&base, job.get_ref());
-                let builtins = Builtins {
-                    run_id: run_id.clone(),
-                    today: builtins.today,
-                };
-                let job = crate::spec::load(&file, &job_params, &builtins).map_err(|e| match e {
-                    JobError::Read { source, .. } => err(
-                        Some(job.span()),
-                        format!("node `{name}`: cannot read the job file `{file}`: {source}"),
-                    ),
-                    other => other,
-                })?;
-                runner.check(&job)?;
-                Action::Job(Box::new(job))
-            }
+        Ok(Node {
+            name: name.to_string(),
+            action: self.action(name, node, &run_id)?,
+            conditions: conditions_of(all, name, node, self.err)?,
+            any: trigger(node, self.err)?,
+            run_id,
+        })
+    }
+
+    fn action(&self, name: &str, node: &NodeSpec, run_id: &str) -> Result<Action> {
+        let err = self.err;
+        match (&node.job, &node.crawl) {
+            (Some(job), None) => self.job(name, node, job, run_id),
             (None, Some(crawl)) => {
                 if !node.params.is_empty() {
                     return Err(err(
@@ -252,80 +194,94 @@ pub fn load_workflow(
                         format!("node `{name}` is a crawl; `params` belong to job nodes"),
                     ));
                 }
-                let url = substitute(crawl.get_ref(), &params)
-                    .map_err(|message| err(Some(crawl.span()), message))?;
+                let url = substitute(crawl.get_ref(), &self.params).map_err(|m| err(Some(crawl.span()), m))?;
                 let location = Location::parse(&url).map_err(|e| {
-                    err(
-                        Some(crawl.span()),
-                        format!("`crawl = \"{url}\"` is not a location: {e}"),
-                    )
+                    err(Some(crawl.span()), format!("`crawl = \"{url}\"` is not a location: {e}"))
                 })?;
-                Action::Crawl {
+                Ok(Action::Crawl {
                     location,
                     database: node.database.clone().unwrap_or_else(|| "default".into()),
-                }
+                })
             }
-            _ => {
+            _ => Err(err(
+                None,
+                format!("node `{name}` needs exactly one of `job = \"FILE\"` or `crawl = \"URL\"`"),
+            )),
+        }
+    }
+
+    /// Loads and plans a job node's file with the workflow's params, the node's, then overrides.
+    fn job(&self, name: &str, node: &NodeSpec, job: &Spanned<String>, run_id: &str) -> Result<Action> {
+        let mut job_params = self.params.clone();
+        job_params.extend(params::values(&node.params, self.err)?);
+        job_params.extend(self.overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let file = resolve(&self.base, job.get_ref());
+        let builtins = Builtins {
+            run_id: run_id.to_string(),
+            today: self.today,
+        };
+        let plan = crate::plan::load(&file, &job_params, &builtins, self.registry).map_err(|e| match e {
+            JobError::Read { source, .. } => (self.err)(
+                Some(job.span()),
+                format!("node `{name}`: cannot read the job file `{file}`: {source}"),
+            ),
+            other => other,
+        })?;
+        Ok(Action::Job(Box::new(plan)))
+    }
+}
+
+/// A node's conditions: (node, outcome awaited).
+fn conditions_of(
+    all: &BTreeMap<String, NodeSpec>,
+    name: &str,
+    node: &NodeSpec,
+    err: &ErrFn<'_>,
+) -> Result<Vec<(String, Awaited)>> {
+    let mut conditions = Vec::new();
+    for (list, awaited) in [
+        (&node.after, Awaited::Succeeded),
+        (&node.after_failure, Awaited::Failed),
+        (&node.after_done, Awaited::Done),
+    ] {
+        for other in list {
+            if !all.contains_key(other.get_ref()) {
                 return Err(err(
-                    None,
-                    format!("node `{name}` needs exactly one of `job = \"FILE\"` or `crawl = \"URL\"`"),
+                    Some(other.span()),
+                    format!("node `{name}` waits for `{}`, which is not a node", other.get_ref()),
                 ));
             }
-        };
-        nodes.insert(
-            name.clone(),
-            Node {
-                name: name.clone(),
-                action,
-                conditions,
-                any,
-                run_id,
-            },
-        );
+            if other.get_ref() == name {
+                return Err(err(Some(other.span()), format!("node `{name}` waits for itself")));
+            }
+            conditions.push((other.get_ref().clone(), awaited));
+        }
     }
-    let order = topological(&nodes).map_err(|cycle| {
-        err(
-            None,
-            format!("nodes wait for each other in a cycle: {}", cycle.join(" -> ")),
-        )
-    })?;
-    let nodes = order.into_iter().filter_map(|n| nodes.remove(&n)).collect();
-    Ok(Workflow {
-        name: spec.name.get_ref().clone(),
-        path: path.to_string(),
-        nodes,
-        max_parallel,
-    })
+    Ok(conditions)
 }
 
-fn param_values(
-    params: &BTreeMap<String, Spanned<toml::Value>>,
-    err: &ErrFn<'_>,
-) -> Result<BTreeMap<String, String>> {
-    params
+/// True for `trigger = "any"`.
+fn trigger(node: &NodeSpec, err: &ErrFn<'_>) -> Result<bool> {
+    match node.trigger.as_ref().map(|t| (t.get_ref().as_str(), t.span())) {
+        None | Some(("all", _)) => Ok(false),
+        Some(("any", _)) => Ok(true),
+        Some((other, span)) => Err(err(Some(span), format!("`trigger = \"{other}\"` is not `all` or `any`"))),
+    }
+}
+
+/// The nodes ordered so each comes after those it waits for; a cycle is an error.
+fn in_order(nodes: Vec<Node>, err: &ErrFn<'_>) -> Result<Vec<Node>> {
+    let index: BTreeMap<&str, usize> = nodes.iter().enumerate().map(|(i, n)| (n.name.as_str(), i)).collect();
+    let deps: Vec<Vec<usize>> = nodes
         .iter()
-        .map(|(name, value)| Ok((name.clone(), crate::spec::param_text(name, value, err)?)))
-        .collect()
-}
-
-/// `${name}` replaced by the param's value.
-fn substitute(text: &str, params: &BTreeMap<String, String>) -> std::result::Result<String, String> {
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let Some(end) = rest[start..].find('}') else {
-            return Err(format!("`{text}` has an unclosed `${{`"));
-        };
-        let name = &rest[start + 2..start + end];
-        let value = params
-            .get(name)
-            .ok_or_else(|| format!("`${{{name}}}` is not a workflow param; add it to [params]"))?;
-        out.push_str(value);
-        rest = &rest[start + end + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
+        .map(|n| n.conditions.iter().map(|(other, _)| index[other.as_str()]).collect())
+        .collect();
+    let order = crate::dag::order(&deps).map_err(|cycle| {
+        let names: Vec<&str> = cycle.iter().map(|&i| nodes[i].name.as_str()).collect();
+        err(None, format!("nodes wait for each other in a cycle: {}", names.join(" -> ")))
+    })?;
+    let mut nodes: Vec<Option<Node>> = nodes.into_iter().map(Some).collect();
+    Ok(order.into_iter().filter_map(|i| nodes[i].take()).collect())
 }
 
 fn resolve(base: &Path, file: &str) -> String {
@@ -335,41 +291,6 @@ fn resolve(base: &Path, file: &str) -> String {
     } else {
         base.join(path).display().to_string()
     }
-}
-
-/// Node names in an order where each comes after the nodes it waits for, or a cycle.
-fn topological(nodes: &BTreeMap<String, Node>) -> std::result::Result<Vec<String>, Vec<String>> {
-    let mut order = Vec::new();
-    let mut done = BTreeSet::new();
-    let mut visiting = Vec::new();
-    fn visit(
-        name: &str,
-        nodes: &BTreeMap<String, Node>,
-        done: &mut BTreeSet<String>,
-        visiting: &mut Vec<String>,
-        order: &mut Vec<String>,
-    ) -> std::result::Result<(), Vec<String>> {
-        if done.contains(name) {
-            return Ok(());
-        }
-        if let Some(at) = visiting.iter().position(|n| n == name) {
-            let mut cycle = visiting[at..].to_vec();
-            cycle.push(name.to_string());
-            return Err(cycle);
-        }
-        visiting.push(name.to_string());
-        for (other, _) in &nodes[name].conditions {
-            visit(other, nodes, done, visiting, order)?;
-        }
-        visiting.pop();
-        done.insert(name.to_string());
-        order.push(name.to_string());
-        Ok(())
-    }
-    for name in nodes.keys() {
-        visit(name, nodes, &mut done, &mut visiting, &mut order)?;
-    }
-    Ok(order)
 }
 
 /// Where a node is.
@@ -517,41 +438,17 @@ impl WorkflowRunner {
     /// could not start; failed nodes are in the outcome.
     pub async fn run(&self, workflow: &Workflow, run_id: &str) -> Result<WorkflowOutcome> {
         let lock = format!("workflow:{}", workflow.name);
-        if let LockOutcome::Held(held) = self.catalog.acquire_job_lock(&lock, run_id)? {
-            return Err(JobError::AlreadyRunning {
-                job: lock,
-                run_id: held.run_id,
-                host: held.host,
-                pid: held.pid,
-                since: held.acquired_at,
-            });
-        }
-        let heartbeat = async {
-            let mut tick = tokio::time::interval(HEARTBEAT);
-            tick.tick().await;
-            loop {
-                tick.tick().await;
-                if let Err(e) = self.catalog.heartbeat_job_lock(&lock, run_id) {
-                    tracing::warn!(error = %e, "could not refresh the workflow lock");
-                }
-            }
-        };
+        crate::lock::acquire(&self.catalog, &lock, run_id)?;
         let span = tracing::error_span!("workflow", workflow = %workflow.name, workflow_run_id = %run_id);
-        let outcome = tokio::select! {
-            outcome = tracing::Instrument::instrument(self.run_locked(workflow, run_id), span) => outcome,
-            never = heartbeat => never,
-        };
-        if let Err(e) = self.catalog.release_job_lock(&lock, run_id) {
-            tracing::warn!(error = %e, "could not release the workflow lock; the next run takes it over");
-        }
-        outcome
+        let work = tracing::Instrument::instrument(self.run_locked(workflow, run_id), span);
+        crate::lock::while_held(&self.catalog, &lock, run_id, work).await
     }
 
     async fn run_locked(&self, workflow: &Workflow, run_id: &str) -> Result<WorkflowOutcome> {
         // Holding the lock, an earlier run still marked running died: close it.
         for stale in self.catalog.runs(Some(&workflow.name), 100)? {
             if stale.run_id != run_id
-                && stale.status == "running"
+                && RunStatus::of(&stale) == Some(RunStatus::Running)
                 && let Ok(mut old) = serde_json::from_value::<WorkflowRecord>(stale.record)
                 && old.kind == "workflow"
             {

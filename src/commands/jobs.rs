@@ -8,7 +8,7 @@ use arrow::array::Float64Array;
 use sluice_catalog::Catalog;
 use sluice_engine::new_run_id;
 use sluice_jobs::workflow::{Workflow, WorkflowRunner, conditions, describe};
-use sluice_jobs::{Builtins, DryRun, Registry, RunRecord, Runner, WorkflowRecord};
+use sluice_jobs::{Builtins, DryRun, JobFile, Registry, RunRecord, Runner, WorkflowRecord};
 
 use crate::args::{BookmarkCommand, OutputFormat, RunArgs, RunsArgs};
 use crate::diagnostics::UsageError;
@@ -27,15 +27,15 @@ pub async fn run(args: RunArgs, settings: &Settings, registry: &Registry) -> any
         })?;
         overrides.insert(name.trim().to_string(), value.to_string());
     }
-    if std::fs::read_to_string(&args.job).is_ok_and(|text| sluice_jobs::is_workflow(&text)) {
-        return run_workflow(&args, &overrides, settings, registry).await;
-    }
     let run_id = new_run_id();
     let builtins = Builtins {
         run_id: run_id.clone(),
         today: chrono::Utc::now().date_naive(),
     };
-    let job = sluice_jobs::load(&args.job.display().to_string(), &overrides, &builtins)?;
+    let job = match sluice_jobs::open(&args.job.display().to_string(), &overrides, &builtins, registry)? {
+        JobFile::Job(job) => job,
+        JobFile::Workflow(workflow) => return run_workflow(&args, workflow, &run_id, settings, registry).await,
+    };
     let catalog = settings.catalog_for(args.dry_run)?;
     let catalog = Arc::new(catalog);
     let runner = Runner::new(registry.clone(), Arc::clone(&catalog), settings.session_factory())
@@ -105,20 +105,14 @@ async fn publish_metrics(args: &RunArgs, records: &[&RunRecord], catalog: &Catal
 /// `sluice run WORKFLOW.toml`.
 async fn run_workflow(
     args: &RunArgs,
-    overrides: &BTreeMap<String, String>,
+    workflow: Workflow,
+    run_id: &str,
     settings: &Settings,
     registry: &Registry,
 ) -> anyhow::Result<()> {
-    let run_id = new_run_id();
-    let builtins = Builtins {
-        run_id: run_id.clone(),
-        today: chrono::Utc::now().date_naive(),
-    };
     let catalog = Arc::new(settings.catalog_for(args.dry_run)?);
     let runner = Runner::new(registry.clone(), Arc::clone(&catalog), settings.session_factory())
         .with_bad_records(settings.bad_records.clone());
-    let workflow =
-        sluice_jobs::load_workflow(&args.job.display().to_string(), overrides, &builtins, &runner)?;
     if args.dry_run {
         return print_workflow_plan(&workflow, settings.format);
     }
@@ -128,7 +122,7 @@ async fn run_workflow(
         None,
         settings.show_progress(),
     );
-    let outcome = runner.run(&workflow, &run_id).await;
+    let outcome = runner.run(&workflow, run_id).await;
     progress.finish();
     let outcome = outcome?;
     let records: Vec<&RunRecord> = outcome.job_runs.iter().collect();

@@ -2,8 +2,10 @@
 //! results from the raw files, and a fault-injecting proxy in front of the S3 test server.
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use crate::faults::FaultProxy;
 use crate::test_util::{Run, copy_tree, in_ci, python, python_json, repo, sluice, with_catalog};
@@ -353,6 +355,55 @@ fn bad_job_files_exit_2_naming_the_key_and_line() {
         assert!(r.stderr.contains(expected), "case {i}: {}", r.stderr);
         assert!(r.stderr.contains("line "), "case {i} names no line: {}", r.stderr);
     }
+}
+
+/// A bad job file is refused before any input is opened: every source of the job is a named pipe
+/// (opening one to read blocks until a writer comes, so a run that opened one would hang) and the
+/// catalog is never created.
+#[test]
+fn a_bad_job_file_is_refused_before_any_input_is_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = dir.path().join("c.db");
+    for folder in ["orders", "customers", "regions"] {
+        let folder = dir.path().join(folder);
+        std::fs::create_dir(&folder).unwrap();
+        let pipe = folder.join("part-0.csv");
+        let made = Command::new("mkfifo").arg(&pipe).status().unwrap();
+        assert!(made.success(), "mkfifo failed");
+    }
+    let base = std::fs::read_to_string(example("daily_revenue"))
+        .unwrap()
+        .replace("${lake}/", &format!("{}/", dir.path().display()))
+        .replace("${dims}/", &format!("{}/", dir.path().display()));
+    let cases = [
+        (base.replace("rule = \"unique(order_id)\"", "rule = \"row_count > 1O\""), "line 70, column 8"),
+        (base.replace("mode = \"append\"", "mode = \"apend\""), "line 58, column 8"),
+        (base.replace("${out}/daily", "${outt}/daily"), "line 63, column 8"),
+    ];
+    for (i, (text, at)) in cases.iter().enumerate() {
+        let file = dir.path().join(format!("bad{i}.toml"));
+        std::fs::write(&file, text).unwrap();
+        let mut child = sluice()
+            .arg("--catalog")
+            .arg(&catalog)
+            .args(["run", file.to_str().unwrap()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if started.elapsed() > Duration::from_secs(20) {
+                child.kill().unwrap();
+                panic!("case {i}: still running after 20 s: it opened an input");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let r = Run::from(child.wait_with_output().unwrap());
+        assert_eq!(r.code, 2, "case {i}: {}", r.stderr);
+        assert!(r.stderr.contains(at), "case {i}: not at {at}: {}", r.stderr);
+    }
+    assert!(!catalog.exists(), "a refused job file opened the catalog");
 }
 
 #[test]

@@ -9,8 +9,8 @@ use tokio::io::AsyncWriteExt;
 /// Longest a push of metrics may take.
 const PUSH_TIMEOUT: Duration = Duration::from_secs(30);
 
-use crate::record::{RunRecord, RunStatus};
 use crate::plan::JobPlan;
+use crate::record::{RunRecord, RunStatus};
 
 /// Calls the hook that matches how `record` ended, if the job has one.
 pub async fn fire(job: &JobPlan, record: &RunRecord) {

@@ -24,10 +24,10 @@ pub mod transform;
 pub mod workflow;
 
 pub use error::{JobError, Result};
-pub use record::{RunRecord, RunStatus};
-pub use runner::{DryRun, RunOutcome, Runner, SessionFactory, SinkPlan, SourcePlan, StepPlan};
 pub use params::Builtins;
 pub use plan::{JobPlan, load};
+pub use record::{RunRecord, RunStatus};
+pub use runner::{DryRun, RunOutcome, Runner, SessionFactory, SinkPlan, SourcePlan, StepPlan};
 pub use transform::{Registry, Transform, TransformError, TransformInput};
 pub use workflow::{Workflow, WorkflowOutcome, WorkflowRecord, WorkflowRunner, load_workflow};
 
@@ -50,7 +50,9 @@ pub fn open(
 ) -> Result<JobFile> {
     let text = spec::read(path)?;
     Ok(match spec::parse_file(path, &text)? {
-        spec::FileSpec::Job(job) => JobFile::Job(Box::new(plan::plan(path, &text, *job, overrides, builtins, registry)?)),
+        spec::FileSpec::Job(job) => JobFile::Job(Box::new(plan::plan(
+            path, &text, *job, overrides, builtins, registry,
+        )?)),
         spec::FileSpec::Workflow(flow) => {
             JobFile::Workflow(workflow::plan(path, &text, &flow, overrides, builtins, registry)?)
         }

@@ -45,7 +45,9 @@ pub(crate) fn resolve(
         *date = resolve_date(date, builtins.today).ok_or_else(|| {
             err(
                 declared.get("run_date").map(|v| v.span()),
-                format!("`run_date = \"{date}\"` is not a date; write YYYY-MM-DD, \"today\" or \"yesterday\""),
+                format!(
+                    "`run_date = \"{date}\"` is not a date; write YYYY-MM-DD, \"today\" or \"yesterday\""
+                ),
             )
         })?;
     }
@@ -145,11 +147,16 @@ pub(crate) fn in_option(
 }
 
 /// [`substitute`] in every string of a TOML value.
-pub(crate) fn in_value(value: &mut toml::Value, params: &BTreeMap<String, String>) -> std::result::Result<(), String> {
+pub(crate) fn in_value(
+    value: &mut toml::Value,
+    params: &BTreeMap<String, String>,
+) -> std::result::Result<(), String> {
     match value {
         toml::Value::String(s) => *s = substitute(s, params)?,
         toml::Value::Array(items) => items.iter_mut().try_for_each(|item| in_value(item, params))?,
-        toml::Value::Table(table) => table.iter_mut().try_for_each(|(_, item)| in_value(item, params))?,
+        toml::Value::Table(table) => table
+            .iter_mut()
+            .try_for_each(|(_, item)| in_value(item, params))?,
         _ => {}
     }
     Ok(())
@@ -169,7 +176,8 @@ impl JobSpec {
         for step in &mut self.steps {
             in_option(&mut step.sql, params, err)?;
             for (key, value) in step.args.iter_mut() {
-                in_value(value, params).map_err(|m| err(Some(step.name.span()), format!("step args `{key}`: {m}")))?;
+                in_value(value, params)
+                    .map_err(|m| err(Some(step.name.span()), format!("step args `{key}`: {m}")))?;
             }
         }
         for sink in &mut self.sinks {

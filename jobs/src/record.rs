@@ -50,10 +50,16 @@ impl std::str::FromStr for RunStatus {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, String> {
-        [Self::Running, Self::Committing, Self::Succeeded, Self::Failed, Self::Timeout]
-            .into_iter()
-            .find(|s| s.as_str() == text)
-            .ok_or_else(|| format!("`{text}` is not a run status"))
+        [
+            Self::Running,
+            Self::Committing,
+            Self::Succeeded,
+            Self::Failed,
+            Self::Timeout,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+        .ok_or_else(|| format!("`{text}` is not a run status"))
     }
 }
 
@@ -184,6 +190,38 @@ pub struct RunRecord {
     /// The workflow run that started this run, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workflow_run_id: Option<String>,
+}
+
+/// The figures of a stored run, job or workflow, as listings show them (a figure a record lacks is
+/// zero or empty).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct RunSummary {
+    /// Seconds from start to end.
+    pub seconds: f64,
+    /// Attempts made.
+    #[serde(deserialize_with = "count")]
+    pub attempts: u64,
+    /// Rows written over all sinks.
+    pub rows_written: u64,
+    /// Bytes read over all sources.
+    pub bytes_read: u64,
+    /// Bytes written over all sinks.
+    pub bytes_written: u64,
+    /// Why the run failed.
+    pub error: Option<String>,
+}
+
+impl RunSummary {
+    /// The summary of a stored run.
+    pub fn of(row: &sluice_catalog::RunRow) -> Self {
+        Self::deserialize(&row.record).unwrap_or_default()
+    }
+}
+
+fn count<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let items = Vec::<serde::de::IgnoredAny>::deserialize(d)?;
+    Ok(items.len() as u64)
 }
 
 impl RunRecord {

@@ -323,26 +323,43 @@ impl Transform for Scd2 {
     }
 
     async fn apply(&self, input: &TransformInput, args: &toml::Table) -> Result<DataFrame, TransformError> {
+        let scd = Scd2Args::read(input, args)?;
+        let current_name = string_arg(args, "current")?.map(str::to_string);
+        let Some(current) = current_name.as_ref().and_then(|n| input.frames.get(n)).cloned() else {
+            return input.sql(&scd.first_versions()).await;
+        };
+        let current_name = current_name.unwrap_or_default();
+        let mut needed = scd.columns.clone();
+        needed.extend(["valid_from", "valid_to", "is_current"].map(String::from));
+        check_columns(&current, &needed, &format!("current dimension `{current_name}`"))?;
+        input.sql(&scd.merged_into(&current_name)).await
+    }
+}
+
+/// The arguments of an `scd2` step, checked against its updates.
+struct Scd2Args {
+    updates: String,
+    key: Vec<String>,
+    compare: Vec<String>,
+    /// Every column of the updates.
+    columns: Vec<String>,
+    /// `YYYY-MM-DD`.
+    effective: String,
+}
+
+impl Scd2Args {
+    fn read(input: &TransformInput, args: &toml::Table) -> Result<Self, TransformError> {
         check_args(args, &["current", "updates", "key", "compare", "effective_date"])?;
-        let updates_name = string_arg(args, "updates")?.unwrap_or_default().to_string();
-        let updates = input.frame(&updates_name)?;
+        let updates = string_arg(args, "updates")?.unwrap_or_default().to_string();
+        let frame = input.frame(&updates)?;
         let key = required_list(args, "key")?;
-        check_columns(&updates, &key, "key")?;
-        let data_columns: Vec<String> = updates
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.name().clone())
-            .collect();
+        check_columns(&frame, &key, "key")?;
+        let columns: Vec<String> = frame.schema().fields().iter().map(|f| f.name().clone()).collect();
         let compare = match string_list(args, "compare")? {
-            c if c.is_empty() => data_columns
-                .iter()
-                .filter(|c| !key.contains(c))
-                .cloned()
-                .collect(),
+            c if c.is_empty() => columns.iter().filter(|c| !key.contains(c)).cloned().collect(),
             c => c,
         };
-        check_columns(&updates, &compare, "compare")?;
+        check_columns(&frame, &compare, "compare")?;
         let effective = match string_arg(args, "effective_date")? {
             Some(d) => d.to_string(),
             None => input.params.get("run_date").cloned().unwrap_or_default(),
@@ -352,61 +369,82 @@ impl Transform for Scd2 {
                 "`effective_date = \"{effective}\"` is not a date (YYYY-MM-DD)"
             )));
         }
-        let cols = |prefix: &str| {
-            data_columns
-                .iter()
-                .map(|c| format!("{prefix}.{}", quote(c)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let key_match = |a: &str, b: &str| {
-            key.iter()
-                .map(|k| format!("{a}.{q} = {b}.{q}", q = quote(k)))
-                .collect::<Vec<_>>()
-                .join(" AND ")
-        };
-        let fresh = format!(
-            "SELECT {u}, DATE '{effective}' AS valid_from, CAST(NULL AS DATE) AS valid_to, true AS is_current FROM {{{updates_name}}} u",
-            u = cols("u")
-        );
-        let current_name = string_arg(args, "current")?.map(str::to_string);
-        let Some(current) = current_name.as_ref().and_then(|n| input.frames.get(n)).cloned() else {
-            return input.sql(&fresh).await;
-        };
-        let current_name = current_name.unwrap_or_default();
-        let mut needed = data_columns.clone();
-        needed.extend(["valid_from", "valid_to", "is_current"].map(String::from));
-        check_columns(&current, &needed, &format!("current dimension `{current_name}`"))?;
-        let differs = compare
+        Ok(Self {
+            updates,
+            key,
+            compare,
+            columns,
+            effective,
+        })
+    }
+
+    /// The data columns under the alias `prefix`.
+    fn cols(&self, prefix: &str) -> String {
+        let cols: Vec<String> = self
+            .columns
+            .iter()
+            .map(|c| format!("{prefix}.{}", quote(c)))
+            .collect();
+        cols.join(", ")
+    }
+
+    /// `a.k = b.k AND ...` over the key.
+    fn key_match(&self, a: &str, b: &str) -> String {
+        let parts: Vec<String> = self
+            .key
+            .iter()
+            .map(|k| format!("{a}.{q} = {b}.{q}", q = quote(k)))
+            .collect();
+        parts.join(" AND ")
+    }
+
+    /// True where a current row `c` and an update `u` differ in a compared column.
+    fn differs(&self) -> String {
+        let parts: Vec<String> = self
+            .compare
             .iter()
             .map(|c| format!("(c.{q} IS DISTINCT FROM u.{q})", q = quote(c)))
-            .collect::<Vec<_>>()
-            .join(" OR ");
-        let differs = if differs.is_empty() {
+            .collect();
+        if parts.is_empty() {
             "false".to_string()
         } else {
-            differs
-        };
+            parts.join(" OR ")
+        }
+    }
+
+    /// Every update as a first, current version (no dimension yet).
+    fn first_versions(&self) -> String {
+        format!(
+            "SELECT {u}, DATE '{e}' AS valid_from, CAST(NULL AS DATE) AS valid_to, true AS is_current FROM {{{n}}} u",
+            u = self.cols("u"),
+            e = self.effective,
+            n = self.updates,
+        )
+    }
+
+    /// The dimension `current` with the updates merged: unchanged and past versions kept, changed
+    /// current versions closed, new versions for new and changed keys.
+    fn merged_into(&self, current: &str) -> String {
+        let (updates, effective, differs) = (&self.updates, &self.effective, self.differs());
         let changed = format!(
-            "EXISTS (SELECT 1 FROM {{{updates_name}}} u WHERE {} AND ({differs}))",
-            key_match("u", "c")
+            "EXISTS (SELECT 1 FROM {{{updates}}} u WHERE {} AND ({differs}))",
+            self.key_match("u", "c")
         );
-        let sql = format!(
-            "SELECT {c}, c.valid_from, c.valid_to, c.is_current FROM {{{current_name}}} c
+        format!(
+            "SELECT {c}, c.valid_from, c.valid_to, c.is_current FROM {{{current}}} c
                WHERE NOT c.is_current OR NOT {changed}
              UNION ALL
-             SELECT {c}, c.valid_from, DATE '{effective}' AS valid_to, false AS is_current FROM {{{current_name}}} c
+             SELECT {c}, c.valid_from, DATE '{effective}' AS valid_to, false AS is_current FROM {{{current}}} c
                WHERE c.is_current AND {changed}
              UNION ALL
              SELECT {u}, DATE '{effective}' AS valid_from, CAST(NULL AS DATE) AS valid_to, true AS is_current
-               FROM {{{updates_name}}} u
-               WHERE NOT EXISTS (SELECT 1 FROM {{{current_name}}} c WHERE c.is_current AND {km})
-                  OR EXISTS (SELECT 1 FROM {{{current_name}}} c WHERE c.is_current AND {km} AND ({differs}))",
-            c = cols("c"),
-            u = cols("u"),
-            km = key_match("c", "u"),
-        );
-        input.sql(&sql).await
+               FROM {{{updates}}} u
+               WHERE NOT EXISTS (SELECT 1 FROM {{{current}}} c WHERE c.is_current AND {km})
+                  OR EXISTS (SELECT 1 FROM {{{current}}} c WHERE c.is_current AND {km} AND ({differs}))",
+            c = self.cols("c"),
+            u = self.cols("u"),
+            km = self.key_match("c", "u"),
+        )
     }
 }
 

@@ -113,7 +113,12 @@ pub fn load_workflow(
     let text = spec::read(path)?;
     match spec::parse_file(path, &text)? {
         FileSpec::Workflow(spec) => plan(path, &text, &spec, overrides, builtins, registry),
-        FileSpec::Job(_) => Err(invalid(path, &text, None, "this is a job file, not a workflow (no [nodes])")),
+        FileSpec::Job(_) => Err(invalid(
+            path,
+            &text,
+            None,
+            "this is a job file, not a workflow (no [nodes])",
+        )),
     }
 }
 
@@ -141,7 +146,10 @@ pub(crate) fn plan(
         ));
     }
     let context = Context {
-        base: Path::new(path).parent().map(Path::to_path_buf).unwrap_or_default(),
+        base: Path::new(path)
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default(),
         params,
         overrides,
         today: builtins.today,
@@ -194,9 +202,13 @@ impl Context<'_> {
                         format!("node `{name}` is a crawl; `params` belong to job nodes"),
                     ));
                 }
-                let url = substitute(crawl.get_ref(), &self.params).map_err(|m| err(Some(crawl.span()), m))?;
+                let url =
+                    substitute(crawl.get_ref(), &self.params).map_err(|m| err(Some(crawl.span()), m))?;
                 let location = Location::parse(&url).map_err(|e| {
-                    err(Some(crawl.span()), format!("`crawl = \"{url}\"` is not a location: {e}"))
+                    err(
+                        Some(crawl.span()),
+                        format!("`crawl = \"{url}\"` is not a location: {e}"),
+                    )
                 })?;
                 Ok(Action::Crawl {
                     location,
@@ -248,7 +260,10 @@ fn conditions_of(
             if !all.contains_key(other.get_ref()) {
                 return Err(err(
                     Some(other.span()),
-                    format!("node `{name}` waits for `{}`, which is not a node", other.get_ref()),
+                    format!(
+                        "node `{name}` waits for `{}`, which is not a node",
+                        other.get_ref()
+                    ),
                 ));
             }
             if other.get_ref() == name {
@@ -265,20 +280,35 @@ fn trigger(node: &NodeSpec, err: &ErrFn<'_>) -> Result<bool> {
     match node.trigger.as_ref().map(|t| (t.get_ref().as_str(), t.span())) {
         None | Some(("all", _)) => Ok(false),
         Some(("any", _)) => Ok(true),
-        Some((other, span)) => Err(err(Some(span), format!("`trigger = \"{other}\"` is not `all` or `any`"))),
+        Some((other, span)) => Err(err(
+            Some(span),
+            format!("`trigger = \"{other}\"` is not `all` or `any`"),
+        )),
     }
 }
 
 /// The nodes ordered so each comes after those it waits for; a cycle is an error.
 fn in_order(nodes: Vec<Node>, err: &ErrFn<'_>) -> Result<Vec<Node>> {
-    let index: BTreeMap<&str, usize> = nodes.iter().enumerate().map(|(i, n)| (n.name.as_str(), i)).collect();
+    let index: BTreeMap<&str, usize> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.name.as_str(), i))
+        .collect();
     let deps: Vec<Vec<usize>> = nodes
         .iter()
-        .map(|n| n.conditions.iter().map(|(other, _)| index[other.as_str()]).collect())
+        .map(|n| {
+            n.conditions
+                .iter()
+                .map(|(other, _)| index[other.as_str()])
+                .collect()
+        })
         .collect();
     let order = crate::dag::order(&deps).map_err(|cycle| {
         let names: Vec<&str> = cycle.iter().map(|&i| nodes[i].name.as_str()).collect();
-        err(None, format!("nodes wait for each other in a cycle: {}", names.join(" -> ")))
+        err(
+            None,
+            format!("nodes wait for each other in a cycle: {}", names.join(" -> ")),
+        )
     })?;
     let mut nodes: Vec<Option<Node>> = nodes.into_iter().map(Some).collect();
     Ok(order.into_iter().filter_map(|i| nodes[i].take()).collect())
@@ -376,7 +406,61 @@ pub struct WorkflowRecord {
     pub nodes: Vec<NodeRecord>,
 }
 
+impl NodeRecord {
+    /// A node not started yet.
+    fn waiting(node: &Node) -> Self {
+        let (kind, target) = match &node.action {
+            Action::Job(job) => ("job", job.name().to_string()),
+            Action::Crawl { location, .. } => ("crawl", location.to_string()),
+        };
+        Self {
+            name: node.name.clone(),
+            kind: kind.into(),
+            target,
+            state: NodeState::Waiting,
+            run_id: None,
+            started_at: None,
+            seconds: 0.0,
+            detail: None,
+            error: None,
+        }
+    }
+
+    fn start(&mut self, node: &Node) {
+        self.state = NodeState::Running;
+        self.started_at = Some(chrono::Utc::now().to_rfc3339());
+        if let Action::Job(_) = node.action {
+            self.run_id = Some(node.run_id.clone());
+        }
+    }
+
+    /// Records how the node ended; returns its job run's record, if it ran a job.
+    fn end(&mut self, result: NodeResult) -> Option<crate::RunRecord> {
+        self.state = result.state;
+        self.detail = result.detail;
+        self.error = result.error;
+        self.seconds = result.seconds;
+        tracing::info!(node = %self.name, state = self.state.as_str(), seconds = self.seconds, "node ended");
+        result.record
+    }
+}
+
 impl WorkflowRecord {
+    /// The record of a run of `workflow` that starts now.
+    fn start(workflow: &Workflow, run_id: &str) -> Self {
+        Self {
+            kind: "workflow".into(),
+            run_id: run_id.to_string(),
+            workflow: workflow.name.clone(),
+            file: workflow.path.clone(),
+            status: RunStatus::Running,
+            started_at: chrono::Utc::now().to_rfc3339(),
+            ended_at: None,
+            seconds: 0.0,
+            nodes: workflow.nodes.iter().map(NodeRecord::waiting).collect(),
+        }
+    }
+
     fn row(&self) -> RunRow {
         RunRow {
             run_id: self.run_id.clone(),
@@ -445,7 +529,39 @@ impl WorkflowRunner {
     }
 
     async fn run_locked(&self, workflow: &Workflow, run_id: &str) -> Result<WorkflowOutcome> {
-        // Holding the lock, an earlier run still marked running died: close it.
+        self.close_stale_runs(workflow, run_id)?;
+        let started = Instant::now();
+        let mut record = WorkflowRecord::start(workflow, run_id);
+        self.catalog.save_run(&record.row())?;
+        let index: BTreeMap<&str, usize> = workflow
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.name.as_str(), i))
+            .collect();
+        let mut running: FuturesUnordered<NodeFuture<'_>> = FuturesUnordered::new();
+        let mut job_runs = Vec::new();
+        loop {
+            self.start_ready(workflow, run_id, &index, &mut record, &mut running);
+            self.catalog.save_run(&record.row())?;
+            let Some((i, result)) = running.next().await else {
+                break;
+            };
+            job_runs.extend(record.nodes[i].end(result));
+        }
+        record.status = if record.nodes.iter().any(|n| n.state == NodeState::Failed) {
+            RunStatus::Failed
+        } else {
+            RunStatus::Succeeded
+        };
+        record.seconds = started.elapsed().as_secs_f64();
+        record.ended_at = Some(chrono::Utc::now().to_rfc3339());
+        self.catalog.save_run(&record.row())?;
+        Ok(WorkflowOutcome { record, job_runs })
+    }
+
+    /// Holding the lock, an earlier run still marked running died: close it.
+    fn close_stale_runs(&self, workflow: &Workflow, run_id: &str) -> Result<()> {
         for stale in self.catalog.runs(Some(&workflow.name), 100)? {
             if stale.run_id != run_id
                 && RunStatus::of(&stale) == Some(RunStatus::Running)
@@ -462,99 +578,44 @@ impl WorkflowRunner {
                 self.catalog.save_run(&old.row())?;
             }
         }
-        let started = Instant::now();
-        let mut record = WorkflowRecord {
-            kind: "workflow".into(),
-            run_id: run_id.to_string(),
-            workflow: workflow.name.clone(),
-            file: workflow.path.clone(),
-            status: RunStatus::Running,
-            started_at: chrono::Utc::now().to_rfc3339(),
-            ended_at: None,
-            seconds: 0.0,
-            nodes: workflow
-                .nodes
-                .iter()
-                .map(|n| NodeRecord {
-                    name: n.name.clone(),
-                    kind: match n.action {
-                        Action::Job(_) => "job".into(),
-                        Action::Crawl { .. } => "crawl".into(),
-                    },
-                    target: match &n.action {
-                        Action::Job(job) => job.name().to_string(),
-                        Action::Crawl { location, .. } => location.to_string(),
-                    },
-                    state: NodeState::Waiting,
-                    run_id: None,
-                    started_at: None,
-                    seconds: 0.0,
-                    detail: None,
-                    error: None,
-                })
-                .collect(),
-        };
-        self.catalog.save_run(&record.row())?;
-        let index: BTreeMap<&str, usize> = workflow
-            .nodes
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.name.as_str(), i))
-            .collect();
-        let mut running: FuturesUnordered<NodeFuture<'_>> = FuturesUnordered::new();
-        let mut job_runs = Vec::new();
-        loop {
-            // Decide every waiting node whose conditions are settled; skips cascade, so repeat.
-            let mut changed = true;
-            while changed {
-                changed = false;
-                for (i, node) in workflow.nodes.iter().enumerate() {
-                    if record.nodes[i].state != NodeState::Waiting {
-                        continue;
+        Ok(())
+    }
+
+    /// Decides every waiting node whose conditions are settled, starting those that may run (up to
+    /// `max_parallel` at once); skips cascade, so it repeats until nothing changes.
+    fn start_ready<'a>(
+        &'a self,
+        workflow: &'a Workflow,
+        run_id: &'a str,
+        index: &BTreeMap<&str, usize>,
+        record: &mut WorkflowRecord,
+        running: &mut FuturesUnordered<NodeFuture<'a>>,
+    ) {
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for (i, node) in workflow.nodes.iter().enumerate() {
+                if record.nodes[i].state != NodeState::Waiting {
+                    continue;
+                }
+                match decide(node, &record.nodes, index) {
+                    Decision::Wait => {}
+                    Decision::Skip(reason) => {
+                        tracing::info!(node = %node.name, reason = %reason, "node skipped");
+                        record.nodes[i].state = NodeState::Skipped;
+                        record.nodes[i].detail = Some(reason);
+                        changed = true;
                     }
-                    match decide(node, &record.nodes, &index) {
-                        Decision::Wait => {}
-                        Decision::Skip(reason) => {
-                            tracing::info!(node = %node.name, reason = %reason, "node skipped");
-                            record.nodes[i].state = NodeState::Skipped;
-                            record.nodes[i].detail = Some(reason);
-                            changed = true;
-                        }
-                        Decision::Run if running.len() < workflow.max_parallel => {
-                            tracing::info!(node = %node.name, "node started");
-                            record.nodes[i].state = NodeState::Running;
-                            record.nodes[i].started_at = Some(chrono::Utc::now().to_rfc3339());
-                            if let Action::Job(_) = node.action {
-                                record.nodes[i].run_id = Some(node.run_id.clone());
-                            }
-                            running.push(Box::pin(self.run_node(node, i, run_id)));
-                            changed = true;
-                        }
-                        Decision::Run => {}
+                    Decision::Run if running.len() < workflow.max_parallel => {
+                        tracing::info!(node = %node.name, "node started");
+                        record.nodes[i].start(node);
+                        running.push(Box::pin(self.run_node(node, i, run_id)));
+                        changed = true;
                     }
+                    Decision::Run => {}
                 }
             }
-            self.catalog.save_run(&record.row())?;
-            let Some((i, result)) = running.next().await else {
-                break;
-            };
-            let node = &mut record.nodes[i];
-            node.state = result.state;
-            node.detail = result.detail;
-            node.error = result.error;
-            node.seconds = result.seconds;
-            tracing::info!(node = %node.name, state = node.state.as_str(), seconds = node.seconds, "node ended");
-            job_runs.extend(result.record);
         }
-        record.status = if record.nodes.iter().any(|n| n.state == NodeState::Failed) {
-            RunStatus::Failed
-        } else {
-            RunStatus::Succeeded
-        };
-        record.seconds = started.elapsed().as_secs_f64();
-        record.ended_at = Some(chrono::Utc::now().to_rfc3339());
-        self.catalog.save_run(&record.row())?;
-        Ok(WorkflowOutcome { record, job_runs })
     }
 
     async fn run_node(&self, node: &Node, i: usize, workflow_run: &str) -> (usize, NodeResult) {

@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use arrow::array::Float64Array;
 
-use sluice_catalog::Catalog;
+use sluice_catalog::{Catalog, RunRow};
 use sluice_engine::new_run_id;
+use sluice_jobs::record::RunSummary;
 use sluice_jobs::workflow::{Workflow, WorkflowRunner, conditions, describe};
 use sluice_jobs::{Builtins, DryRun, JobFile, Registry, RunRecord, Runner, WorkflowRecord};
 
@@ -34,7 +35,9 @@ pub async fn run(args: RunArgs, settings: &Settings, registry: &Registry) -> any
     };
     let job = match sluice_jobs::open(&args.job.display().to_string(), &overrides, &builtins, registry)? {
         JobFile::Job(job) => job,
-        JobFile::Workflow(workflow) => return run_workflow(&args, workflow, &run_id, settings, registry).await,
+        JobFile::Workflow(workflow) => {
+            return run_workflow(&args, workflow, &run_id, settings, registry).await;
+        }
     };
     let catalog = settings.catalog_for(args.dry_run)?;
     let catalog = Arc::new(catalog);
@@ -339,47 +342,36 @@ pub fn runs(args: RunsArgs, settings: &Settings) -> anyhow::Result<()> {
         };
         return print_json(&run.record, format);
     }
-    let rows = match &args.workflow_run {
-        Some(parent) => catalog.runs_in_workflow(parent)?,
-        None => {
-            let job = args.job.as_deref().map(job_name).transpose()?;
-            let rows = catalog.runs(job.as_deref(), args.limit)?;
-            if let Some(job) = job.filter(|_| rows.is_empty()) {
-                let known = catalog.job_names()?;
-                return Err(UsageError::new(
-                    format!("job `{job}` has no runs in {}", settings.catalog.display()),
-                    crate::names::suggest(&job, &known, "jobs with runs"),
-                )
-                .into());
-            }
-            rows
-        }
-    };
+    let rows = select_runs(&args, &catalog, settings)?;
     if matches!(settings.format, OutputFormat::Json | OutputFormat::Ndjson) {
         let records: Vec<&serde_json::Value> = rows.iter().map(|r| &r.record).collect();
         return print_json(&records, settings.format);
     }
-    let field = |r: &sluice_catalog::RunRow, key: &str| {
-        r.record.get(key).and_then(serde_json::Value::as_u64).unwrap_or(0)
-    };
-    let seconds = Float64Array::from_iter_values(rows.iter().map(|r| {
-        r.record
-            .get("seconds")
-            .and_then(serde_json::Value::as_f64)
-            .unwrap_or(0.0)
-    }));
-    let errors: Vec<String> = rows
-        .iter()
-        .map(|r| {
-            r.record
-                .get("error")
-                .and_then(serde_json::Value::as_str)
-                .unwrap_or("")
-                .to_string()
-        })
-        .collect();
+    print_runs(&rows, settings.format)
+}
+
+/// The runs `sluice runs` lists: those of a workflow run, or the latest (of one job).
+fn select_runs(args: &RunsArgs, catalog: &Catalog, settings: &Settings) -> anyhow::Result<Vec<RunRow>> {
+    if let Some(parent) = &args.workflow_run {
+        return Ok(catalog.runs_in_workflow(parent)?);
+    }
+    let job = args.job.as_deref().map(job_name).transpose()?;
+    let rows = catalog.runs(job.as_deref(), args.limit)?;
+    if let Some(job) = job.filter(|_| rows.is_empty()) {
+        let known = catalog.job_names()?;
+        return Err(UsageError::new(
+            format!("job `{job}` has no runs in {}", settings.catalog.display()),
+            crate::names::suggest(&job, &known, "jobs with runs"),
+        )
+        .into());
+    }
+    Ok(rows)
+}
+
+fn print_runs(rows: &[RunRow], format: OutputFormat) -> anyhow::Result<()> {
+    let s: Vec<RunSummary> = rows.iter().map(RunSummary::of).collect();
     print_columns(
-        settings.format,
+        format,
         vec![
             ("run_id", text_column(rows.iter().map(|r| r.run_id.as_str()))),
             ("job", text_column(rows.iter().map(|r| r.job.as_str()))),
@@ -388,29 +380,18 @@ pub fn runs(args: RunsArgs, settings: &Settings) -> anyhow::Result<()> {
                 "started_at",
                 text_column(rows.iter().map(|r| r.started_at.as_str())),
             ),
-            ("seconds", Arc::new(seconds)),
             (
-                "attempts",
-                number_column(rows.iter().map(|r| {
-                    r.record
-                        .get("attempts")
-                        .and_then(serde_json::Value::as_array)
-                        .map_or(0, |a| a.len() as u64)
-                })),
+                "seconds",
+                Arc::new(Float64Array::from_iter_values(s.iter().map(|r| r.seconds))),
             ),
+            ("attempts", number_column(s.iter().map(|r| r.attempts))),
+            ("rows_written", number_column(s.iter().map(|r| r.rows_written))),
+            ("bytes_read", number_column(s.iter().map(|r| r.bytes_read))),
+            ("bytes_written", number_column(s.iter().map(|r| r.bytes_written))),
             (
-                "rows_written",
-                number_column(rows.iter().map(|r| field(r, "rows_written"))),
+                "error",
+                text_column(s.iter().map(|r| r.error.as_deref().unwrap_or(""))),
             ),
-            (
-                "bytes_read",
-                number_column(rows.iter().map(|r| field(r, "bytes_read"))),
-            ),
-            (
-                "bytes_written",
-                number_column(rows.iter().map(|r| field(r, "bytes_written"))),
-            ),
-            ("error", text_column(errors.iter().map(String::as_str))),
         ],
     )
 }

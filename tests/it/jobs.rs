@@ -376,8 +376,14 @@ fn a_bad_job_file_is_refused_before_any_input_is_opened() {
         .replace("${lake}/", &format!("{}/", dir.path().display()))
         .replace("${dims}/", &format!("{}/", dir.path().display()));
     let cases = [
-        (base.replace("rule = \"unique(order_id)\"", "rule = \"row_count > 1O\""), "line 70, column 8"),
-        (base.replace("mode = \"append\"", "mode = \"apend\""), "line 58, column 8"),
+        (
+            base.replace("rule = \"unique(order_id)\"", "rule = \"row_count > 1O\""),
+            "line 70, column 8",
+        ),
+        (
+            base.replace("mode = \"append\"", "mode = \"apend\""),
+            "line 58, column 8",
+        ),
         (base.replace("${out}/daily", "${outt}/daily"), "line 63, column 8"),
     ];
     for (i, (text, at)) in cases.iter().enumerate() {

@@ -157,7 +157,8 @@ pub(crate) fn plan(
     builtins: &Builtins,
     registry: &Registry,
 ) -> Result<JobPlan> {
-    let err = |span: Option<std::ops::Range<usize>>, message: String| spec::invalid(path, text, span, message);
+    let err =
+        |span: Option<std::ops::Range<usize>>, message: String| spec::invalid(path, text, span, message);
     let params = params::resolve(&spec.params, overrides, builtins, &err)?;
     spec.substitute(&params, &err)?;
     check_job_name(&spec.name, &err)?;
@@ -216,7 +217,11 @@ fn valid_name(name: &str) -> bool {
 
 fn check_job_name(name: &Spanned<String>, err: &ErrFn<'_>) -> Result<()> {
     let text = name.get_ref();
-    if text.is_empty() || !text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+    if text.is_empty()
+        || !text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
         return Err(err(
             Some(name.span()),
             format!("job name `{text}` may only use letters, digits, `_` and `-`"),
@@ -312,7 +317,10 @@ fn retry_policy(spec: &RetrySpec, err: &ErrFn<'_>) -> Result<RetryPolicy> {
         ));
     }
     if !(spec.backoff.is_finite() && spec.backoff >= 1.0) {
-        return Err(err(None, "[retry] `backoff` must be a number of at least 1.0".into()));
+        return Err(err(
+            None,
+            "[retry] `backoff` must be a number of at least 1.0".into(),
+        ));
     }
     let wait = |value: &Option<Spanned<String>>, key: &str, default: u64| {
         value
@@ -329,7 +337,6 @@ fn retry_policy(spec: &RetrySpec, err: &ErrFn<'_>) -> Result<RetryPolicy> {
         jitter: spec.jitter,
     })
 }
-
 
 #[cfg(test)]
 mod tests;

@@ -119,11 +119,16 @@ fn codec(sink: &SinkSpec, err: &ErrFn<'_>) -> Result<Codec> {
 
 /// The target file size in bytes.
 fn file_size(sink: &SinkSpec, err: &ErrFn<'_>) -> Result<Option<usize>> {
-    let Some(size) = &sink.target_file_size else { return Ok(None) };
+    let Some(size) = &sink.target_file_size else {
+        return Ok(None);
+    };
     sluice_engine::parse_size(size.get_ref()).map(Some).map_err(|_| {
         err(
             Some(size.span()),
-            format!("sink `target_file_size = \"{}\"` is not a size; write e.g. \"256MiB\"", size.get_ref()),
+            format!(
+                "sink `target_file_size = \"{}\"` is not a size; write e.g. \"256MiB\"",
+                size.get_ref()
+            ),
         )
     })
 }

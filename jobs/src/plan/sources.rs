@@ -89,7 +89,9 @@ fn table_input(name: &str, spec: &SourceSpec, table: &Spanned<String>, err: &Err
     if let Some(setting) = spec.format.as_ref().or(spec.delimiter.as_ref()) {
         return Err(err(
             Some(setting.span()),
-            format!("[sources.{name}] reads a catalog table, which has its format already; drop `format`/`delimiter`"),
+            format!(
+                "[sources.{name}] reads a catalog table, which has its format already; drop `format`/`delimiter`"
+            ),
         ));
     }
     let (db, t) = sluice_catalog::split_name(table.get_ref())
@@ -163,7 +165,10 @@ fn one_char(name: &str, key: &str, value: Option<&Spanned<String>>, err: &ErrFn<
         [b] => Ok(Some(*b)),
         _ => Err(err(
             Some(v.span()),
-            format!("[sources.{name}] `{key} = \"{}\"` must be one character", v.get_ref()),
+            format!(
+                "[sources.{name}] `{key} = \"{}\"` must be one character",
+                v.get_ref()
+            ),
         )),
     }
 }
@@ -171,9 +176,11 @@ fn one_char(name: &str, key: &str, value: Option<&Spanned<String>>, err: &ErrFn<
 /// The bad-records rule of a source, when it sets one.
 fn bad_records(name: &str, source: &SourceSpec, err: &ErrFn<'_>) -> Result<Option<BadRecordSpec>> {
     let policy = match (&source.on_bad_records, &source.quarantine) {
-        (Some(p), _) => Some(p.get_ref().parse::<BadRecordPolicy>().map_err(|e| {
-            err(Some(p.span()), format!("[sources.{name}] `on_bad_records`: {e}"))
-        })?),
+        (Some(p), _) => Some(
+            p.get_ref()
+                .parse::<BadRecordPolicy>()
+                .map_err(|e| err(Some(p.span()), format!("[sources.{name}] `on_bad_records`: {e}")))?,
+        ),
         (None, Some(_)) => Some(BadRecordPolicy::Quarantine),
         (None, None) => None,
     };
@@ -186,7 +193,9 @@ fn bad_records(name: &str, source: &SourceSpec, err: &ErrFn<'_>) -> Result<Optio
         return match &source.max_bad_records {
             Some(m) => Err(err(
                 Some(m.span()),
-                format!("[sources.{name}] `max_bad_records` needs `on_bad_records = \"skip\"` or \"quarantine\""),
+                format!(
+                    "[sources.{name}] `max_bad_records` needs `on_bad_records = \"skip\"` or \"quarantine\""
+                ),
             )),
             None => Ok(None),
         };
@@ -218,6 +227,10 @@ fn max_bad_records(name: &str, value: &Spanned<toml::Value>, err: &ErrFn<'_>) ->
         toml::Value::String(s) => s.clone(),
         other => other.to_string(),
     };
-    text.parse::<MaxBadRecords>()
-        .map_err(|e| err(Some(value.span()), format!("[sources.{name}] `max_bad_records`: {e}")))
+    text.parse::<MaxBadRecords>().map_err(|e| {
+        err(
+            Some(value.span()),
+            format!("[sources.{name}] `max_bad_records`: {e}"),
+        )
+    })
 }

@@ -51,7 +51,11 @@ impl std::fmt::Debug for StepAction {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Sql(sql) => f.debug_tuple("Sql").field(sql).finish(),
-            Self::Rust(r) => f.debug_struct("Rust").field("name", &r.name).field("args", &r.args).finish(),
+            Self::Rust(r) => f
+                .debug_struct("Rust")
+                .field("name", &r.name)
+                .field("args", &r.args)
+                .finish(),
         }
     }
 }
@@ -83,13 +87,21 @@ pub(super) fn plan(
         .collect::<Result<Vec<_>>>()?;
     let deps: Vec<Vec<usize>> = steps
         .iter()
-        .map(|s| s.reads.iter().filter_map(|r| steps.iter().position(|o| &o.key == r)).collect())
+        .map(|s| {
+            s.reads
+                .iter()
+                .filter_map(|r| steps.iter().position(|o| &o.key == r))
+                .collect()
+        })
         .collect();
     let order = crate::dag::order(&deps).map_err(|cycle| {
         let step = &specs[cycle[0]];
         err(
             Some(step.name.span()),
-            format!("steps read each other in a cycle (through `{}`)", step.name.get_ref()),
+            format!(
+                "steps read each other in a cycle (through `{}`)",
+                step.name.get_ref()
+            ),
         )
     })?;
     let mut steps: Vec<Option<Step>> = steps.into_iter().map(Some).collect();
@@ -126,7 +138,10 @@ fn declare(spec: &StepSpec, names: &mut BTreeSet<String>, err: &ErrFn<'_>) -> Re
 
 fn step(spec: &StepSpec, names: &BTreeSet<String>, registry: &Registry, err: &ErrFn<'_>) -> Result<Step> {
     let (action, mut reads) = match (&spec.sql, &spec.rust) {
-        (Some(sql), _) => (StepAction::Sql(sql.get_ref().clone()), sql_reads(spec, names, err)?),
+        (Some(sql), _) => (
+            StepAction::Sql(sql.get_ref().clone()),
+            sql_reads(spec, names, err)?,
+        ),
         (None, Some(transform)) => rust(spec, transform, names, registry, err)?,
         (None, None) => {
             return Err(err(
@@ -155,8 +170,11 @@ fn step(spec: &StepSpec, names: &BTreeSet<String>, registry: &Registry, err: &Er
 
 /// The job's sources and steps a SQL step names (catalog tables are not the job's).
 fn sql_reads(spec: &StepSpec, names: &BTreeSet<String>, err: &ErrFn<'_>) -> Result<Vec<String>> {
-    let Some(sql) = &spec.sql else { return Ok(Vec::new()) };
-    let invalid = |e: &dyn std::fmt::Display| err(Some(sql.span()), format!("step `{}`: {e}", spec.name.get_ref()));
+    let Some(sql) = &spec.sql else {
+        return Ok(Vec::new());
+    };
+    let invalid =
+        |e: &dyn std::fmt::Display| err(Some(sql.span()), format!("step `{}`: {e}", spec.name.get_ref()));
     let plain = sluice_engine::without_versions(sql.get_ref()).map_err(|e| invalid(&e))?;
     let mut reads = Vec::new();
     for statement in &DFParser::parse_sql(&plain).map_err(|e| invalid(&e))? {
@@ -192,9 +210,12 @@ fn rust(
             ),
         )
     })?;
-    let inputs = transform
-        .inputs(&spec.args)
-        .map_err(|e| err(Some(spec.name.span()), format!("step `{step}` ({}): {e}", rust.get_ref())))?;
+    let inputs = transform.inputs(&spec.args).map_err(|e| {
+        err(
+            Some(spec.name.span()),
+            format!("step `{step}` ({}): {e}", rust.get_ref()),
+        )
+    })?;
     if let Some(unknown) = inputs.iter().find(|n| !names.contains(&n.to_ascii_lowercase())) {
         return Err(err(
             Some(spec.name.span()),

@@ -38,8 +38,8 @@ fn params_are_substituted_with_builtins_and_overrides() {
     over.insert("region".to_string(), "US".to_string());
     let job = parse("j.toml", JOB, &over, &builtins(), &Registry::with_builtins()).unwrap();
     let StepAction::Sql(sql) = &job.steps[0].action else {
-    panic!("a SQL step")
-};
+        panic!("a SQL step")
+    };
     assert_eq!(
         sql,
         "SELECT * FROM orders WHERE region = 'US' AND d = DATE '2026-11-21' -- r1"
@@ -51,32 +51,56 @@ fn params_are_substituted_with_builtins_and_overrides() {
 #[test]
 fn unknown_keys_name_the_key_and_line() {
     let text = JOB.replace("mode = ", "mdoe = ");
-    let e = parse("j.toml", &text, &BTreeMap::new(), &builtins(), &Registry::with_builtins())
-        .unwrap_err()
-        .to_string();
+    let e = parse(
+        "j.toml",
+        &text,
+        &BTreeMap::new(),
+        &builtins(),
+        &Registry::with_builtins(),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("mdoe") && e.contains("line 18"), "{e}");
 }
 
 #[test]
 fn wrong_types_and_bad_values_name_the_line() {
     let text = JOB.replace("region = \"EU\"", "region = [1]");
-    let e = parse("j.toml", &text, &BTreeMap::new(), &builtins(), &Registry::with_builtins())
-        .unwrap_err()
-        .to_string();
+    let e = parse(
+        "j.toml",
+        &text,
+        &BTreeMap::new(),
+        &builtins(),
+        &Registry::with_builtins(),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("param `region`") && e.contains("line 6"), "{e}");
     let text = JOB.replace("overwrite-partitions", "replace");
-    let e = parse("j.toml", &text, &BTreeMap::new(), &builtins(), &Registry::with_builtins())
-        .unwrap_err()
-        .to_string();
+    let e = parse(
+        "j.toml",
+        &text,
+        &BTreeMap::new(),
+        &builtins(),
+        &Registry::with_builtins(),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("line 18") && e.contains("`mode = \"replace\"`"), "{e}");
 }
 
 #[test]
 fn an_unknown_param_is_an_error() {
     let text = JOB.replace("${region}", "${regoin}");
-    let e = parse("j.toml", &text, &BTreeMap::new(), &builtins(), &Registry::with_builtins())
-        .unwrap_err()
-        .to_string();
+    let e = parse(
+        "j.toml",
+        &text,
+        &BTreeMap::new(),
+        &builtins(),
+        &Registry::with_builtins(),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(
         e.contains("unknown param `${regoin}`") && e.contains("line 13"),
         "{e}"

@@ -32,7 +32,9 @@ impl Runner {
             None => staging.await?,
             Some(deadline) => {
                 let left = deadline.saturating_duration_since(Instant::now());
-                tokio::time::timeout(left, staging).await.map_err(|_| timeout(job))??
+                tokio::time::timeout(left, staging)
+                    .await
+                    .map_err(|_| timeout(job))??
             }
         };
         record.sources = staging.sources;
@@ -51,7 +53,10 @@ impl Runner {
             .staged
             .commit(job, |pending| pending.with_commit_info(info.clone()))
             .await;
-        let mut sinks: Vec<SinkRecord> = reports.into_iter().map(|(i, r)| sink_record(&job.sinks[i], r)).collect();
+        let mut sinks: Vec<SinkRecord> = reports
+            .into_iter()
+            .map(|(i, r)| sink_record(&job.sinks[i], r))
+            .collect();
         if let Some(e) = error {
             record.sinks = sinks;
             return Err(e);
@@ -79,7 +84,11 @@ impl Runner {
         for r in quality.iter().filter(|r| !r.passed) {
             tracing::warn!(rule = %r.name, step = %r.step, observed = %r.observed, "quality rule failed (warn only)");
         }
-        if self.catalog.job_lock(job.name())?.is_none_or(|lock| lock.run_id != run_id) {
+        if self
+            .catalog
+            .job_lock(job.name())?
+            .is_none_or(|lock| lock.run_id != run_id)
+        {
             return Err(JobError::LockLost {
                 job: job.name().to_string(),
             });
@@ -88,7 +97,12 @@ impl Runner {
     }
 
     /// Records a sink's destination as a catalog table (create or update).
-    async fn update_table(&self, session: &sluice_engine::SluiceSession, sink: &Sink, table: &str) -> Result<String> {
+    async fn update_table(
+        &self,
+        session: &sluice_engine::SluiceSession,
+        sink: &Sink,
+        table: &str,
+    ) -> Result<String> {
         let recorded = sluice_catalog::record_destination(&self.catalog, session, &sink.location, table)
             .await
             .map_err(|e| match e {
@@ -104,7 +118,11 @@ impl Runner {
 fn timeout(job: &JobPlan) -> JobError {
     JobError::Timeout {
         job: job.name().to_string(),
-        timeout: job.timeout.as_ref().map(|t| t.written.clone()).unwrap_or_default(),
+        timeout: job
+            .timeout
+            .as_ref()
+            .map(|t| t.written.clone())
+            .unwrap_or_default(),
     }
 }
 

@@ -99,7 +99,11 @@ impl Runner {
             sources: opened.into_iter().map(source_plan).collect(),
             steps,
             sinks,
-            quality: job.rules.iter().map(|r| format!("{} on {}", r.written(), r.step())).collect(),
+            quality: job
+                .rules
+                .iter()
+                .map(|r| format!("{} on {}", r.written(), r.step()))
+                .collect(),
         })
     }
 }
@@ -172,7 +176,10 @@ async fn distinct_partitions(df: DataFrame, columns: &[String]) -> datafusion::e
                 .zip(&formatters)
                 .map(|(c, f)| (!c.is_null(row)).then(|| f.value(row).to_string()))
                 .collect();
-            let pairs = columns.iter().map(String::as_str).zip(values.iter().map(|v| v.as_deref()));
+            let pairs = columns
+                .iter()
+                .map(String::as_str)
+                .zip(values.iter().map(|v| v.as_deref()));
             out.insert(partition_path(pairs));
         }
     }

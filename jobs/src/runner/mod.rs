@@ -162,7 +162,7 @@ impl Runner {
         for number in 1..=job.retry.max_attempts {
             let mut attempt = self.wait_for(job, number).await;
             let attempt_started = Instant::now();
-            let result = self.attempt(job, run_id, deadline, record).await;
+            let result = Box::pin(self.attempt(job, run_id, deadline, record)).await;
             attempt.seconds = attempt_started.elapsed().as_secs_f64();
             let Err(e) = result else {
                 record.attempts.push(attempt);

@@ -78,7 +78,11 @@ impl Runner {
         if source.bookmark {
             let seen = self.seen_files(job, &source.name)?;
             described.files = new_files(std::mem::take(&mut described.files), &seen, source, pinned, &full);
-            pending = described.files.iter().map(|f| pending_file(&source.name, full(f), f)).collect();
+            pending = described
+                .files
+                .iter()
+                .map(|f| pending_file(&source.name, full(f), f))
+                .collect();
         }
         let partitions: BTreeSet<String> = described
             .files
@@ -109,7 +113,11 @@ impl Runner {
         Ok(OpenedSource {
             record,
             bad_records: guard,
-            store_paths: described.files.iter().map(|f| f.meta.location.to_string()).collect(),
+            store_paths: described
+                .files
+                .iter()
+                .map(|f| f.meta.location.to_string())
+                .collect(),
             pending,
             partitions: partitions.into_iter().collect(),
             files: described.files.iter().map(full).collect(),
@@ -129,12 +137,11 @@ impl Runner {
         let engine = |e| JobError::engine(context, e);
         match &source.input {
             Input::Table { db, table } => {
-                let def = self
-                    .catalog
-                    .find(db, table)?
-                    .ok_or_else(|| sluice_catalog::CatalogError::TableNotFound {
+                let def = self.catalog.find(db, table)?.ok_or_else(|| {
+                    sluice_catalog::CatalogError::TableNotFound {
                         name: source.from.clone(),
-                    })?;
+                    }
+                })?;
                 let (described, mut options) = def.to_described(self.catalog.path())?;
                 options.bad_records = guard;
                 if !source.bookmark {
@@ -149,7 +156,9 @@ impl Runner {
             Input::Path { location, options } => {
                 let mut options = ReadOptions::clone(options);
                 options.bad_records = guard;
-                let described = describe_location(&state, location, &options).await.map_err(engine)?;
+                let described = describe_location(&state, location, &options)
+                    .await
+                    .map_err(engine)?;
                 Ok((described, options))
             }
         }
@@ -184,7 +193,8 @@ fn new_files(
         })
         .collect();
     fresh.sort_by(|a, b| {
-        (a.meta.last_modified, a.meta.location.as_ref()).cmp(&(b.meta.last_modified, b.meta.location.as_ref()))
+        (a.meta.last_modified, a.meta.location.as_ref())
+            .cmp(&(b.meta.last_modified, b.meta.location.as_ref()))
     });
     if let Some(max) = source.max_files {
         fresh.truncate(max);
@@ -220,7 +230,9 @@ async fn plan_step(job: &JobPlan, session: &SluiceSession, step: &Step) -> Resul
         StepAction::Rust(rust) => apply_transform(job, session, step, rust).await?,
     };
     let df = if step.cache {
-        df.cache().await.map_err(|e| JobError::datafusion(context.clone(), e))?
+        df.cache()
+            .await
+            .map_err(|e| JobError::datafusion(context.clone(), e))?
     } else {
         df
     };
@@ -232,7 +244,12 @@ async fn plan_step(job: &JobPlan, session: &SluiceSession, step: &Step) -> Resul
 }
 
 /// Runs a Rust step's transform over its inputs (an optional source without data is left out).
-async fn apply_transform(job: &JobPlan, session: &SluiceSession, step: &Step, rust: &RustStep) -> Result<DataFrame> {
+async fn apply_transform(
+    job: &JobPlan,
+    session: &SluiceSession,
+    step: &Step,
+    rust: &RustStep,
+) -> Result<DataFrame> {
     let failed = |message: String| JobError::Transform {
         step: step.name.clone(),
         transform: rust.name.clone(),

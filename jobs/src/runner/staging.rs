@@ -92,12 +92,25 @@ impl Runner {
                 guard.name_output(&format!("{run_id}-{}", o.record.name));
             }
         }
-        let sinks = job.sinks.iter().enumerate().map(|(i, sink)| stage_sink(session, i, sink, run_id));
+        let sinks = job
+            .sinks
+            .iter()
+            .enumerate()
+            .map(|(i, sink)| stage_sink(session, i, sink, run_id));
         let rules = job.rules.iter().map(|rule| check_rule(session, rule));
-        let (sinks, rules) = futures::join!(futures::future::join_all(sinks), futures::future::join_all(rules));
+        let (sinks, rules) =
+            futures::join!(futures::future::join_all(sinks), futures::future::join_all(rules));
         let mut first_error = None;
-        let staged = StagedSinks(sinks.into_iter().filter_map(|s| keep_ok(s, &mut first_error)).collect());
-        let quality: Vec<RuleResult> = rules.into_iter().filter_map(|r| keep_ok(r, &mut first_error)).collect();
+        let staged = StagedSinks(
+            sinks
+                .into_iter()
+                .filter_map(|s| keep_ok(s, &mut first_error))
+                .collect(),
+        );
+        let quality: Vec<RuleResult> = rules
+            .into_iter()
+            .filter_map(|r| keep_ok(r, &mut first_error))
+            .collect();
         if let Some(e) = first_error {
             staged.abort().await;
             return Err(e);
@@ -138,7 +151,11 @@ async fn stage_sink(session: &SluiceSession, i: usize, sink: &Sink, run_id: &str
             .stage_parquet(df, &sink.location, sink.options.clone(), run_id)
             .await
             .map_err(|e| JobError::engine(context.clone(), e))?;
-        tracing::info!(sink = i + 1, seconds = started.elapsed().as_secs_f64(), "sink staged");
+        tracing::info!(
+            sink = i + 1,
+            seconds = started.elapsed().as_secs_f64(),
+            "sink staged"
+        );
         Ok((i, staged))
     };
     tracing::Instrument::instrument(work, span).await

@@ -28,15 +28,9 @@ impl Runner {
             let opened = self.prepare(job, &session, pinned.as_deref()).await?;
             self.stage(job, &session, run_id, opened).await
         };
-        let staging = match deadline {
-            None => staging.await?,
-            Some(deadline) => {
-                let left = deadline.saturating_duration_since(Instant::now());
-                tokio::time::timeout(left, staging)
-                    .await
-                    .map_err(|_| timeout(job))??
-            }
-        };
+        let staging = within(deadline, Box::pin(staging))
+            .await
+            .map_err(|_| timeout(job))??;
         record.sources = staging.sources;
         record.bytes_read = record.sources.iter().map(|s| s.bytes_read).sum();
         record.quality = staging.quality;
@@ -112,6 +106,19 @@ impl Runner {
                 other => other.into(),
             })?;
         Ok(recorded.to_string())
+    }
+}
+
+/// `work`, unless `deadline` passes first.
+async fn within<F: Future>(
+    deadline: Option<Instant>,
+    work: F,
+) -> Result<F::Output, tokio::time::error::Elapsed> {
+    match deadline {
+        None => Ok(work.await),
+        Some(deadline) => {
+            tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), work).await
+        }
     }
 }
 

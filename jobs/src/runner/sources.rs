@@ -84,27 +84,13 @@ impl Runner {
                 .map(|f| pending_file(&source.name, full(f), f))
                 .collect();
         }
-        let partitions: BTreeSet<String> = described
-            .files
-            .iter()
-            .filter(|f| !f.partition.is_empty())
-            .map(|f| partition_path(f.partition.iter().map(|(k, v)| (k.as_str(), v.as_deref()))))
-            .collect();
-        let record = SourceRecord {
-            name: source.name.clone(),
-            from: source.from.clone(),
-            bookmark: source.bookmark,
-            files_total,
-            files_read: described.files.len(),
-            bytes_read: described.files.iter().map(|f| f.meta.size).sum(),
-            partitions_read: partitions.len(),
-            on_bad_records: policy
-                .as_ref()
-                .map_or(BadRecordPolicy::Fail, |p| p.policy)
-                .as_str()
-                .to_string(),
-            ..SourceRecord::default()
-        };
+        let partitions = partitions_of(&described.files);
+        let mut record = source_record(source, files_total, &described.files, partitions.len());
+        record.on_bad_records = policy
+            .as_ref()
+            .map_or(BadRecordPolicy::Fail, |p| p.policy)
+            .as_str()
+            .to_string();
         let table = build_table(&described, &options).map_err(|e| JobError::engine(context.clone(), e))?;
         session
             .ctx()
@@ -172,6 +158,29 @@ impl Runner {
             .into_iter()
             .map(|b| (b.path, (b.size, b.last_modified)))
             .collect())
+    }
+}
+
+/// The Hive partition folders of `files`.
+fn partitions_of(files: &[DataFile]) -> BTreeSet<String> {
+    files
+        .iter()
+        .filter(|f| !f.partition.is_empty())
+        .map(|f| partition_path(f.partition.iter().map(|(k, v)| (k.as_str(), v.as_deref()))))
+        .collect()
+}
+
+/// What the run records of a source before reading it.
+fn source_record(source: &Source, files_total: usize, files: &[DataFile], partitions: usize) -> SourceRecord {
+    SourceRecord {
+        name: source.name.clone(),
+        from: source.from.clone(),
+        bookmark: source.bookmark,
+        files_total,
+        files_read: files.len(),
+        bytes_read: files.iter().map(|f| f.meta.size).sum(),
+        partitions_read: partitions,
+        ..SourceRecord::default()
     }
 }
 

@@ -23,6 +23,8 @@ pub mod spec;
 pub mod transform;
 pub mod workflow;
 
+use std::collections::BTreeMap;
+
 pub use error::{JobError, Result};
 pub use params::Builtins;
 pub use plan::{JobPlan, load};
@@ -44,19 +46,38 @@ pub enum JobFile {
 /// workflow. `overrides` are `--param k=v` values; `registry` holds the Rust transforms.
 pub fn open(
     path: &str,
-    overrides: &std::collections::BTreeMap<String, String>,
+    overrides: &BTreeMap<String, String>,
     builtins: &Builtins,
     registry: &Registry,
 ) -> Result<JobFile> {
-    let text = spec::read(path)?;
-    Ok(match spec::parse_file(path, &text)? {
+    open_text(path, &spec::read(path)?, overrides, builtins, registry)
+}
+
+/// Like [`open`] for text already read.
+pub fn open_text(
+    path: &str,
+    text: &str,
+    overrides: &BTreeMap<String, String>,
+    builtins: &Builtins,
+    registry: &Registry,
+) -> Result<JobFile> {
+    Ok(match spec::parse_file(path, text)? {
         spec::FileSpec::Job(job) => JobFile::Job(Box::new(plan::plan(
-            path, &text, *job, overrides, builtins, registry,
+            path, text, *job, overrides, builtins, registry,
         )?)),
         spec::FileSpec::Workflow(flow) => {
-            JobFile::Workflow(workflow::plan(path, &text, &flow, overrides, builtins, registry)?)
+            JobFile::Workflow(workflow::plan(path, text, &flow, overrides, builtins, registry)?)
         }
     })
+}
+
+/// A file of the other kind than the one asked for.
+fn wrong_kind(path: &str, message: &str) -> JobError {
+    JobError::Invalid {
+        path: path.to_string(),
+        at: None,
+        message: message.to_string(),
+    }
 }
 
 /// The `tracing` target of a run's start, attempts and end: the lines an operator's log shipper

@@ -37,12 +37,13 @@ use sluice_catalog::{Catalog, RunRow};
 use sluice_engine::{Location, new_run_id};
 use toml::Spanned;
 
+use crate::JobFile;
 use crate::error::{JobError, Result};
 use crate::params::{self, Builtins, substitute};
 use crate::plan::JobPlan;
 use crate::record::RunStatus;
 use crate::runner::{Runner, SessionFactory};
-use crate::spec::{self, ErrFn, FileSpec, NodeSpec, WorkflowSpec, invalid};
+use crate::spec::{ErrFn, NodeSpec, WorkflowSpec, invalid};
 use crate::transform::Registry;
 
 /// Nodes run at once unless `max_parallel` says otherwise.
@@ -110,13 +111,10 @@ pub fn load_workflow(
     builtins: &Builtins,
     registry: &Registry,
 ) -> Result<Workflow> {
-    let text = spec::read(path)?;
-    match spec::parse_file(path, &text)? {
-        FileSpec::Workflow(spec) => plan(path, &text, &spec, overrides, builtins, registry),
-        FileSpec::Job(_) => Err(invalid(
+    match crate::open(path, overrides, builtins, registry)? {
+        JobFile::Workflow(workflow) => Ok(workflow),
+        JobFile::Job(_) => Err(crate::wrong_kind(
             path,
-            &text,
-            None,
             "this is a job file, not a workflow (no [nodes])",
         )),
     }

@@ -22,10 +22,11 @@ use toml::Spanned;
 pub use self::sinks::Sink;
 pub use self::sources::{Input, Source};
 pub use self::steps::{RustStep, Step, StepAction};
+use crate::JobFile;
 use crate::error::Result;
 use crate::params::{self, Builtins};
 use crate::quality::{OnFail, Rule};
-use crate::spec::{self, ErrFn, FileSpec, HookSpec, JobSpec, QualitySpec, RetrySpec};
+use crate::spec::{self, ErrFn, HookSpec, JobSpec, QualitySpec, RetrySpec};
 use crate::transform::Registry;
 
 /// A job ready to run: every setting parsed into its type, steps in dependency order.
@@ -125,24 +126,10 @@ pub fn load(
     builtins: &Builtins,
     registry: &Registry,
 ) -> Result<JobPlan> {
-    let text = spec::read(path)?;
-    parse(path, &text, overrides, builtins, registry)
-}
-
-/// Like [`load`] for text already read.
-pub fn parse(
-    path: &str,
-    text: &str,
-    overrides: &BTreeMap<String, String>,
-    builtins: &Builtins,
-    registry: &Registry,
-) -> Result<JobPlan> {
-    match spec::parse_file(path, text)? {
-        FileSpec::Job(spec) => plan(path, text, *spec, overrides, builtins, registry),
-        FileSpec::Workflow(_) => Err(spec::invalid(
+    match crate::open(path, overrides, builtins, registry)? {
+        JobFile::Job(job) => Ok(*job),
+        JobFile::Workflow(_) => Err(crate::wrong_kind(
             path,
-            text,
-            None,
             "this is a workflow file (it has [nodes]); name a job file here",
         )),
     }

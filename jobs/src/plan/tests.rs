@@ -5,6 +5,15 @@ use sluice_engine::WriteMode;
 
 use super::*;
 
+/// The error planning `text` gives.
+fn error_of(text: &str) -> String {
+    let registry = Registry::with_builtins();
+    match crate::open_text("j.toml", text, &BTreeMap::new(), &builtins(), &registry) {
+        Ok(_) => panic!("planned: {text}"),
+        Err(e) => e.to_string(),
+    }
+}
+
 fn builtins() -> Builtins {
     Builtins {
         run_id: "r1".into(),
@@ -36,7 +45,11 @@ mode = "overwrite-partitions"
 fn params_are_substituted_with_builtins_and_overrides() {
     let mut over = BTreeMap::new();
     over.insert("region".to_string(), "US".to_string());
-    let job = parse("j.toml", JOB, &over, &builtins(), &Registry::with_builtins()).unwrap();
+    let Ok(crate::JobFile::Job(job)) =
+        crate::open_text("j.toml", JOB, &over, &builtins(), &Registry::with_builtins())
+    else {
+        panic!("a job")
+    };
     let StepAction::Sql(sql) = &job.steps[0].action else {
         panic!("a SQL step")
     };
@@ -51,56 +64,24 @@ fn params_are_substituted_with_builtins_and_overrides() {
 #[test]
 fn unknown_keys_name_the_key_and_line() {
     let text = JOB.replace("mode = ", "mdoe = ");
-    let e = parse(
-        "j.toml",
-        &text,
-        &BTreeMap::new(),
-        &builtins(),
-        &Registry::with_builtins(),
-    )
-    .unwrap_err()
-    .to_string();
+    let e = error_of(&text);
     assert!(e.contains("mdoe") && e.contains("line 18"), "{e}");
 }
 
 #[test]
 fn wrong_types_and_bad_values_name_the_line() {
     let text = JOB.replace("region = \"EU\"", "region = [1]");
-    let e = parse(
-        "j.toml",
-        &text,
-        &BTreeMap::new(),
-        &builtins(),
-        &Registry::with_builtins(),
-    )
-    .unwrap_err()
-    .to_string();
+    let e = error_of(&text);
     assert!(e.contains("param `region`") && e.contains("line 6"), "{e}");
     let text = JOB.replace("overwrite-partitions", "replace");
-    let e = parse(
-        "j.toml",
-        &text,
-        &BTreeMap::new(),
-        &builtins(),
-        &Registry::with_builtins(),
-    )
-    .unwrap_err()
-    .to_string();
+    let e = error_of(&text);
     assert!(e.contains("line 18") && e.contains("`mode = \"replace\"`"), "{e}");
 }
 
 #[test]
 fn an_unknown_param_is_an_error() {
     let text = JOB.replace("${region}", "${regoin}");
-    let e = parse(
-        "j.toml",
-        &text,
-        &BTreeMap::new(),
-        &builtins(),
-        &Registry::with_builtins(),
-    )
-    .unwrap_err()
-    .to_string();
+    let e = error_of(&text);
     assert!(
         e.contains("unknown param `${regoin}`") && e.contains("line 13"),
         "{e}"

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use crate::args::OutputFormat;
-pub use crate::table::Unit;
+pub use crate::table::{Unit, human_bytes};
 
 /// Writes batches to `out` in `format`. The table format needs every batch at once; the others stream.
 pub fn write_batches(
@@ -287,22 +287,6 @@ pub fn status(quiet: bool, line: &str) {
     }
 }
 
-/// Human-readable bytes, `12.3 MiB`.
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -356,11 +340,5 @@ mod tests {
         assert_eq!(render(OutputFormat::Csv, &[], &schema), "n,s\n");
         assert_eq!(render(OutputFormat::Json, &[], &schema), "[]\n");
         assert!(render(OutputFormat::Table, &[], &schema).contains("| n | s |"));
-    }
-
-    #[test]
-    fn bytes_read_well() {
-        assert_eq!(human_bytes(512), "512 B");
-        assert_eq!(human_bytes(3 * 1024 * 1024 / 2), "1.5 MiB");
     }
 }

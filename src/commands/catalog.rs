@@ -1,8 +1,9 @@
 //! `sluice crawl`, `sluice tables`, `sluice table …` and `sluice catalog …`.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
-use sluice_catalog::{Catalog, Dialect, TableDef};
+use sluice_catalog::{Catalog, CrawledTable, Dialect, TableDef};
 use sluice_engine::Location;
 
 use crate::args::{
@@ -18,7 +19,22 @@ pub async fn crawl(args: CrawlArgs, settings: &Settings) -> anyhow::Result<()> {
     let session = settings.session()?;
     let catalog = settings.catalog_for(args.dry_run)?;
     let progress = IoProgress::start(format!("crawling {location}"), None, settings.show_progress());
-    let options = sluice_catalog::CrawlOptions {
+    let options = crawl_options(&args);
+    let started = std::time::Instant::now();
+    let report = sluice_catalog::crawl(&session, &catalog, &location, &args.database, &options).await;
+    progress.finish();
+    let t = report?.tables;
+    status(settings.quiet, &crawl_summary(&t, started.elapsed()));
+    print_crawled(&t, args.explain, settings)?;
+    if args.sync_glue {
+        sync_after(&catalog, vec![args.database.clone()], settings).await?;
+    }
+    Ok(())
+}
+
+/// The crawler's options from the command line.
+fn crawl_options(args: &CrawlArgs) -> sluice_catalog::CrawlOptions {
+    sluice_catalog::CrawlOptions {
         exclude: args.exclude.clone(),
         sample_files: args.sample_files,
         on_schema_change: match args.on_schema_change {
@@ -33,27 +49,28 @@ pub async fn crawl(args: CrawlArgs, settings: &Settings) -> anyhow::Result<()> {
             DeleteArg::Log => sluice_catalog::DeletePolicy::Log,
         },
         max_new_tables: args.max_new_tables,
-    };
-    let started = std::time::Instant::now();
-    let report = sluice_catalog::crawl(&session, &catalog, &location, &args.database, &options).await;
-    progress.finish();
-    let t = report?.tables;
+    }
+}
+
+/// The one-line summary of a crawl: tables by action, partitions and files, and the time taken.
+fn crawl_summary(t: &[CrawledTable], elapsed: std::time::Duration) -> String {
     let count = |action: &str| t.iter().filter(|t| t.action == action).count();
-    status(
-        settings.quiet,
-        &format!(
-            "{} tables: {} created, {} updated, {} unchanged; partitions {} added, {} removed; read {} of {} files in {:.2}s",
-            t.len(),
-            count("created") + count("would-create"),
-            count("updated") + count("would-update"),
-            count("unchanged"),
-            t.iter().map(|t| t.partitions_added).sum::<usize>(),
-            t.iter().map(|t| t.partitions_removed).sum::<usize>(),
-            t.iter().map(|t| t.files_read).sum::<usize>(),
-            t.iter().map(|t| t.files).sum::<usize>(),
-            started.elapsed().as_secs_f64()
-        ),
-    );
+    format!(
+        "{} tables: {} created, {} updated, {} unchanged; partitions {} added, {} removed; read {} of {} files in {:.2}s",
+        t.len(),
+        count("created") + count("would-create"),
+        count("updated") + count("would-update"),
+        count("unchanged"),
+        t.iter().map(|t| t.partitions_added).sum::<usize>(),
+        t.iter().map(|t| t.partitions_removed).sum::<usize>(),
+        t.iter().map(|t| t.files_read).sum::<usize>(),
+        t.iter().map(|t| t.files).sum::<usize>(),
+        elapsed.as_secs_f64()
+    )
+}
+
+/// One row per crawled table; with `explain`, the crawler's decisions too.
+fn print_crawled(t: &[CrawledTable], explain: bool, settings: &Settings) -> anyhow::Result<()> {
     let notes: Vec<String> = t.iter().map(|t| t.notes.join("; ")).collect();
     let mut columns = vec![
         ("table", text_column(t.iter().map(|t| t.table.as_str()))),
@@ -64,14 +81,10 @@ pub async fn crawl(args: CrawlArgs, settings: &Settings) -> anyhow::Result<()> {
         ("files_read", number_column(t.iter().map(|t| t.files_read as u64))),
         ("detail", text_column(t.iter().map(|t| t.detail.as_str()))),
     ];
-    if args.explain {
+    if explain {
         columns.push(("decisions", text_column(notes.iter().map(String::as_str))));
     }
-    print_columns(settings.format, columns)?;
-    if args.sync_glue {
-        sync_after(&catalog, vec![args.database.clone()], settings).await?;
-    }
-    Ok(())
+    print_columns(settings.format, columns)
 }
 
 /// Runs `sluice tables`.
@@ -366,57 +379,66 @@ pub async fn sync_glue(
 }
 
 /// Runs `sluice catalog export|import|sync`.
-#[allow(clippy::print_stdout)]
 pub async fn catalog(command: CatalogCommand, settings: &Settings) -> anyhow::Result<()> {
     let catalog = Catalog::open(&settings.catalog)?;
     match command {
         CatalogCommand::Sync(args) => sync_glue(&catalog, args.database, args.dry_run, settings).await,
-        CatalogCommand::Export(args) => {
-            let doc = sluice_catalog::glue::export(&catalog.all()?);
-            let text = serde_json::to_string_pretty(&doc)?;
-            match args.output {
-                Some(path) => {
-                    std::fs::write(&path, text + "\n").map_err(|source| sluice_engine::EngineError::Io {
-                        path: path.clone(),
-                        source,
-                    })?
-                }
-                None => println!("{text}"),
-            }
-            Ok(())
-        }
-        CatalogCommand::Import(args) => {
-            let body = if args.glue.as_os_str() == "-" {
-                std::io::read_to_string(std::io::stdin())?
-            } else {
-                std::fs::read_to_string(&args.glue).map_err(|source| sluice_engine::EngineError::Io {
-                    path: args.glue.clone(),
-                    source,
-                })?
-            };
-            let doc: serde_json::Value = serde_json::from_str(&body).map_err(|e| {
-                UsageError::new(
-                    format!("`{}` is not JSON: {e}", args.glue.display()),
-                    "pass a file written by `sluice catalog export --glue`",
-                )
-            })?;
-            let tables = sluice_catalog::glue::import(&doc)?;
-            let mut changes = Vec::new();
-            for t in &tables {
-                let change = match catalog.upsert(t)? {
-                    sluice_catalog::Change::Created => "created".to_string(),
-                    sluice_catalog::Change::Updated(_) => "updated".to_string(),
-                    sluice_catalog::Change::Unchanged => "unchanged".to_string(),
-                };
-                changes.push((format!("{}.{}", t.database, t.name), change));
-            }
-            print_columns(
-                settings.format,
-                vec![
-                    ("table", text_column(changes.iter().map(|c| c.0.as_str()))),
-                    ("action", text_column(changes.iter().map(|c| c.1.as_str()))),
-                ],
-            )
-        }
+        CatalogCommand::Export(args) => export(&catalog, args.output),
+        CatalogCommand::Import(args) => import(&catalog, &args.glue, settings),
     }
+}
+
+/// `sluice catalog export`: every table as Glue JSON, to `output` or stdout.
+#[allow(clippy::print_stdout)]
+fn export(catalog: &Catalog, output: Option<PathBuf>) -> anyhow::Result<()> {
+    let doc = sluice_catalog::glue::export(&catalog.all()?);
+    let text = serde_json::to_string_pretty(&doc)?;
+    match output {
+        Some(path) => std::fs::write(&path, text + "\n")
+            .map_err(|source| sluice_engine::EngineError::Io { path, source })?,
+        None => println!("{text}"),
+    }
+    Ok(())
+}
+
+/// `sluice catalog import`: tables from Glue JSON at `glue` (`-` for stdin) into the catalog,
+/// with what each import changed.
+fn import(catalog: &Catalog, glue: &Path, settings: &Settings) -> anyhow::Result<()> {
+    let doc = read_glue_json(glue)?;
+    let tables = sluice_catalog::glue::import(&doc)?;
+    let mut changes = Vec::new();
+    for t in &tables {
+        let change = match catalog.upsert(t)? {
+            sluice_catalog::Change::Created => "created",
+            sluice_catalog::Change::Updated(_) => "updated",
+            sluice_catalog::Change::Unchanged => "unchanged",
+        };
+        changes.push((format!("{}.{}", t.database, t.name), change));
+    }
+    print_columns(
+        settings.format,
+        vec![
+            ("table", text_column(changes.iter().map(|c| c.0.as_str()))),
+            ("action", text_column(changes.iter().map(|c| c.1))),
+        ],
+    )
+}
+
+/// The JSON document at `glue`, or on stdin for `-`.
+fn read_glue_json(glue: &Path) -> anyhow::Result<serde_json::Value> {
+    let body = if glue.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin())?
+    } else {
+        std::fs::read_to_string(glue).map_err(|source| sluice_engine::EngineError::Io {
+            path: glue.to_path_buf(),
+            source,
+        })?
+    };
+    let doc = serde_json::from_str(&body).map_err(|e| {
+        UsageError::new(
+            format!("`{}` is not JSON: {e}", glue.display()),
+            "pass a file written by `sluice catalog export --glue`",
+        )
+    })?;
+    Ok(doc)
 }

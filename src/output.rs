@@ -32,39 +32,51 @@ pub fn write_batches(
             let table = crate::table::render(schema, batches, crate::table::terminal_width())?;
             write!(out, "{table}")?;
         }
-        OutputFormat::Csv => {
-            let mut writer = arrow::csv::WriterBuilder::new()
-                .with_header(true)
-                .build(&mut *out);
-            if batches.is_empty() {
-                writer.write(&RecordBatch::new_empty(Arc::clone(schema)))?;
-            }
-            for batch in batches {
-                writer.write(batch)?;
-            }
-        }
-        OutputFormat::Json => {
-            let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-            if rows == 0 {
-                writeln!(out, "[]")?;
-            } else {
-                let mut writer = arrow::json::ArrayWriter::new(&mut *out);
-                for batch in batches {
-                    writer.write(batch)?;
-                }
-                writer.finish()?;
-                writeln!(out)?;
-            }
-        }
-        OutputFormat::Ndjson => {
-            let mut writer = arrow::json::LineDelimitedWriter::new(&mut *out);
-            for batch in batches {
-                writer.write(batch)?;
-            }
-            writer.finish()?;
-        }
+        OutputFormat::Csv => write_csv(schema, batches, out)?,
+        OutputFormat::Json => write_json(batches, out)?,
+        OutputFormat::Ndjson => write_ndjson(batches, out)?,
     }
     out.flush()?;
+    Ok(())
+}
+
+/// CSV with a header line, which an empty result keeps.
+fn write_csv(schema: &SchemaRef, batches: &[RecordBatch], out: &mut dyn Write) -> Result<(), ArrowError> {
+    let mut writer = arrow::csv::WriterBuilder::new()
+        .with_header(true)
+        .build(&mut *out);
+    if batches.is_empty() {
+        writer.write(&RecordBatch::new_empty(Arc::clone(schema)))?;
+    }
+    for batch in batches {
+        writer.write(batch)?;
+    }
+    Ok(())
+}
+
+/// One JSON array of row objects (`[]` for no rows), then a newline.
+fn write_json(batches: &[RecordBatch], out: &mut dyn Write) -> Result<(), ArrowError> {
+    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    if rows == 0 {
+        writeln!(out, "[]")?;
+        return Ok(());
+    }
+    let mut writer = arrow::json::ArrayWriter::new(&mut *out);
+    for batch in batches {
+        writer.write(batch)?;
+    }
+    writer.finish()?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// One JSON object per row, a line each.
+fn write_ndjson(batches: &[RecordBatch], out: &mut dyn Write) -> Result<(), ArrowError> {
+    let mut writer = arrow::json::LineDelimitedWriter::new(&mut *out);
+    for batch in batches {
+        writer.write(batch)?;
+    }
+    writer.finish()?;
     Ok(())
 }
 

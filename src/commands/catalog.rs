@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use sluice_catalog::{Catalog, CrawledTable, Dialect, TableDef};
+use sluice_catalog::{Catalog, ColumnDef, CrawledTable, Dialect, TableDef};
 use sluice_engine::Location;
 
 use crate::args::{
@@ -195,19 +195,7 @@ fn drop_table(catalog: &Catalog, qualified: &str, settings: &Settings) -> anyhow
 /// `sluice table show`: a summary line on stderr, then one row per column and partition key.
 fn show(catalog: &Catalog, qualified: &str, settings: &Settings) -> anyhow::Result<()> {
     let (db, name, def) = find_table(catalog, qualified)?;
-    let cols: Vec<(&str, &str, &str, &str)> = def
-        .columns
-        .iter()
-        .map(|c| (c.name.as_str(), c.data_type.as_str(), c.glue_type.as_str(), ""))
-        .chain(def.partition_keys.iter().map(|c| {
-            (
-                c.name.as_str(),
-                c.data_type.as_str(),
-                c.glue_type.as_str(),
-                "partition key",
-            )
-        }))
-        .collect();
+    let cols = column_rows(&def);
     status(
         settings.quiet,
         &format!(
@@ -227,6 +215,18 @@ fn show(catalog: &Catalog, qualified: &str, settings: &Settings) -> anyhow::Resu
             ("role", text_column(cols.iter().map(|c| c.3))),
         ],
     )
+}
+
+/// Name, Arrow type, Glue type and role of each column, then of each partition key.
+fn column_rows(def: &TableDef) -> Vec<(&str, &str, &str, &str)> {
+    fn row<'a>(c: &'a ColumnDef, role: &'a str) -> (&'a str, &'a str, &'a str, &'a str) {
+        (c.name.as_str(), c.data_type.as_str(), c.glue_type.as_str(), role)
+    }
+    def.columns
+        .iter()
+        .map(|c| row(c, ""))
+        .chain(def.partition_keys.iter().map(|c| row(c, "partition key")))
+        .collect()
 }
 
 /// Files, bytes and rows of one partition.

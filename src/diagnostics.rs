@@ -39,11 +39,28 @@ pub fn report(err: &anyhow::Error) -> ExitCode {
 }
 
 /// Like [`report`]; with `json`, the error is one JSON log line (for log shippers) instead.
-#[allow(clippy::print_stderr)]
 pub fn report_as(err: &anyhow::Error, json: bool) -> ExitCode {
     if is_broken_pipe(err) {
         return ExitCode::SUCCESS;
     }
+    let lines = cause_lines(err);
+    let headline = lines.first().map(String::as_str).unwrap_or("unknown error");
+    if json {
+        tracing::error!(
+            causes = ?lines.iter().skip(1).collect::<Vec<_>>(),
+            hint = hint(err).unwrap_or_default(),
+            exit_code = exit_code(err),
+            "{headline}"
+        );
+    } else {
+        print_report(headline, lines.get(1..).unwrap_or_default(), hint(err));
+    }
+    ExitCode::from(exit_code(err))
+}
+
+/// The error chain as lines to show: cleaned of DataFusion's prefixes, and without a cause that
+/// only repeats the line before it.
+fn cause_lines(err: &anyhow::Error) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
     for cause in err.chain() {
         let text = clean(&cause.to_string());
@@ -60,27 +77,19 @@ pub fn report_as(err: &anyhow::Error, json: bool) -> ExitCode {
         }
         lines.push(text);
     }
-    if json {
-        tracing::error!(
-            causes = ?lines.iter().skip(1).collect::<Vec<_>>(),
-            hint = hint(err).unwrap_or_default(),
-            exit_code = exit_code(err),
-            "{}",
-            lines.first().map(String::as_str).unwrap_or("unknown error")
-        );
-        return ExitCode::from(exit_code(err));
-    }
-    eprintln!(
-        "error: {}",
-        lines.first().map(String::as_str).unwrap_or("unknown error")
-    );
-    for line in lines.iter().skip(1) {
+    lines
+}
+
+/// Prints `error: {headline}`, a `caused by:` line per cause and the hint, to stderr.
+#[allow(clippy::print_stderr)]
+fn print_report(headline: &str, causes: &[String], hint: Option<String>) {
+    eprintln!("error: {headline}");
+    for line in causes {
         eprintln!("  caused by: {line}");
     }
-    if let Some(hint) = hint(err) {
+    if let Some(hint) = hint {
         eprintln!("hint: {hint}");
     }
-    ExitCode::from(exit_code(err))
 }
 
 /// What the cluster codec says about a table it cannot send (see `sluice_cluster::SluiceCodec`).
@@ -88,59 +97,54 @@ const CLUSTER_REFUSAL: &str = "cannot run on the cluster: ";
 
 /// The exit code for an error: 2 when the user must fix the input, 1 otherwise.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
-    for cause in err.chain() {
-        if cause.to_string().contains(CLUSTER_REFUSAL)
-            || matches!(
-                cause.downcast_ref::<sluice_cluster::ClusterError>(),
-                Some(sluice_cluster::ClusterError::BadUrl { .. })
-            )
-        {
-            return EXIT_BAD_INPUT;
-        }
-        if cause.downcast_ref::<UsageError>().is_some() {
-            return EXIT_BAD_INPUT;
-        }
-        // A job that ran and failed is a failure whatever the cause; only a bad job file is bad input.
-        if let Some(e) = cause.downcast_ref::<sluice_jobs::JobError>() {
-            return if e.is_invalid_job() {
-                EXIT_BAD_INPUT
-            } else {
-                EXIT_FAILED
-            };
-        }
-        if let Some(e) = cause.downcast_ref::<sluice_catalog::CatalogError>() {
-            return if e.is_bad_input() {
-                EXIT_BAD_INPUT
-            } else {
-                EXIT_FAILED
-            };
-        }
-        if let Some(e) = cause.downcast_ref::<EngineError>() {
-            return if e.is_bad_input() {
-                EXIT_BAD_INPUT
-            } else {
-                EXIT_FAILED
-            };
-        }
-        if let Some(e) = cause.downcast_ref::<DataFusionError>() {
-            return if datafusion_is_bad_input(e) {
-                EXIT_BAD_INPUT
-            } else {
-                EXIT_FAILED
-            };
-        }
-        if let Some(e) = cause.downcast_ref::<std::io::Error>()
-            && matches!(
-                e.kind(),
-                std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
-            )
-        {
-            return EXIT_BAD_INPUT;
-        }
-    }
-    EXIT_FAILED
+    err.chain().find_map(cause_exit_code).unwrap_or(EXIT_FAILED)
 }
 
+/// The exit code one cause in an error chain decides, when it is one sluice knows; the first
+/// such cause in the chain decides for the whole error.
+fn cause_exit_code(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
+    if is_cluster_refusal(cause) || cause.downcast_ref::<UsageError>().is_some() {
+        return Some(EXIT_BAD_INPUT);
+    }
+    // A job that ran and failed is a failure whatever the cause; only a bad job file is bad input.
+    if let Some(e) = cause.downcast_ref::<sluice_jobs::JobError>() {
+        return Some(bad_input_or_failed(e.is_invalid_job()));
+    }
+    if let Some(e) = cause.downcast_ref::<sluice_catalog::CatalogError>() {
+        return Some(bad_input_or_failed(e.is_bad_input()));
+    }
+    if let Some(e) = cause.downcast_ref::<EngineError>() {
+        return Some(bad_input_or_failed(e.is_bad_input()));
+    }
+    if let Some(e) = cause.downcast_ref::<DataFusionError>() {
+        return Some(bad_input_or_failed(datafusion_is_bad_input(e)));
+    }
+    if let Some(e) = cause.downcast_ref::<std::io::Error>()
+        && matches!(
+            e.kind(),
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
+        )
+    {
+        return Some(EXIT_BAD_INPUT);
+    }
+    None
+}
+
+/// A table the cluster cannot read, or a cluster URL that is not one: both are for the user to fix.
+fn is_cluster_refusal(cause: &(dyn std::error::Error + 'static)) -> bool {
+    cause.to_string().contains(CLUSTER_REFUSAL)
+        || matches!(
+            cause.downcast_ref::<sluice_cluster::ClusterError>(),
+            Some(sluice_cluster::ClusterError::BadUrl { .. })
+        )
+}
+
+/// [`EXIT_BAD_INPUT`] when `bad_input`, else [`EXIT_FAILED`].
+fn bad_input_or_failed(bad_input: bool) -> u8 {
+    if bad_input { EXIT_BAD_INPUT } else { EXIT_FAILED }
+}
+
+/// The hint for the first cause in the chain that has one.
 fn hint(err: &anyhow::Error) -> Option<String> {
     for cause in err.chain() {
         if let Some(u) = cause.downcast_ref::<UsageError>() {
@@ -186,6 +190,7 @@ fn clean(text: &str) -> String {
     t.to_string()
 }
 
+/// A broken pipe (the reader of stdout went away) anywhere in the chain.
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|c| {
         c.downcast_ref::<std::io::Error>()

@@ -11,15 +11,12 @@ use crate::diagnostics::UsageError;
 /// Names shown at most when listing what exists.
 const SHOWN: usize = 12;
 
+/// How to read a folder or URL instead of a catalog table.
+const QUOTE: &str = "a folder or URL is read by quoting it: SELECT * FROM 'data/orders/'";
+
 /// `err` with an unknown table explained from the catalog at `catalog`, or `err` unchanged.
 pub fn explain(err: anyhow::Error, catalog: &Path) -> anyhow::Error {
-    let named = err
-        .chain()
-        .find_map(|c| match c.downcast_ref::<sluice_catalog::CatalogError>() {
-            Some(sluice_catalog::CatalogError::TableNotFound { name }) => Some(name.clone()),
-            _ => unknown_table(&c.to_string()),
-        });
-    let Some(name) = named else {
+    let Some(name) = unknown_name(&err) else {
         return err;
     };
     let catalog = if catalog.exists() {
@@ -27,54 +24,70 @@ pub fn explain(err: anyhow::Error, catalog: &Path) -> anyhow::Error {
     } else {
         None
     };
-    let databases = catalog
-        .as_ref()
-        .and_then(|c| c.databases().ok())
-        .unwrap_or_default();
-    let quote = "a folder or URL is read by quoting it: SELECT * FROM 'data/orders/'";
-    let usage = match name.split_once('.') {
-        Some((db, table)) if databases.iter().any(|d| d == db) => {
-            let tables = catalog
-                .as_ref()
-                .and_then(|c| c.table_names(db).ok())
-                .unwrap_or_default();
-            let known: Vec<String> = tables.iter().map(|t| format!("{db}.{t}")).collect();
-            UsageError::new(
-                format!("table `{db}.{table}` not found"),
-                suggest(&name, &known, &format!("database `{db}` has")),
-            )
-        }
-        Some((db, _)) => UsageError::new(
-            format!("database `{db}` not found (in `{name}`)"),
-            match databases.is_empty() {
-                true => format!(
-                    "the catalog has no databases yet: `sluice crawl PATH --database {db}` adds one; or {quote}"
-                ),
-                false => suggest(db, &databases, "the catalog has databases"),
-            },
-        ),
-        None => {
-            let known: Vec<String> = catalog
-                .as_ref()
-                .map(|c| qualified_names(c, &databases))
-                .unwrap_or_default();
-            let hint = if known.is_empty() {
-                quote.to_string()
-            } else {
-                format!(
-                    "{}; catalog tables are named database.table; {quote}",
-                    suggest(&name, &known, "the catalog has")
-                )
-            };
-            UsageError::new(format!("table `{name}` not found"), hint)
-        }
-    };
+    let usage = not_found(&name, catalog.as_ref());
     // A job run that failed on it stays a failed run (exit 1); elsewhere it is bad input.
     if crate::diagnostics::exit_code(&err) == crate::diagnostics::EXIT_BAD_INPUT {
         return anyhow::Error::new(usage);
     }
     let hint = usage.hint.unwrap_or_default();
     err.context(format!("{} ({hint})", usage.message))
+}
+
+/// The table name an error in `err`'s chain says is unknown, from the catalog or DataFusion.
+fn unknown_name(err: &anyhow::Error) -> Option<String> {
+    err.chain()
+        .find_map(|c| match c.downcast_ref::<sluice_catalog::CatalogError>() {
+            Some(sluice_catalog::CatalogError::TableNotFound { name }) => Some(name.clone()),
+            _ => unknown_table(&c.to_string()),
+        })
+}
+
+/// The usage error for the unknown `name`, listing what `catalog` (when there is one) has.
+fn not_found(name: &str, catalog: Option<&Catalog>) -> UsageError {
+    let databases = catalog.and_then(|c| c.databases().ok()).unwrap_or_default();
+    match name.split_once('.') {
+        Some((db, table)) if databases.iter().any(|d| d == db) => {
+            let tables = catalog.and_then(|c| c.table_names(db).ok()).unwrap_or_default();
+            let known: Vec<String> = tables.iter().map(|t| format!("{db}.{t}")).collect();
+            UsageError::new(
+                format!("table `{db}.{table}` not found"),
+                suggest(name, &known, &format!("database `{db}` has")),
+            )
+        }
+        Some((db, _)) => unknown_database(db, name, &databases),
+        None => {
+            let known: Vec<String> = catalog
+                .map(|c| qualified_names(c, &databases))
+                .unwrap_or_default();
+            unqualified_not_found(name, &known)
+        }
+    }
+}
+
+/// `db` (of `name`) is not one of `databases`.
+fn unknown_database(db: &str, name: &str, databases: &[String]) -> UsageError {
+    UsageError::new(
+        format!("database `{db}` not found (in `{name}`)"),
+        match databases.is_empty() {
+            true => format!(
+                "the catalog has no databases yet: `sluice crawl PATH --database {db}` adds one; or {QUOTE}"
+            ),
+            false => suggest(db, databases, "the catalog has databases"),
+        },
+    )
+}
+
+/// `name` has no database part and is not a table; `known` are the catalog's tables.
+fn unqualified_not_found(name: &str, known: &[String]) -> UsageError {
+    let hint = if known.is_empty() {
+        QUOTE.to_string()
+    } else {
+        format!(
+            "{}; catalog tables are named database.table; {QUOTE}",
+            suggest(name, known, "the catalog has")
+        )
+    };
+    UsageError::new(format!("table `{name}` not found"), hint)
 }
 
 /// The table name in DataFusion's "table 'datafusion.raw.nope' not found", without the
@@ -89,6 +102,7 @@ fn unknown_table(text: &str) -> Option<String> {
     Some(name.to_string())
 }
 
+/// Every table in `databases`, as `database.table`.
 fn qualified_names(catalog: &Catalog, databases: &[String]) -> Vec<String> {
     databases
         .iter()

@@ -15,9 +15,10 @@ use arrow::error::ArrowError;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use sluice_engine::progress::IoSnapshot;
 
 use crate::args::OutputFormat;
-pub use crate::table::Unit;
+pub use crate::table::{Unit, human_bytes};
 
 /// Writes batches to `out` in `format`. The table format needs every batch at once; the others stream.
 pub fn write_batches(
@@ -31,39 +32,51 @@ pub fn write_batches(
             let table = crate::table::render(schema, batches, crate::table::terminal_width())?;
             write!(out, "{table}")?;
         }
-        OutputFormat::Csv => {
-            let mut writer = arrow::csv::WriterBuilder::new()
-                .with_header(true)
-                .build(&mut *out);
-            if batches.is_empty() {
-                writer.write(&RecordBatch::new_empty(Arc::clone(schema)))?;
-            }
-            for batch in batches {
-                writer.write(batch)?;
-            }
-        }
-        OutputFormat::Json => {
-            let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-            if rows == 0 {
-                writeln!(out, "[]")?;
-            } else {
-                let mut writer = arrow::json::ArrayWriter::new(&mut *out);
-                for batch in batches {
-                    writer.write(batch)?;
-                }
-                writer.finish()?;
-                writeln!(out)?;
-            }
-        }
-        OutputFormat::Ndjson => {
-            let mut writer = arrow::json::LineDelimitedWriter::new(&mut *out);
-            for batch in batches {
-                writer.write(batch)?;
-            }
-            writer.finish()?;
-        }
+        OutputFormat::Csv => write_csv(schema, batches, out)?,
+        OutputFormat::Json => write_json(batches, out)?,
+        OutputFormat::Ndjson => write_ndjson(batches, out)?,
     }
     out.flush()?;
+    Ok(())
+}
+
+/// CSV with a header line, which an empty result keeps.
+fn write_csv(schema: &SchemaRef, batches: &[RecordBatch], out: &mut dyn Write) -> Result<(), ArrowError> {
+    let mut writer = arrow::csv::WriterBuilder::new()
+        .with_header(true)
+        .build(&mut *out);
+    if batches.is_empty() {
+        writer.write(&RecordBatch::new_empty(Arc::clone(schema)))?;
+    }
+    for batch in batches {
+        writer.write(batch)?;
+    }
+    Ok(())
+}
+
+/// One JSON array of row objects (`[]` for no rows), then a newline.
+fn write_json(batches: &[RecordBatch], out: &mut dyn Write) -> Result<(), ArrowError> {
+    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    if rows == 0 {
+        writeln!(out, "[]")?;
+        return Ok(());
+    }
+    let mut writer = arrow::json::ArrayWriter::new(&mut *out);
+    for batch in batches {
+        writer.write(batch)?;
+    }
+    writer.finish()?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// One JSON object per row, a line each.
+fn write_ndjson(batches: &[RecordBatch], out: &mut dyn Write) -> Result<(), ArrowError> {
+    let mut writer = arrow::json::LineDelimitedWriter::new(&mut *out);
+    for batch in batches {
+        writer.write(batch)?;
+    }
+    writer.finish()?;
     Ok(())
 }
 
@@ -210,50 +223,26 @@ impl IoProgress {
                 poller: None,
             };
         }
-        let style = |template: &str| {
-            ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar())
-        };
         let multi = MultiProgress::new();
         let task = multi.add(ProgressBar::new_spinner());
-        task.set_style(style("{spinner} {msg} [{elapsed}]"));
+        task.set_style(bar_style("{spinner} {msg} [{elapsed}]"));
         task.set_message(message.into());
         task.enable_steady_tick(Duration::from_millis(120));
-        let read_bar = move || match input_total {
-            Some(total) => ProgressBar::new(total).with_style(style(
-                "  read    [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
-            )),
-            None => ProgressBar::no_length().with_style(style("  read    {bytes} {binary_bytes_per_sec}")),
+        let written = multi.add(ProgressBar::no_length().with_style(bar_style("  written {msg}")));
+        let mut bars = IoBars {
+            multi: multi.clone(),
+            written,
+            read: None,
+            files: None,
+            input_total,
+            start: sluice_engine::progress::io().snapshot(),
         };
-        let files_style = style("  files   [{bar:30}] {pos}/{len} inspected ETA {eta}");
-        let written = multi.add(ProgressBar::no_length().with_style(style("  written {msg}")));
-        let bars = multi.clone();
-        let start = sluice_engine::progress::io().snapshot();
         let poll_stop = Arc::clone(&stop);
         let poller = std::thread::Builder::new()
             .name("progress".into())
             .spawn(move || {
-                let (mut read, mut files): (Option<ProgressBar>, Option<ProgressBar>) = (None, None);
                 loop {
-                    let now = sluice_engine::progress::io().snapshot().since(start);
-                    // Shown once an object store streams bytes (local files are not counted).
-                    if now.bytes_read > 0 {
-                        let bar = read.get_or_insert_with(|| bars.insert_before(&written, read_bar()));
-                        bar.set_position(input_total.map_or(now.bytes_read, |t| now.bytes_read.min(t)));
-                    }
-                    // Shown once schema inference has files to read (crawls, raw folders).
-                    if now.files_planned > 0 {
-                        let bar = files.get_or_insert_with(|| {
-                            bars.insert_before(&written, ProgressBar::new(0).with_style(files_style.clone()))
-                        });
-                        bar.set_length(now.files_planned);
-                        bar.set_position(now.files_inspected);
-                    }
-                    written.set_message(format!(
-                        "{} rows, {} files, {}",
-                        now.rows_written,
-                        now.files_written,
-                        human_bytes(now.bytes_written)
-                    ));
+                    bars.update();
                     if poll_stop.load(Ordering::Relaxed) {
                         break;
                     }
@@ -280,26 +269,67 @@ impl IoProgress {
     }
 }
 
+/// A progress style from `template` (the default bar should the template not parse).
+fn bar_style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar())
+}
+
+/// The bars [`IoProgress`] keeps up to date from the engine's I/O counters since `start`. The read
+/// and files bars are added above `written` once they have something to show.
+struct IoBars {
+    multi: MultiProgress,
+    written: ProgressBar,
+    read: Option<ProgressBar>,
+    files: Option<ProgressBar>,
+    input_total: Option<u64>,
+    start: IoSnapshot,
+}
+
+impl IoBars {
+    /// Brings every bar up to the counters' current values.
+    fn update(&mut self) {
+        let now = sluice_engine::progress::io().snapshot().since(self.start);
+        // Shown once an object store streams bytes (local files are not counted).
+        if now.bytes_read > 0 {
+            let total = self.input_total;
+            let bar = self
+                .read
+                .get_or_insert_with(|| self.multi.insert_before(&self.written, read_bar(total)));
+            bar.set_position(total.map_or(now.bytes_read, |t| now.bytes_read.min(t)));
+        }
+        // Shown once schema inference has files to read (crawls, raw folders).
+        if now.files_planned > 0 {
+            let bar = self.files.get_or_insert_with(|| {
+                let style = bar_style("  files   [{bar:30}] {pos}/{len} inspected ETA {eta}");
+                self.multi
+                    .insert_before(&self.written, ProgressBar::new(0).with_style(style))
+            });
+            bar.set_length(now.files_planned);
+            bar.set_position(now.files_inspected);
+        }
+        self.written.set_message(format!(
+            "{} rows, {} files, {}",
+            now.rows_written,
+            now.files_written,
+            human_bytes(now.bytes_written)
+        ));
+    }
+}
+
+/// The bar of bytes read: against `input_total` with an ETA when it is known.
+fn read_bar(input_total: Option<u64>) -> ProgressBar {
+    match input_total {
+        Some(total) => ProgressBar::new(total).with_style(bar_style(
+            "  read    [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
+        )),
+        None => ProgressBar::no_length().with_style(bar_style("  read    {bytes} {binary_bytes_per_sec}")),
+    }
+}
+
 /// Prints a short status line to stderr unless quiet (row counts and timings after a query).
 pub fn status(quiet: bool, line: &str) {
     if !quiet {
         eprintln!("{line}");
-    }
-}
-
-/// Human-readable bytes, `12.3 MiB`.
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
     }
 }
 
@@ -356,11 +386,5 @@ mod tests {
         assert_eq!(render(OutputFormat::Csv, &[], &schema), "n,s\n");
         assert_eq!(render(OutputFormat::Json, &[], &schema), "[]\n");
         assert!(render(OutputFormat::Table, &[], &schema).contains("| n | s |"));
-    }
-
-    #[test]
-    fn bytes_read_well() {
-        assert_eq!(human_bytes(512), "512 B");
-        assert_eq!(human_bytes(3 * 1024 * 1024 / 2), "1.5 MiB");
     }
 }

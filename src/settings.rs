@@ -30,20 +30,8 @@ pub struct Settings {
 impl Settings {
     /// Validates the global flags.
     pub fn resolve(global: &GlobalArgs) -> anyhow::Result<Self> {
-        let memory_limit = match &global.memory_limit {
-            Some(text) => Some(
-                parse_size(text).map_err(|_| sluice_engine::EngineError::InvalidOption {
-                    option: "--memory-limit".into(),
-                    reason: format!("`{text}` is not a size; write e.g. `4GiB` or `512MiB`"),
-                })?,
-            ),
-            None => None,
-        };
-        let format = global.format.unwrap_or(if std::io::stdout().is_terminal() {
-            OutputFormat::Table
-        } else {
-            OutputFormat::Csv
-        });
+        let memory_limit = global.memory_limit.as_deref().map(memory_limit).transpose()?;
+        let format = global.format.unwrap_or_else(default_format);
         let bad_records = bad_record_spec(global)?;
         let cluster = global
             .cluster
@@ -73,6 +61,7 @@ impl Settings {
         Ok(builder.build()?)
     }
 
+    /// A session builder with these settings.
     fn builder(&self) -> SessionBuilder {
         builder(
             self.memory_limit,
@@ -141,16 +130,37 @@ impl Settings {
     }
 }
 
-/// `--on-bad-records`, `--max-bad-records` and `--quarantine` as one policy; `None` when none given.
-fn bad_record_spec(global: &GlobalArgs) -> anyhow::Result<Option<BadRecordSpec>> {
-    let policy = match (&global.on_bad_records, &global.quarantine) {
+/// `--memory-limit` in bytes.
+fn memory_limit(text: &str) -> Result<usize, sluice_engine::EngineError> {
+    parse_size(text).map_err(|_| sluice_engine::EngineError::InvalidOption {
+        option: "--memory-limit".into(),
+        reason: format!("`{text}` is not a size; write e.g. `4GiB` or `512MiB`"),
+    })
+}
+
+/// Without `--format`: a table for a terminal, csv for a file or a pipe.
+fn default_format() -> OutputFormat {
+    if std::io::stdout().is_terminal() {
+        OutputFormat::Table
+    } else {
+        OutputFormat::Csv
+    }
+}
+
+/// `--on-bad-records` (or quarantine when only `--quarantine` is given).
+fn bad_record_policy(global: &GlobalArgs) -> Result<Option<BadRecordPolicy>, UsageError> {
+    Ok(match (&global.on_bad_records, &global.quarantine) {
         (Some(p), _) => Some(p.parse::<BadRecordPolicy>().map_err(|e| {
             UsageError::new(format!("--on-bad-records: {e}"), "use fail, skip or quarantine")
         })?),
         (None, Some(_)) => Some(BadRecordPolicy::Quarantine),
         (None, None) => None,
-    };
-    let max = global
+    })
+}
+
+/// `--max-bad-records`, a count or a percentage.
+fn max_bad_records(global: &GlobalArgs) -> Result<Option<MaxBadRecords>, UsageError> {
+    global
         .max_bad_records
         .as_deref()
         .map(|m| {
@@ -161,7 +171,13 @@ fn bad_record_spec(global: &GlobalArgs) -> anyhow::Result<Option<BadRecordSpec>>
                 )
             })
         })
-        .transpose()?;
+        .transpose()
+}
+
+/// `--on-bad-records`, `--max-bad-records` and `--quarantine` as one policy; `None` when none given.
+fn bad_record_spec(global: &GlobalArgs) -> anyhow::Result<Option<BadRecordSpec>> {
+    let policy = bad_record_policy(global)?;
+    let max = max_bad_records(global)?;
     let Some(policy) = policy else {
         if max.is_some() {
             return Err(UsageError::new(
@@ -185,6 +201,7 @@ fn bad_record_spec(global: &GlobalArgs) -> anyhow::Result<Option<BadRecordSpec>>
 /// Stage width of cluster queries unless `--target-partitions` says otherwise (Ballista's default).
 const CLUSTER_PARTITIONS: usize = 16;
 
+/// A session builder with the given limits, spill folder, partitions and cluster.
 fn builder(
     limit: Option<usize>,
     spill_dir: Option<&std::path::Path>,

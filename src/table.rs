@@ -11,8 +11,6 @@ use arrow::error::ArrowError;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use comfy_table::{ContentArrangement, Table};
 
-use crate::output::human_bytes;
-
 /// Field metadata key marking a column's [`Unit`].
 const UNIT: &str = "sluice.unit";
 
@@ -54,6 +52,22 @@ pub fn terminal_width() -> Option<u16> {
         return Some(columns);
     }
     console::Term::stdout().size_checked().map(|(_, columns)| columns)
+}
+
+/// Human-readable bytes, `12.3 MiB`.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
 }
 
 /// Human-readable seconds: `0.54 s`, `42.0 s`, `3m 04s`, `2h 05m`.
@@ -176,5 +190,11 @@ mod tests {
         assert!(text.contains("wrapped to fit 60 columns"), "{text}");
         let unfitted = render(&schema, &[batch], None).unwrap();
         assert!(!unfitted.contains("wrapped"), "{unfitted}");
+    }
+
+    #[test]
+    fn bytes_read_well() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(3 * 1024 * 1024 / 2), "1.5 MiB");
     }
 }

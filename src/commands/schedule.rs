@@ -30,6 +30,21 @@ pub fn print(args: SchedulePrintArgs, settings: &Settings) -> anyhow::Result<()>
     let workdir = std::env::current_dir()?;
     let catalog = absolute(&settings.catalog)?;
     let metrics = absolute(&args.metrics_dir)?.join(format!("sluice_{name}.prom"));
+    let command = run_command(&exe, &catalog, &job, &metrics, &args.params);
+    let next = schedule.next_runs(3);
+    let text = if args.systemd {
+        systemd_units(&name, &schedule, &command, &workdir, &next)
+    } else {
+        let log = absolute(&args.log_dir)?.join(format!("{name}.log"));
+        crontab_line(&name, &schedule, &command, &workdir, &log, &next)
+    };
+    print!("{text}");
+    Ok(())
+}
+
+/// The words of the scheduled command: `sluice run` of `job` against `catalog`, quiet, with JSON
+/// logs, ndjson output, the metrics file and each `--param`.
+fn run_command(exe: &Path, catalog: &Path, job: &Path, metrics: &Path, params: &[String]) -> Vec<String> {
     let mut command = vec![
         exe.display().to_string(),
         "--catalog".into(),
@@ -44,21 +59,14 @@ pub fn print(args: SchedulePrintArgs, settings: &Settings) -> anyhow::Result<()>
         "--metrics-file".into(),
         metrics.display().to_string(),
     ];
-    for p in &args.params {
+    for p in params {
         command.push("--param".into());
         command.push(p.clone());
     }
-    let next = schedule.next_runs(3);
-    let text = if args.systemd {
-        systemd_units(&name, &schedule, &command, &workdir, &next)?
-    } else {
-        let log = absolute(&args.log_dir)?.join(format!("{name}.log"));
-        crontab_line(&name, &schedule, &command, &workdir, &log, &next)
-    };
-    print!("{text}");
-    Ok(())
+    command
 }
 
+/// `path`, made absolute against the working directory.
 fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
     Ok(if path.is_absolute() {
         path.to_path_buf()
@@ -89,6 +97,7 @@ const DAYS: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
 const SYSTEMD_DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
 
 impl Schedule {
+    /// Checks a cron expression (five fields, or a macro such as `@daily`).
     fn parse(text: &str) -> anyhow::Result<Self> {
         let bad = |why: String| {
             UsageError::new(
@@ -96,34 +105,12 @@ impl Schedule {
                 "write five fields, minute hour day-of-month month day-of-week, e.g. \"0 2 * * *\" (02:00 daily), or @hourly, @daily, @weekly, @monthly, @yearly",
             )
         };
-        let expression = match text.trim() {
-            "@hourly" => "0 * * * *",
-            "@daily" | "@midnight" => "0 0 * * *",
-            "@weekly" => "0 0 * * 0",
-            "@monthly" => "0 0 1 * *",
-            "@yearly" | "@annually" => "0 0 1 1 *",
-            other if other.starts_with('@') => {
-                return Err(bad(format!("`{other}` is not a known macro")).into());
-            }
-            other => other,
-        }
-        .to_string();
+        let expression = expand_macro(text).map_err(bad)?.to_string();
         let parts: Vec<&str> = expression.split_whitespace().collect();
         if parts.len() != 5 {
             return Err(bad(format!("it has {} fields, not 5", parts.len())).into());
         }
-        let mut fields: [Vec<u32>; 5] = Default::default();
-        for (i, part) in parts.iter().enumerate() {
-            fields[i] =
-                expand(part, i).map_err(|why| bad(format!("{} field `{part}`: {why}", FIELD_NAMES[i])))?;
-        }
-        // Sunday is 0 or 7.
-        if fields[4].contains(&7) {
-            fields[4].retain(|d| *d != 7);
-            if !fields[4].contains(&0) {
-                fields[4].insert(0, 0);
-            }
-        }
+        let fields = expand_fields(&parts).map_err(bad)?;
         let cron = croner::Cron::from_str(&expression).map_err(|e| bad(e.to_string()))?;
         Ok(Self {
             any_day_of_month: parts[2] == "*",
@@ -175,48 +162,40 @@ impl Schedule {
     }
 }
 
+/// A macro (`@daily`, …) as its five fields; anything else as written.
+fn expand_macro(text: &str) -> Result<&str, String> {
+    Ok(match text.trim() {
+        "@hourly" => "0 * * * *",
+        "@daily" | "@midnight" => "0 0 * * *",
+        "@weekly" => "0 0 * * 0",
+        "@monthly" => "0 0 1 * *",
+        "@yearly" | "@annually" => "0 0 1 1 *",
+        other if other.starts_with('@') => return Err(format!("`{other}` is not a known macro")),
+        other => other,
+    })
+}
+
+/// The values each of the five fields matches, with Sunday always as 0.
+fn expand_fields(parts: &[&str]) -> Result<[Vec<u32>; 5], String> {
+    let mut fields: [Vec<u32>; 5] = Default::default();
+    for (i, part) in parts.iter().enumerate() {
+        fields[i] = expand(part, i).map_err(|why| format!("{} field `{part}`: {why}", FIELD_NAMES[i]))?;
+    }
+    // Sunday is 0 or 7.
+    if fields[4].contains(&7) {
+        fields[4].retain(|d| *d != 7);
+        if !fields[4].contains(&0) {
+            fields[4].insert(0, 0);
+        }
+    }
+    Ok(fields)
+}
+
 /// The values one cron field matches, sorted.
 fn expand(field: &str, index: usize) -> Result<Vec<u32>, String> {
-    let (lo, hi) = RANGES[index];
-    let value = |text: &str| -> Result<u32, String> {
-        let lower = text.to_ascii_lowercase();
-        let named = match index {
-            3 => MONTHS.iter().position(|m| *m == lower).map(|p| p as u32 + 1),
-            4 => DAYS.iter().position(|d| *d == lower).map(|p| p as u32),
-            _ => None,
-        };
-        let v = match named {
-            Some(v) => v,
-            None => text
-                .parse::<u32>()
-                .map_err(|_| format!("`{text}` is not a number"))?,
-        };
-        if v < lo || v > hi {
-            return Err(format!("{v} is outside {lo}-{hi}"));
-        }
-        Ok(v)
-    };
     let mut values = Vec::new();
     for item in field.split(',') {
-        let (range, step) = match item.split_once('/') {
-            Some((r, s)) => {
-                let step: u32 = s.parse().map_err(|_| format!("step `{s}` is not a number"))?;
-                if step == 0 {
-                    return Err("a step of 0".into());
-                }
-                (r, step)
-            }
-            None => (item, 1),
-        };
-        let (start, end) = if range == "*" {
-            (lo, if index == 4 { 6 } else { hi })
-        } else if let Some((a, b)) = range.split_once('-') {
-            (value(a)?, value(b)?)
-        } else {
-            let v = value(range)?;
-            // `5/15` means from 5 to the end in steps of 15.
-            (v, if step > 1 { hi } else { v })
-        };
+        let (start, end, step) = item_range(item, index)?;
         if start > end {
             return Err(format!("range {start}-{end} runs backwards"));
         }
@@ -225,6 +204,53 @@ fn expand(field: &str, index: usize) -> Result<Vec<u32>, String> {
     values.sort_unstable();
     values.dedup();
     Ok(values)
+}
+
+/// One comma-separated item of field `index` (`*`, `a`, `a-b`, each with an optional `/step`)
+/// as its first value, last value and step.
+fn item_range(item: &str, index: usize) -> Result<(u32, u32, u32), String> {
+    let (lo, hi) = RANGES[index];
+    let (range, step) = match item.split_once('/') {
+        Some((r, s)) => {
+            let step: u32 = s.parse().map_err(|_| format!("step `{s}` is not a number"))?;
+            if step == 0 {
+                return Err("a step of 0".into());
+            }
+            (r, step)
+        }
+        None => (item, 1),
+    };
+    let (start, end) = if range == "*" {
+        (lo, if index == 4 { 6 } else { hi })
+    } else if let Some((a, b)) = range.split_once('-') {
+        (field_value(a, index)?, field_value(b, index)?)
+    } else {
+        let v = field_value(range, index)?;
+        // `5/15` means from 5 to the end in steps of 15.
+        (v, if step > 1 { hi } else { v })
+    };
+    Ok((start, end, step))
+}
+
+/// One value of field `index`: a number, or a month or day name, within the field's range.
+fn field_value(text: &str, index: usize) -> Result<u32, String> {
+    let (lo, hi) = RANGES[index];
+    let lower = text.to_ascii_lowercase();
+    let named = match index {
+        3 => MONTHS.iter().position(|m| *m == lower).map(|p| p as u32 + 1),
+        4 => DAYS.iter().position(|d| *d == lower).map(|p| p as u32),
+        _ => None,
+    };
+    let v = match named {
+        Some(v) => v,
+        None => text
+            .parse::<u32>()
+            .map_err(|_| format!("`{text}` is not a number"))?,
+    };
+    if v < lo || v > hi {
+        return Err(format!("{v} is outside {lo}-{hi}"));
+    }
+    Ok(v)
 }
 
 /// Quotes a word for `sh`.
@@ -239,6 +265,16 @@ fn sh_quote(word: &str) -> String {
     format!("'{}'", word.replace('\'', r"'\''"))
 }
 
+/// The folder of the command's `--metrics-file`.
+fn metrics_dir(command: &[String]) -> Option<&Path> {
+    command
+        .iter()
+        .position(|w| w == "--metrics-file")
+        .and_then(|i| command.get(i + 1))
+        .and_then(|m| Path::new(m).parent())
+}
+
+/// A crontab line (with comments above it) that runs `command` in `workdir`, appending to `log`.
 fn crontab_line(
     name: &str,
     schedule: &Schedule,
@@ -248,12 +284,7 @@ fn crontab_line(
     next: &[String],
 ) -> String {
     let mut dirs = vec![log.parent().unwrap_or(Path::new("/")).display().to_string()];
-    if let Some(metrics) = command
-        .iter()
-        .position(|w| w == "--metrics-file")
-        .and_then(|i| command.get(i + 1))
-        .and_then(|m| Path::new(m).parent())
-    {
+    if let Some(metrics) = metrics_dir(command) {
         dirs.push(metrics.display().to_string());
     }
     dirs.dedup();
@@ -290,31 +321,31 @@ fn systemd_quote(word: &str) -> String {
     }
 }
 
+/// A systemd service that runs `command` and a timer that starts it on `schedule`.
 fn systemd_units(
     name: &str,
     schedule: &Schedule,
     command: &[String],
     workdir: &Path,
     next: &[String],
-) -> anyhow::Result<String> {
+) -> String {
     let unit = format!("sluice-{}", unit_name(name));
+    let service = systemd_service(&unit, name, command, workdir);
+    let timer = systemd_timer(&unit, name, schedule, next);
+    format!("{service}\n{timer}")
+}
+
+/// The `.service` unit: a oneshot run of `command` in `workdir`.
+fn systemd_service(unit: &str, name: &str, command: &[String], workdir: &Path) -> String {
     let exec = command
         .iter()
         .map(|w| systemd_quote(w))
         .collect::<Vec<_>>()
         .join(" ");
-    let metrics_dir = command
-        .iter()
-        .position(|w| w == "--metrics-file")
-        .and_then(|i| command.get(i + 1))
-        .and_then(|m| Path::new(m).parent().map(|p| p.display().to_string()))
+    let metrics = metrics_dir(command)
+        .map(|p| p.display().to_string())
         .unwrap_or_default();
-    let calendars: String = schedule
-        .on_calendar()
-        .iter()
-        .map(|c| format!("OnCalendar={c}\n"))
-        .collect();
-    Ok(format!(
+    format!(
         "# /etc/systemd/system/{unit}.service\n\
          [Unit]\n\
          Description=sluice {name}\n\
@@ -326,9 +357,21 @@ fn systemd_units(
          WorkingDirectory={}\n\
          ExecStartPre=/bin/mkdir -p {}\n\
          ExecStart={exec}\n\
-         # Logs are JSON lines in the journal: journalctl -u {unit} -o cat\n\
-         \n\
-         # /etc/systemd/system/{unit}.timer\n\
+         # Logs are JSON lines in the journal: journalctl -u {unit} -o cat\n",
+        systemd_quote(&workdir.display().to_string()),
+        systemd_quote(&metrics),
+    )
+}
+
+/// The `.timer` unit: one `OnCalendar=` line per calendar the cron expression needs.
+fn systemd_timer(unit: &str, name: &str, schedule: &Schedule, next: &[String]) -> String {
+    let calendars: String = schedule
+        .on_calendar()
+        .iter()
+        .map(|c| format!("OnCalendar={c}\n"))
+        .collect();
+    format!(
+        "# /etc/systemd/system/{unit}.timer\n\
          # cron \"{}\" (next: {}). Enable with: systemctl enable --now {unit}.timer\n\
          [Unit]\n\
          Description=Schedule of sluice {name}\n\
@@ -340,11 +383,9 @@ fn systemd_units(
          \n\
          [Install]\n\
          WantedBy=timers.target\n",
-        systemd_quote(&workdir.display().to_string()),
-        systemd_quote(&metrics_dir),
         schedule.expression,
         next.join(", "),
-    ))
+    )
 }
 
 /// A job name as a unit name: characters systemd does not allow become `-`.

@@ -3,9 +3,11 @@
 
 use std::sync::Arc;
 
-use arrow::array::{RecordBatch, StringArray, UInt64Array};
-use arrow::datatypes::{DataType, Field, Schema};
+use arrow::array::{ArrayRef, RecordBatch, StringArray, UInt64Array};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::error::ArrowError;
 use sluice_engine::Location;
+use sluice_engine::writer::OptimizeReport;
 
 use crate::args::{OptimizeArgs, VacuumArgs};
 use crate::diagnostics::UsageError;
@@ -45,6 +47,14 @@ pub async fn optimize(args: OptimizeArgs, settings: &Settings) -> anyhow::Result
     let report = session
         .optimize(&dest, args.filter.as_deref(), target, args.dry_run)
         .await?;
+    let (schema, batch) = optimize_row(&report)?;
+    write_batches(settings.format, &schema, &[batch], &mut std::io::stdout().lock())?;
+    status(settings.quiet, &optimize_summary(args.dry_run, &report));
+    Ok(())
+}
+
+/// The report as one row: counts of partitions, files and bytes, and the Delta version (if any).
+fn optimize_row(report: &OptimizeReport) -> Result<(SchemaRef, RecordBatch), ArrowError> {
     let schema = Arc::new(Schema::new(
         [
             "partitions",
@@ -58,7 +68,7 @@ pub async fn optimize(args: OptimizeArgs, settings: &Settings) -> anyhow::Result
         .chain([Field::new("version", DataType::UInt64, true)])
         .collect::<Vec<_>>(),
     ));
-    let number = |n: u64| -> arrow::array::ArrayRef { Arc::new(UInt64Array::from(vec![n])) };
+    let number = |n: u64| -> ArrayRef { Arc::new(UInt64Array::from(vec![n])) };
     let batch = RecordBatch::try_new(
         Arc::clone(&schema),
         vec![
@@ -70,8 +80,12 @@ pub async fn optimize(args: OptimizeArgs, settings: &Settings) -> anyhow::Result
             Arc::new(UInt64Array::from(vec![report.version])),
         ],
     )?;
-    write_batches(settings.format, &schema, &[batch], &mut std::io::stdout().lock())?;
-    let line = match (args.dry_run, report.version) {
+    Ok((schema, batch))
+}
+
+/// The status line after `optimize`: what was (or would be) compacted.
+fn optimize_summary(dry_run: bool, report: &OptimizeReport) -> String {
+    match (dry_run, report.version) {
         (true, _) => format!(
             "would compact {} file(s) in {} partition(s)",
             report.files_removed, report.partitions
@@ -81,7 +95,5 @@ pub async fn optimize(args: OptimizeArgs, settings: &Settings) -> anyhow::Result
             report.files_removed, report.files_added, report.partitions
         ),
         (false, None) => "nothing to compact".to_string(),
-    };
-    status(settings.quiet, &line);
-    Ok(())
+    }
 }

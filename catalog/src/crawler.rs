@@ -352,7 +352,7 @@ pub async fn crawl(
         .and_then(|mut s| s.rfind(|p| !p.is_empty()).map(str::to_string))
         .or_else(|| root.url().host_str().map(str::to_string))
         .unwrap_or_else(|| "root".into());
-    let root_name = table_name(&sluice_engine::writer::layout::unescape_path_name(&root_name));
+    let root_name = table_name(&sluice_engine::lake::layout::unescape_path_name(&root_name));
     // A folder merged into one table by an earlier crawl stays one table: describe it directly
     // (reading only changed files) instead of judging its sub-folders again.
     let merged_before = catalog.find(database, &root_name)?.is_some_and(|t| {

@@ -42,9 +42,9 @@ pub use self::table::{FileGroupSpec, LakeTable};
 pub(crate) use self::wire::only_child;
 pub use self::wire::{ConformExec, TextScanExec};
 use crate::error::{EngineError, Result};
+use crate::lake::layout::{parse_partition_segment, unescape_path_name};
+use crate::lake::log::{CommitLog, META_DIR};
 use crate::stores::Location;
-use crate::writer::layout::{parse_partition_segment, unescape_path_name};
-use crate::writer::log::{CommitLog, META_DIR};
 
 /// File formats sluice reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
@@ -463,7 +463,7 @@ async fn list_location(store: &Arc<dyn ObjectStore>, location: &Location) -> Res
             Err(source) => return Err(EngineError::store(location.original(), source)),
         }
     }
-    if let Some(table) = delta::describe_delta(store, location, crate::writer::AsOf::Latest).await? {
+    if let Some(table) = delta::describe_delta(store, location, crate::lake::AsOf::Latest).await? {
         return Ok(Listing::Delta(table));
     }
     list_folder(store, location).await.map(Listing::Files)

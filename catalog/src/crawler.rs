@@ -11,9 +11,10 @@
 
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
+use sluice_engine::lake::layout::{parse_partition_segment, unescape_path_name};
 use sluice_engine::readers::{
-    DescribeNotes, Exclude, Known, TableFiles, describe_location_incremental, file_format_of, format_of,
-    is_hidden,
+    DescribeNotes, Exclude, Known, TableFiles, describe_location_incremental, file_compression_of,
+    file_format_of, format_of, is_hidden,
 };
 use sluice_engine::{EngineError, Location, ReadOptions, SluiceSession};
 
@@ -222,15 +223,7 @@ fn sibling_merge(described: &[(&str, &Described)]) -> std::result::Result<String
         };
         let root = d.location.as_folder().store_path();
         for f in &d.files {
-            let name = f
-                .detected
-                .as_deref()
-                .unwrap_or(f.meta.location.filename().unwrap_or_default());
-            let compression = name
-                .rsplit('.')
-                .next()
-                .filter(|e| ["gz", "bz2", "xz", "zst"].contains(e));
-            kinds.insert((file_format_of(f), compression.map(str::to_string)));
+            kinds.insert((file_format_of(f), file_compression_of(f)));
             depths.insert(
                 f.meta
                     .location
@@ -352,13 +345,14 @@ pub async fn crawl(
         .and_then(|mut s| s.rfind(|p| !p.is_empty()).map(str::to_string))
         .or_else(|| root.url().host_str().map(str::to_string))
         .unwrap_or_else(|| "root".into());
-    let root_name = table_name(&sluice_engine::lake::layout::unescape_path_name(&root_name));
+    let root_name = table_name(&unescape_path_name(&root_name));
     // A folder merged into one table by an earlier crawl stays one table: describe it directly
     // (reading only changed files) instead of judging its sub-folders again.
     let merged_before = catalog.find(database, &root_name)?.is_some_and(|t| {
         t.location == root.url().as_str() && t.partition_keys.first().is_some_and(|k| k.name == "partition_0")
     });
-    let siblings = !(files_here || folders.iter().any(|f| f.contains('=')) || merged_before);
+    let siblings =
+        !(files_here || folders.iter().any(|f| parse_partition_segment(f).is_some()) || merged_before);
     let tables: Vec<(String, Location)> = if siblings {
         folders
             .iter()

@@ -42,7 +42,7 @@ pub use self::table::{FileGroupSpec, LakeTable};
 pub(crate) use self::wire::only_child;
 pub use self::wire::{ConformExec, TextScanExec};
 use crate::error::{EngineError, Result};
-use crate::lake::layout::{parse_partition_segment, unescape_path_name};
+use crate::lake::layout::folder_partitions;
 use crate::lake::log::{CommitLog, META_DIR};
 use crate::stores::Location;
 
@@ -270,20 +270,28 @@ impl Compression {
     }
 }
 
+/// The compression suffixes sluice reads, each with its codec.
+const COMPRESSION_SUFFIXES: [(&str, Compression); 6] = [
+    (".gz", Compression::Gzip),
+    (".gzip", Compression::Gzip),
+    (".bz2", Compression::Bzip2),
+    (".xz", Compression::Xz),
+    (".zst", Compression::Zstd),
+    (".zstd", Compression::Zstd),
+];
+
+/// A lower-case file name split into its stem, its compression and the compression suffix.
+fn split_compression(lower: &str) -> (&str, Compression, &'static str) {
+    COMPRESSION_SUFFIXES
+        .iter()
+        .find_map(|(ext, c)| lower.strip_suffix(ext).map(|stem| (stem, *c, *ext)))
+        .unwrap_or((lower, Compression::None, ""))
+}
+
 /// Classifies a file name by its extensions: `x.csv.gz` is gzip-compressed CSV.
 fn classify(name: &str, forced: Option<FileFormatKind>) -> Option<FileKind> {
     let lower = name.to_ascii_lowercase();
-    let (stem, compression, csuffix) = [
-        (".gz", Compression::Gzip),
-        (".gzip", Compression::Gzip),
-        (".bz2", Compression::Bzip2),
-        (".xz", Compression::Xz),
-        (".zst", Compression::Zstd),
-        (".zstd", Compression::Zstd),
-    ]
-    .iter()
-    .find_map(|(ext, c)| lower.strip_suffix(ext).map(|stem| (stem, *c, *ext)))
-    .unwrap_or((lower.as_str(), Compression::None, ""));
+    let (stem, compression, csuffix) = split_compression(&lower);
     let (ext, format, tab) = match stem.rsplit_once('.').map(|(_, e)| e) {
         Some("csv") | Some("txt") => ("csv", FileFormatKind::Csv, false),
         Some("tsv") | Some("tab") => ("tsv", FileFormatKind::Csv, true),
@@ -339,6 +347,22 @@ pub fn file_format_of(file: &DataFile) -> Option<&'static str> {
     match &file.detected {
         Some(label) => format_of(&format!("detected.{label}")),
         None => format_of(file.meta.location.filename().unwrap_or_default()),
+    }
+}
+
+/// The compression (`gzip`, `bzip2`, `xz`, `zstd`) of a listed file, by content when it was
+/// detected, else by its name's suffix; `None` when it is not compressed.
+pub fn file_compression_of(file: &DataFile) -> Option<&'static str> {
+    let name = match &file.detected {
+        Some(label) => format!("detected.{label}"),
+        None => file.meta.location.filename().unwrap_or_default().to_string(),
+    };
+    match split_compression(&name.to_ascii_lowercase()).1 {
+        Compression::None => None,
+        Compression::Gzip => Some("gzip"),
+        Compression::Bzip2 => Some("bzip2"),
+        Compression::Xz => Some("xz"),
+        Compression::Zstd => Some("zstd"),
     }
 }
 
@@ -507,10 +531,7 @@ async fn list_folder(store: &Arc<dyn ObjectStore>, location: &Location) -> Resul
         {
             continue;
         }
-        let partition = parts[..parts.len().saturating_sub(1)]
-            .iter()
-            .filter_map(|seg| parse_partition_segment(seg))
-            .collect();
+        let partition = folder_partitions(&parts[..parts.len().saturating_sub(1)], false);
         files.push(DataFile {
             meta,
             partition,
@@ -689,14 +710,7 @@ pub async fn describe_location_incremental(
                 continue;
             };
             let parts: Vec<String> = rel.map(|p| p.as_ref().to_string()).collect();
-            file.partition = parts[..parts.len().saturating_sub(1)]
-                .iter()
-                .enumerate()
-                .map(|(depth, seg)| {
-                    parse_partition_segment(seg)
-                        .unwrap_or_else(|| (format!("partition_{depth}"), Some(unescape_path_name(seg))))
-                })
-                .collect();
+            file.partition = folder_partitions(&parts[..parts.len().saturating_sub(1)], true);
         }
     }
     let partition_cols = partition_columns(location, &files)?;

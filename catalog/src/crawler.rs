@@ -9,16 +9,22 @@
 //! A table crawled before is described incrementally: files whose size and time match the catalog
 //! are not read again; new or changed files widen the recorded schema.
 
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use arrow::datatypes::{Field, Schema};
+use datafusion::execution::SessionState;
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
+use sluice_engine::lake::layout::{parse_partition_segment, unescape_path_name};
 use sluice_engine::readers::{
-    DescribeNotes, Exclude, Known, TableFiles, describe_location_incremental, file_format_of, format_of,
-    is_hidden,
+    DescribeNotes, Exclude, Known, TableFiles, describe_location_incremental, file_compression_of,
+    file_format_of, format_of, is_hidden,
 };
 use sluice_engine::{EngineError, Location, ReadOptions, SluiceSession};
 
 use crate::error::{CatalogError, Result};
-use crate::model::TableDef;
+use crate::model::{FileEntry, TableDef};
 use crate::store::{Catalog, Change};
 
 /// What a crawl did to one table.
@@ -26,8 +32,8 @@ use crate::store::{Catalog, Change};
 pub struct CrawledTable {
     /// `database.table`.
     pub table: String,
-    /// `created`, `updated`, `unchanged` or `skipped`.
-    pub action: String,
+    /// What the crawl did.
+    pub action: CrawlAction,
     /// What changed, or why it was skipped.
     pub detail: String,
     /// Columns in the files.
@@ -44,6 +50,102 @@ pub struct CrawledTable {
     pub partitions_removed: usize,
     /// Inference decisions: sniffed dialects, widened columns, typed strings.
     pub notes: Vec<String>,
+}
+
+/// What a crawl did to one table; shown and serialized in kebab case (`would-create`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CrawlAction {
+    /// A new table was recorded.
+    Created,
+    /// The table's recorded definition changed.
+    Updated,
+    /// The table is as recorded.
+    Unchanged,
+    /// The folder holds no data files.
+    Skipped,
+    /// The schema changed and `on_schema_change` is `log`: the table was left as it was.
+    SchemaChangeLogged,
+    /// Dry run: the table would be created.
+    WouldCreate,
+    /// Dry run: the table would be updated.
+    WouldUpdate,
+    /// A recorded table's data is gone, and `on_delete` only reports it.
+    Missing,
+    /// Dry run: a table whose data is gone would be deprecated.
+    WouldDeprecate,
+    /// Dry run: a table whose data is gone would be deleted.
+    WouldDelete,
+    /// A table whose data is gone was marked deprecated.
+    Deprecated,
+    /// A table whose data is gone was removed from the catalog.
+    Deleted,
+}
+
+impl CrawlAction {
+    /// The action as shown: `created`, `would-create`, `schema-change-logged`, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Updated => "updated",
+            Self::Unchanged => "unchanged",
+            Self::Skipped => "skipped",
+            Self::SchemaChangeLogged => "schema-change-logged",
+            Self::WouldCreate => "would-create",
+            Self::WouldUpdate => "would-update",
+            Self::Missing => "missing",
+            Self::WouldDeprecate => "would-deprecate",
+            Self::WouldDelete => "would-delete",
+            Self::Deprecated => "deprecated",
+            Self::Deleted => "deleted",
+        }
+    }
+}
+
+impl std::fmt::Display for CrawlAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for CrawlAction {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl CrawledTable {
+    /// A table as described and recorded (partition changes zero until set).
+    fn of(table: String, action: CrawlAction, detail: String, def: &TableDef, notes: DescribeNotes) -> Self {
+        Self {
+            table,
+            action,
+            detail,
+            columns: def.columns.len(),
+            partitions: def.partition_count(),
+            files: def.files.len(),
+            files_read: notes.files_read,
+            partitions_added: 0,
+            partitions_removed: 0,
+            notes: notes.notes,
+        }
+    }
+
+    /// A table the crawl found no data for.
+    fn without_data(table: String, action: CrawlAction, detail: String) -> Self {
+        Self {
+            table,
+            action,
+            detail,
+            columns: 0,
+            partitions: 0,
+            files: 0,
+            files_read: 0,
+            partitions_added: 0,
+            partitions_removed: 0,
+            notes: Vec::new(),
+        }
+    }
 }
 
 /// What a crawl found.
@@ -159,7 +261,7 @@ struct Planned {
     location: Location,
     old: Option<TableDef>,
     known: Option<Known>,
-    pins: std::collections::BTreeMap<String, String>,
+    pins: BTreeMap<String, String>,
 }
 
 fn plan_table(catalog: &Catalog, database: &str, name: String, location: Location) -> Result<Planned> {
@@ -222,15 +324,7 @@ fn sibling_merge(described: &[(&str, &Described)]) -> std::result::Result<String
         };
         let root = d.location.as_folder().store_path();
         for f in &d.files {
-            let name = f
-                .detected
-                .as_deref()
-                .unwrap_or(f.meta.location.filename().unwrap_or_default());
-            let compression = name
-                .rsplit('.')
-                .next()
-                .filter(|e| ["gz", "bz2", "xz", "zst"].contains(e));
-            kinds.insert((file_format_of(f), compression.map(str::to_string)));
+            kinds.insert((file_format_of(f), file_compression_of(f)));
             depths.insert(
                 f.meta
                     .location
@@ -291,6 +385,12 @@ fn sibling_merge(described: &[(&str, &Described)]) -> std::result::Result<String
 }
 
 /// Crawls `location` into `database`.
+///
+/// ```text
+/// survey (list one level: a table here, or one per sub-folder) ──> describe each (concurrently)
+///   ──> Glue's sibling rule (similar sub-folders: one table) ──> --max-new-tables
+///   ──> record each (pins, row counts kept, schema-change policy, upsert) ──> tables now missing
+/// ```
 pub async fn crawl(
     session: &SluiceSession,
     catalog: &Catalog,
@@ -299,128 +399,243 @@ pub async fn crawl(
     options: &CrawlOptions,
 ) -> Result<CrawlReport> {
     check_database(database)?;
-    let root = location.as_folder();
-    let exclude = if options.exclude.is_empty() {
-        None
-    } else {
-        Some(Exclude::try_new(&root, &options.exclude)?)
-    };
-    let store = session.store_for(&root)?;
-    let prefix = root.store_path();
-    let prefix_opt = (!prefix.as_ref().is_empty()).then_some(&prefix);
-    let listing = store
-        .list_with_delimiter(prefix_opt)
-        .await
-        .map_err(|e| EngineError::store(root.original(), e))?;
-    let files_here = listing
-        .objects
-        .iter()
-        .filter_map(|m| m.location.filename())
-        .any(|n| !is_hidden(n) && format_of(n).is_some());
-    // Files whose names say no format count when there is nothing else (they are classified by content).
-    let files_here = files_here
-        || (listing.common_prefixes.is_empty()
-            && listing
+    let run = CrawlRun::new(session, catalog, location, database, options)?;
+    let survey = run.survey().await?;
+    let described = run.describe_tables(survey).await?;
+    run.check_new_tables(&described)?;
+    let mut report = CrawlReport::default();
+    let mut found = HashSet::new();
+    for table in described {
+        let name = table.name.clone();
+        let entry = run.record(table)?;
+        if entry.action != CrawlAction::Skipped {
+            found.insert(name);
+        }
+        report.tables.push(entry);
+    }
+    run.missing_tables(&found, &mut report)?;
+    report.tables.sort_by(|a, b| a.table.cmp(&b.table));
+    Ok(report)
+}
+
+/// One crawl: where, into which database, and how.
+struct CrawlRun<'a> {
+    session: &'a SluiceSession,
+    catalog: &'a Catalog,
+    location: &'a Location,
+    database: &'a str,
+    options: &'a CrawlOptions,
+    /// The crawled URL as a folder.
+    root: Location,
+    /// How tables are described: the excludes, the sample size, every folder a partition.
+    read: ReadOptions,
+    state: SessionState,
+}
+
+/// What the top level of the crawled folder says about its tables.
+struct Survey {
+    /// The table name of the crawled folder itself.
+    root_name: String,
+    /// Each sub-folder may be a table of its own (else the folder is one table).
+    siblings: bool,
+    /// The tables to describe, by name.
+    tables: Vec<(String, Location)>,
+}
+
+/// What the top level of the crawled folder holds.
+struct TopLevel {
+    /// Data files directly in the folder.
+    files_here: bool,
+    /// Sub-folders that are neither hidden nor excluded.
+    folders: Vec<String>,
+}
+
+/// One table described, with what the catalog knew of it.
+struct DescribedTable {
+    name: String,
+    old: Option<TableDef>,
+    pins: BTreeMap<String, String>,
+    result: Described,
+}
+
+impl<'a> CrawlRun<'a> {
+    fn new(
+        session: &'a SluiceSession,
+        catalog: &'a Catalog,
+        location: &'a Location,
+        database: &'a str,
+        options: &'a CrawlOptions,
+    ) -> Result<Self> {
+        let root = location.as_folder();
+        let exclude = if options.exclude.is_empty() {
+            None
+        } else {
+            Some(Exclude::try_new(&root, &options.exclude)?)
+        };
+        let read = ReadOptions {
+            exclude,
+            sample_files: options.sample_files,
+            unnamed_partitions: true,
+            count_rows: true,
+            ..ReadOptions::default()
+        };
+        Ok(Self {
+            session,
+            catalog,
+            location,
+            database,
+            options,
+            root,
+            read,
+            state: session.ctx().state(),
+        })
+    }
+
+    /// Decides from one listing level which tables there are: the folder itself when it holds data
+    /// files or `key=value/` folders (or was merged before), else one per sub-folder.
+    async fn survey(&self) -> Result<Survey> {
+        let top = self.list_top().await?;
+        let root_name = table_name(&unescape_path_name(&self.root_folder_name()));
+        // A folder merged into one table by an earlier crawl stays one table: describe it directly
+        // (reading only changed files) instead of judging its sub-folders again.
+        let merged_before = self.catalog.find(self.database, &root_name)?.is_some_and(|t| {
+            t.location == self.root.url().as_str()
+                && t.partition_keys.first().is_some_and(|k| k.name == "partition_0")
+        });
+        let hive = top.folders.iter().any(|f| parse_partition_segment(f).is_some());
+        let siblings = !(top.files_here || hive || merged_before);
+        let tables = if siblings {
+            top.folders
+                .iter()
+                .map(|f| Ok((table_name(f), self.root.join(&format!("{f}/"))?)))
+                .collect::<Result<_>>()?
+        } else {
+            vec![(root_name.clone(), self.root.clone())]
+        };
+        Ok(Survey {
+            root_name,
+            siblings,
+            tables,
+        })
+    }
+
+    /// Lists the folder one level deep; a folder with nothing below it at all does not exist.
+    async fn list_top(&self) -> Result<TopLevel> {
+        let root = &self.root;
+        let store = self.session.store_for(root)?;
+        let prefix = root.store_path();
+        let prefix_opt = (!prefix.as_ref().is_empty()).then_some(&prefix);
+        let listing = store
+            .list_with_delimiter(prefix_opt)
+            .await
+            .map_err(|e| EngineError::store(root.original(), e))?;
+        let names = || {
+            listing
                 .objects
                 .iter()
                 .filter_map(|m| m.location.filename())
-                .any(|n| !is_hidden(n)));
-    let folders: Vec<String> = listing
-        .common_prefixes
-        .iter()
-        .filter(|p| !exclude.as_ref().is_some_and(|e| e.matches(&format!("{p}/"))))
-        .filter_map(|p| p.filename().map(str::to_string))
-        .filter(|n| !is_hidden(n))
-        .collect();
-    if !files_here && folders.is_empty() {
-        // Nothing listed under a folder: the location may not exist at all.
-        let any: Option<_> = store
-            .list(prefix_opt)
-            .try_next()
-            .await
-            .map_err(|e| EngineError::store(root.original(), e))?;
-        if any.is_none() {
-            return Err(EngineError::NotFound {
-                location: location.original().to_string(),
+                .filter(|n| !is_hidden(n))
+        };
+        // Files whose names say no format count when there is nothing else (they are classified
+        // by content).
+        let files_here = names().any(|n| format_of(n).is_some())
+            || (listing.common_prefixes.is_empty() && names().next().is_some());
+        let exclude = self.read.exclude.as_ref();
+        let folders: Vec<String> = listing
+            .common_prefixes
+            .iter()
+            .filter(|p| !exclude.is_some_and(|e| e.matches(&format!("{p}/"))))
+            .filter_map(|p| p.filename().map(str::to_string))
+            .filter(|n| !is_hidden(n))
+            .collect();
+        if !files_here && folders.is_empty() {
+            let any: Option<_> = store
+                .list(prefix_opt)
+                .try_next()
+                .await
+                .map_err(|e| EngineError::store(root.original(), e))?;
+            if any.is_none() {
+                return Err(EngineError::NotFound {
+                    location: self.location.original().to_string(),
+                }
+                .into());
             }
-            .into());
+        }
+        Ok(TopLevel { files_here, folders })
+    }
+
+    /// The last non-empty segment of the crawled URL (its bucket for a bucket root).
+    fn root_folder_name(&self) -> String {
+        let url = self.root.url();
+        url.path_segments()
+            .and_then(|mut s| s.rfind(|p| !p.is_empty()).map(str::to_string))
+            .or_else(|| url.host_str().map(str::to_string))
+            .unwrap_or_else(|| "root".into())
+    }
+
+    /// Describes every table the survey found, a few at once, then applies Glue's sibling rule.
+    async fn describe_tables(&self, survey: Survey) -> Result<Vec<DescribedTable>> {
+        let mut planned = Vec::new();
+        for (name, table_location) in survey.tables {
+            planned.push(plan_table(self.catalog, self.database, name, table_location)?);
+        }
+        let described: Vec<DescribedTable> = futures::stream::iter(planned)
+            .map(|p| self.describe(p))
+            .buffered(TABLES_AT_ONCE)
+            .collect()
+            .await;
+        if survey.siblings && described.len() >= 2 {
+            return self.merge_siblings(described, survey.root_name).await;
+        }
+        Ok(described)
+    }
+
+    /// Describes one planned table, reading only what the catalog does not know.
+    async fn describe(&self, p: Planned) -> DescribedTable {
+        let result =
+            describe_location_incremental(&self.state, &p.location, &self.read, p.known.as_ref()).await;
+        DescribedTable {
+            name: p.name,
+            old: p.old,
+            pins: p.pins,
+            result,
         }
     }
-    let root_name = root
-        .url()
-        .path_segments()
-        .and_then(|mut s| s.rfind(|p| !p.is_empty()).map(str::to_string))
-        .or_else(|| root.url().host_str().map(str::to_string))
-        .unwrap_or_else(|| "root".into());
-    let root_name = table_name(&sluice_engine::writer::layout::unescape_path_name(&root_name));
-    // A folder merged into one table by an earlier crawl stays one table: describe it directly
-    // (reading only changed files) instead of judging its sub-folders again.
-    let merged_before = catalog.find(database, &root_name)?.is_some_and(|t| {
-        t.location == root.url().as_str() && t.partition_keys.first().is_some_and(|k| k.name == "partition_0")
-    });
-    let siblings = !(files_here || folders.iter().any(|f| f.contains('=')) || merged_before);
-    let tables: Vec<(String, Location)> = if siblings {
-        folders
-            .iter()
-            .map(|f| Ok((table_name(f), root.join(&format!("{f}/"))?)))
-            .collect::<Result<_>>()?
-    } else {
-        vec![(root_name.clone(), root.clone())]
-    };
-    let state = session.ctx().state();
-    let crawl_options = options;
-    let options = ReadOptions {
-        exclude,
-        sample_files: crawl_options.sample_files,
-        unnamed_partitions: true,
-        count_rows: true,
-        ..ReadOptions::default()
-    };
-    let mut planned = Vec::new();
-    for (name, table_location) in tables {
-        planned.push(plan_table(catalog, database, name, table_location)?);
-    }
-    let state_ref = &state;
-    let options_ref = &options;
-    let mut described: Vec<_> = futures::stream::iter(planned)
-        .map(|p| async move {
-            let result =
-                describe_location_incremental(state_ref, &p.location, options_ref, p.known.as_ref()).await;
-            (p.name, p.old, p.pins, result)
-        })
-        .buffered(TABLES_AT_ONCE)
-        .collect()
-        .await;
-    // Glue's rule for sibling folders: similar enough, they are partitions of one table.
-    if siblings && described.len() >= 2 {
-        let results: Vec<_> = described
-            .iter()
-            .map(|(name, _, _, r)| (name.as_str(), r))
-            .collect();
-        let decision = sibling_merge(&results);
-        if let Err(reason) = &decision {
-            for (_, _, _, result) in &mut described {
-                if let Ok((_, notes)) = result {
+
+    /// Glue's rule for sibling folders: similar enough, they are partitions of one table (the
+    /// crawled folder, described again as a whole); else each notes why it stays a table.
+    async fn merge_siblings(
+        &self,
+        mut described: Vec<DescribedTable>,
+        root_name: String,
+    ) -> Result<Vec<DescribedTable>> {
+        let results: Vec<_> = described.iter().map(|t| (t.name.as_str(), &t.result)).collect();
+        let note = match sibling_merge(&results) {
+            Ok(note) => note,
+            Err(reason) => {
+                for (_, notes) in described.iter_mut().filter_map(|t| t.result.as_mut().ok()) {
                     notes.notes.insert(0, format!("a table of its own: {reason}"));
                 }
+                return Ok(described);
             }
+        };
+        let p = plan_table(self.catalog, self.database, root_name, self.root.clone())?;
+        let mut merged = self.describe(p).await;
+        if let Ok((_, notes)) = &mut merged.result {
+            notes.notes.insert(0, note);
         }
-        if let Ok(note) = decision {
-            let p = plan_table(catalog, database, root_name, root.clone())?;
-            let result = describe_location_incremental(&state, &root, &options, p.known.as_ref())
-                .await
-                .map(|(d, mut n)| {
-                    n.notes.insert(0, note);
-                    (d, n)
-                });
-            described = vec![(p.name, p.old, p.pins, result)];
-        }
+        Ok(vec![merged])
     }
-    if let Some(max) = crawl_options.max_new_tables {
+
+    /// Refuses, before anything changes, a crawl that would create more tables than allowed.
+    fn check_new_tables(&self, described: &[DescribedTable]) -> Result<()> {
+        let Some(max) = self.options.max_new_tables else {
+            return Ok(());
+        };
         let new: Vec<&str> = described
             .iter()
-            .filter(|(_, old, _, r)| old.is_none() && r.is_ok())
-            .map(|(name, ..)| name.as_str())
+            .filter(|t| t.old.is_none() && t.result.is_ok())
+            .map(|t| t.name.as_str())
             .collect();
         if new.len() > max {
             return Err(CatalogError::GuardRail {
@@ -431,106 +646,70 @@ pub async fn crawl(
                 ),
             });
         }
+        Ok(())
     }
-    let mut report = CrawlReport::default();
-    let mut found = std::collections::HashSet::new();
-    for (name, old, pins, result) in described {
-        let qualified = format!("{database}.{name}");
-        let (mut described, mut notes) = match result {
+
+    /// Records one described table in the catalog (or, in a dry run, says what it would do); a
+    /// folder without data is [`CrawlAction::Skipped`].
+    fn record(&self, table: DescribedTable) -> Result<CrawledTable> {
+        let qualified = format!("{}.{}", self.database, table.name);
+        let (mut described, mut notes) = match table.result {
             Ok(d) => d,
             Err(e @ (EngineError::NoDataFiles { .. } | EngineError::NotFound { .. })) => {
-                report.tables.push(CrawledTable {
-                    table: qualified,
-                    action: "skipped".into(),
-                    detail: e.to_string(),
-                    columns: 0,
-                    partitions: 0,
-                    files: 0,
-                    files_read: 0,
-                    partitions_added: 0,
-                    partitions_removed: 0,
-                    notes: Vec::new(),
-                });
-                continue;
+                return Ok(CrawledTable::without_data(
+                    qualified,
+                    CrawlAction::Skipped,
+                    e.to_string(),
+                ));
             }
             Err(e) => return Err(e.into()),
         };
-        found.insert(name.clone());
-        if !pins.is_empty() {
-            let mut fields: Vec<arrow::datatypes::Field> = described
-                .file_schema
-                .fields()
-                .iter()
-                .map(|f| f.as_ref().clone())
-                .collect();
-            for (column, ty) in &pins {
-                if let Some(f) = fields.iter_mut().find(|f| f.name() == column) {
-                    let pinned = crate::lifecycle::parse_type(ty)?;
-                    if f.data_type() != &pinned {
-                        notes.notes.push(format!(
-                            "column `{column}` pinned to {ty} (files suggest {})",
-                            f.data_type()
-                        ));
-                    }
-                    *f = arrow::datatypes::Field::new(column, pinned, true);
+        apply_pins(&mut described, &table.pins, &mut notes)?;
+        let mut def = TableDef::from_described(self.database, &table.name, &described);
+        if let Some(old) = &table.old {
+            keep_row_counts(&mut def, old);
+        }
+        let (partitions_added, partitions_removed) = partition_changes(table.old.as_ref(), &def);
+        if let Some(diff) = table.old.as_ref().and_then(|old| def.schema_diff(old)) {
+            match self.options.on_schema_change {
+                SchemaChangePolicy::Fail => {
+                    return Err(CatalogError::SchemaChanged {
+                        table: qualified,
+                        diff,
+                    });
                 }
-            }
-            described.file_schema = std::sync::Arc::new(arrow::datatypes::Schema::new(fields));
-        }
-        let mut def = TableDef::from_described(database, &name, &described);
-        if let Some(old) = &old {
-            let before: std::collections::HashMap<&str, &crate::model::FileEntry> =
-                old.files.iter().map(|f| (f.path.as_str(), f)).collect();
-            for f in def.files.iter_mut().filter(|f| f.rows.is_none()) {
-                if let Some(prev) = before.get(f.path.as_str())
-                    && prev.size == f.size
-                    && prev.last_modified == f.last_modified
-                {
-                    f.rows = prev.rows;
+                SchemaChangePolicy::Log => {
+                    tracing::warn!(table = %qualified, %diff, "schema change logged, table left as it was");
+                    let entry =
+                        CrawledTable::of(qualified, CrawlAction::SchemaChangeLogged, diff, &def, notes);
+                    return Ok(entry);
                 }
+                SchemaChangePolicy::Update => {}
             }
         }
-        let (partitions_added, partitions_removed) = partition_changes(old.as_ref(), &def);
-        let schema_change = old.as_ref().and_then(|old| def.schema_diff(old));
-        match (crawl_options.on_schema_change, schema_change) {
-            (SchemaChangePolicy::Fail, Some(diff)) => {
-                return Err(CatalogError::SchemaChanged {
-                    table: qualified,
-                    diff,
-                });
-            }
-            (SchemaChangePolicy::Log, Some(diff)) => {
-                tracing::warn!(table = %qualified, %diff, "schema change logged, table left as it was");
-                report.tables.push(CrawledTable {
-                    table: qualified,
-                    action: "schema-change-logged".into(),
-                    detail: diff,
-                    columns: def.columns.len(),
-                    partitions: def.partition_count(),
-                    files: def.files.len(),
-                    files_read: notes.files_read,
-                    partitions_added: 0,
-                    partitions_removed: 0,
-                    notes: notes.notes,
-                });
-                continue;
-            }
-            _ => {}
+        let (action, detail) = self.write(&def, table.old.as_ref())?;
+        tracing::info!(table = %qualified, action = action.as_str(), "crawled");
+        let mut entry = CrawledTable::of(qualified, action, detail, &def, notes);
+        entry.partitions_added = partitions_added;
+        entry.partitions_removed = partitions_removed;
+        Ok(entry)
+    }
+
+    /// Upserts the table (a table found again is no longer deprecated); a dry run only compares.
+    fn write(&self, def: &TableDef, old: Option<&TableDef>) -> Result<(CrawlAction, String)> {
+        if self.options.dry_run {
+            return Ok(match old.map(|o| def.diff(o)) {
+                None => (CrawlAction::WouldCreate, String::new()),
+                Some(Some(diff)) => (CrawlAction::WouldUpdate, diff),
+                Some(None) => (CrawlAction::Unchanged, String::new()),
+            });
         }
-        let (action, mut detail) = if crawl_options.dry_run {
-            match old.as_ref().map(|o| def.diff(o)) {
-                None => ("would-create", String::new()),
-                Some(Some(diff)) => ("would-update", diff),
-                Some(None) => ("unchanged", String::new()),
-            }
-        } else {
-            match catalog.upsert(&def)? {
-                Change::Created => ("created", String::new()),
-                Change::Updated(diff) => ("updated", diff),
-                Change::Unchanged => ("unchanged", String::new()),
-            }
+        let (action, mut detail) = match self.catalog.upsert(def)? {
+            Change::Created => (CrawlAction::Created, String::new()),
+            Change::Updated(diff) => (CrawlAction::Updated, diff),
+            Change::Unchanged => (CrawlAction::Unchanged, String::new()),
         };
-        if !crawl_options.dry_run && old.is_some() && catalog.set_deprecated(database, &name, false)? {
+        if old.is_some() && self.catalog.set_deprecated(self.database, &def.name, false)? {
             detail = [detail.as_str(), "found again: no longer deprecated"]
                 .iter()
                 .filter(|s| !s.is_empty())
@@ -538,57 +717,91 @@ pub async fn crawl(
                 .collect::<Vec<_>>()
                 .join("; ");
         }
-        tracing::info!(table = %qualified, action, "crawled");
-        report.tables.push(CrawledTable {
-            table: qualified,
-            action: action.into(),
-            detail,
-            columns: def.columns.len(),
-            partitions: def.partition_count(),
-            files: def.files.len(),
-            files_read: notes.files_read,
-            partitions_added,
-            partitions_removed,
-            notes: notes.notes,
-        });
+        Ok((action, detail))
     }
-    // Tables recorded under this folder that the crawl no longer finds.
-    let root_url = root.url().to_string();
-    for gone in catalog.tables(Some(database))? {
-        if !gone.location.starts_with(&root_url) || found.contains(&gone.name) {
-            continue;
+
+    /// Tables recorded under the crawled folder that the crawl no longer finds: deprecated,
+    /// deleted or only reported, as `on_delete` says.
+    fn missing_tables(&self, found: &HashSet<String>, report: &mut CrawlReport) -> Result<()> {
+        let root_url = self.root.url().to_string();
+        for gone in self.catalog.tables(Some(self.database))? {
+            if !gone.location.starts_with(&root_url) || found.contains(&gone.name) {
+                continue;
+            }
+            let qualified = format!("{}.{}", self.database, gone.name);
+            let action = self.retire(&gone.name)?;
+            tracing::warn!(table = %qualified, action = action.as_str(), "the crawl found no data for a catalog table");
+            report.tables.retain(|t| t.table != qualified);
+            let mut entry =
+                CrawledTable::without_data(qualified, action, format!("no data under {}", gone.location));
+            entry.columns = gone.columns;
+            entry.partitions = gone.partitions;
+            entry.files = gone.objects;
+            report.tables.push(entry);
         }
-        let qualified = format!("{database}.{}", gone.name);
-        let action = match (crawl_options.on_delete, crawl_options.dry_run) {
-            (DeletePolicy::Log, _) => "missing",
-            (DeletePolicy::Deprecate, true) => "would-deprecate",
-            (DeletePolicy::Delete, true) => "would-delete",
+        Ok(())
+    }
+
+    /// Deprecates, deletes or only reports a table whose data is gone.
+    fn retire(&self, name: &str) -> Result<CrawlAction> {
+        Ok(match (self.options.on_delete, self.options.dry_run) {
+            (DeletePolicy::Log, _) => CrawlAction::Missing,
+            (DeletePolicy::Deprecate, true) => CrawlAction::WouldDeprecate,
+            (DeletePolicy::Delete, true) => CrawlAction::WouldDelete,
             (DeletePolicy::Deprecate, false) => {
-                catalog.set_deprecated(database, &gone.name, true)?;
-                "deprecated"
+                self.catalog.set_deprecated(self.database, name, true)?;
+                CrawlAction::Deprecated
             }
             (DeletePolicy::Delete, false) => {
-                catalog.drop_table(database, &gone.name)?;
-                "deleted"
+                self.catalog.drop_table(self.database, name)?;
+                CrawlAction::Deleted
             }
-        };
-        tracing::warn!(table = %qualified, action, "the crawl found no data for a catalog table");
-        report.tables.retain(|t| t.table != qualified);
-        report.tables.push(CrawledTable {
-            table: qualified,
-            action: action.into(),
-            detail: format!("no data under {}", gone.location),
-            columns: gone.columns,
-            partitions: gone.partitions,
-            files: gone.objects,
-            files_read: 0,
-            partitions_added: 0,
-            partitions_removed: 0,
-            notes: Vec::new(),
-        });
+        })
     }
-    report.tables.sort_by(|a, b| a.table.cmp(&b.table));
-    Ok(report)
+}
+
+/// Columns the user pinned to a type keep it, whatever the files suggest.
+fn apply_pins(
+    described: &mut TableFiles,
+    pins: &BTreeMap<String, String>,
+    notes: &mut DescribeNotes,
+) -> Result<()> {
+    if pins.is_empty() {
+        return Ok(());
+    }
+    let mut fields: Vec<Field> = described
+        .file_schema
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    for (column, ty) in pins {
+        if let Some(f) = fields.iter_mut().find(|f| f.name() == column) {
+            let pinned = crate::lifecycle::parse_type(ty)?;
+            if f.data_type() != &pinned {
+                notes.notes.push(format!(
+                    "column `{column}` pinned to {ty} (files suggest {})",
+                    f.data_type()
+                ));
+            }
+            *f = Field::new(column, pinned, true);
+        }
+    }
+    described.file_schema = Arc::new(Schema::new(fields));
+    Ok(())
+}
+
+/// Unchanged files keep the row counts the catalog has for them when this crawl did not count.
+fn keep_row_counts(def: &mut TableDef, old: &TableDef) {
+    let before: HashMap<&str, &FileEntry> = old.files.iter().map(|f| (f.path.as_str(), f)).collect();
+    for f in def.files.iter_mut().filter(|f| f.rows.is_none()) {
+        if let Some(prev) = before.get(f.path.as_str())
+            && prev.size == f.size
+            && prev.last_modified == f.last_modified
+        {
+            f.rows = prev.rows;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -602,5 +815,17 @@ mod tests {
     #[case("2026_sales", "t_2026_sales")]
     fn glue_table_names(#[case] folder: &str, #[case] name: &str) {
         assert_eq!(table_name(folder), name);
+    }
+
+    #[rstest]
+    #[case(CrawlAction::Created, "created")]
+    #[case(CrawlAction::SchemaChangeLogged, "schema-change-logged")]
+    #[case(CrawlAction::WouldCreate, "would-create")]
+    #[case(CrawlAction::WouldDeprecate, "would-deprecate")]
+    #[case(CrawlAction::Deleted, "deleted")]
+    fn crawl_actions_show_and_serialize_alike(#[case] action: CrawlAction, #[case] text: &str) {
+        assert_eq!(action.as_str(), text);
+        assert_eq!(action.to_string(), text);
+        assert_eq!(serde_json::to_value(action).unwrap(), serde_json::json!(text));
     }
 }

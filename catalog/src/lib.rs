@@ -34,7 +34,7 @@ mod store;
 mod types;
 
 pub use crawler::{
-    CrawlOptions, CrawlReport, CrawledTable, DeletePolicy, SchemaChangePolicy, crawl, table_name,
+    CrawlAction, CrawlOptions, CrawlReport, CrawledTable, DeletePolicy, SchemaChangePolicy, crawl, table_name,
 };
 pub use ddl::{Dialect, ddl};
 pub use destination::{Recorded, record_destination};

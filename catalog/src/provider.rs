@@ -16,9 +16,9 @@ use datafusion::error::DataFusionError;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::logical_expr::Expr;
 use sluice_engine::SluiceSession;
+use sluice_engine::lake::AsOf;
 use sluice_engine::readers::guard::BadRecords;
 use sluice_engine::readers::{FileSelector, LakeTable, LazyTable, build_table, describe_delta};
-use sluice_engine::writer::AsOf;
 
 use crate::error::{CatalogError, Result};
 use crate::model::TableDef;

@@ -23,6 +23,7 @@
 
 mod error;
 mod functions;
+pub mod lake;
 pub mod process;
 pub mod progress;
 pub mod readers;

@@ -238,21 +238,6 @@ impl SluiceSession {
         &self.ctx
     }
 
-    /// Plans one SQL statement as sluice runs it: `VERSION AS OF` / `TIMESTAMP AS OF` on Delta
-    /// tables resolved first, and a COPY to a folder through sluice's writer (see
-    /// [`crate::statements`]).
-    pub async fn sql(&self, sql: &str) -> Result<DataFrame> {
-        let sql = crate::time_travel::resolve(&self.ctx, sql).await?;
-        let mut statements = crate::statements::parse_statements(self, &sql)?;
-        match (statements.pop(), statements.is_empty()) {
-            (Some(statement), true) => crate::statements::run_statement(self, statement).await,
-            _ => Err(EngineError::InvalidOption {
-                option: "SQL".into(),
-                reason: "expected exactly one statement".into(),
-            }),
-        }
-    }
-
     /// The tracked memory limit in bytes.
     pub fn memory_limit(&self) -> usize {
         self.memory_limit
@@ -325,7 +310,7 @@ impl SluiceSession {
     pub async fn is_committed(&self, dest: &Location, run_id: &str) -> Result<bool> {
         let dest = dest.as_folder();
         let store = self.store_for(&dest)?;
-        let log = crate::writer::log::CommitLog::new(store, &dest);
+        let log = crate::lake::log::CommitLog::new(store, &dest);
         log.load().await?.committed(run_id, dest.original()).await
     }
 
@@ -338,9 +323,9 @@ impl SluiceSession {
     ) -> Result<Vec<crate::writer::TableVersion>> {
         let dest = dest.as_folder();
         let store = self.store_for(&dest)?;
-        let log = crate::writer::log::CommitLog::new(store, &dest);
+        let log = crate::lake::log::CommitLog::new(store, &dest);
         match log.load().await?.delta {
-            Some(delta) => crate::writer::delta_history(&delta, limit, dest.original()).await,
+            Some(delta) => crate::lake::delta::history(&delta, limit, dest.original()).await,
             None => Ok(Vec::new()),
         }
     }

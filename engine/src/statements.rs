@@ -23,6 +23,22 @@ use crate::writer::{Codec, WriteMode, WriteOptions};
 /// What a COPY to a folder accepts, for error messages.
 const COPY_OPTIONS: &str = "COPY to a folder writes a Delta table through sluice's writer, which takes 'format.compression' (zstd, zstd(1..22), snappy, gzip, lz4, none), 'format.max_row_group_size', 'format.bloom_filter_enabled::COLUMN' 'true', 'format.statistics_enabled' 'page' and 'execution.keep_partition_by_columns'; name a .parquet file instead for DataFusion's own writer";
 
+impl SluiceSession {
+    /// Plans one SQL statement as sluice runs it: `VERSION AS OF` / `TIMESTAMP AS OF` on Delta
+    /// tables resolved first, and a COPY to a folder through sluice's writer (as above).
+    pub async fn sql(&self, sql: &str) -> Result<DataFrame> {
+        let sql = crate::time_travel::resolve(self.ctx(), sql).await?;
+        let mut statements = parse_statements(self, &sql)?;
+        match (statements.pop(), statements.is_empty()) {
+            (Some(statement), true) => run_statement(self, statement).await,
+            _ => Err(EngineError::InvalidOption {
+                option: "SQL".into(),
+                reason: "expected exactly one statement".into(),
+            }),
+        }
+    }
+}
+
 /// Splits SQL text into statements with the session's dialect (`datafusion.sql_parser.dialect`).
 pub fn parse_statements(session: &SluiceSession, sql: &str) -> Result<Vec<Statement>> {
     let state = session.ctx().state();

@@ -21,9 +21,9 @@ use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 
 use crate::error::{EngineError, Result};
+use crate::lake::AsOf;
 use crate::readers::{LakeTable, ReadOptions, build_table, describe_delta};
 use crate::stores::Location;
-use crate::writer::AsOf;
 
 /// Names the versioned tables of one process apart.
 static SEQ: AtomicUsize = AtomicUsize::new(0);

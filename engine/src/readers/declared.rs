@@ -183,7 +183,7 @@ fn check_compression(
 
 async fn require_delta_log(state: &dyn Session, folder: &Location, given: &str) -> Result<Location> {
     let store = state.runtime_env().object_store(folder.listing_url()?)?;
-    if super::describe_delta(&store, folder, crate::writer::AsOf::Latest)
+    if super::describe_delta(&store, folder, crate::lake::AsOf::Latest)
         .await?
         .is_none()
     {
@@ -191,7 +191,7 @@ async fn require_delta_log(state: &dyn Session, folder: &Location, given: &str) 
             location: format!(
                 "{}/{}/",
                 given.trim_end_matches('/'),
-                crate::writer::log::DELTA_LOG_DIR
+                crate::lake::log::DELTA_LOG_DIR
             ),
         });
     }

@@ -10,10 +10,9 @@ use object_store::{ObjectMeta, ObjectStore};
 
 use super::{DataFile, TableFiles};
 use crate::error::Result;
+use crate::lake::log::CommitLog;
+use crate::lake::{AsOf, DeltaState, LiveFile};
 use crate::stores::Location;
-use crate::writer::AsOf;
-use crate::writer::delta::{DeltaState, LiveFile};
-use crate::writer::log::CommitLog;
 
 /// Describes the Delta table at `location` as of a version, or `None` when the folder has no
 /// `_delta_log`.

@@ -24,35 +24,20 @@ use arrow::datatypes::Schema;
 use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use super::delta::{self, LiveFile};
-use super::layout::parse_partition_segment;
-use super::log::{self, ColumnRecord, CommitLog, LogKind, Snapshot};
+use super::delta;
 use super::merge::MergeCheck;
-use super::{WriteMode, fault_point};
+use super::{WriteMode, WrittenFile, fault_point};
 use crate::error::{EngineError, Result};
+use crate::lake::layout::parse_partition_segment;
+use crate::lake::log::{self, CommitLog, LogKind, Snapshot};
+use crate::lake::{ColumnRecord, LiveFile};
 use crate::readers::is_hidden;
 use crate::stores::Location;
 
 /// Attempts at taking the next log number before giving up on a busy destination.
 const MAX_COMMIT_ATTEMPTS: usize = 20;
-
-/// One data file a run wrote, relative to the destination.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct WrittenFile {
-    /// Path below the destination, `key=value/part-….parquet`.
-    pub path: String,
-    /// Partition values in `partition_by` order; `None` is the default partition.
-    pub partition_values: Vec<Option<String>>,
-    /// Rows in the file.
-    pub rows: u64,
-    /// Bytes in the file.
-    pub bytes: u64,
-    /// Delta `stats` JSON (rows, per-column min, max and null count), for the log only.
-    #[serde(skip)]
-    pub stats: Option<String>,
-}
 
 /// What a committed write produced.
 #[derive(Debug, Clone, Serialize)]

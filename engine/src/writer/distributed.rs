@@ -467,7 +467,7 @@ async fn write_partition(
     if let Some(e) = failure {
         let root = dest.store_path();
         for file in &files {
-            if let Ok(path) = super::log::child_path(&root, &file.path) {
+            if let Ok(path) = crate::lake::log::child_path(&root, &file.path) {
                 let _ = store.delete(&path).await;
             }
         }

@@ -21,9 +21,9 @@ use arrow::datatypes::{DataType, Int64Type, Schema};
 use datafusion::prelude::SessionContext;
 use object_store::{ObjectMeta, ObjectStore};
 
-use super::delta::LiveFile;
 use super::{PartitionedWriter, PendingCommit, Staged, WriteMode, WriteOptions, WrittenFile};
 use crate::error::{EngineError, Result};
+use crate::lake::LiveFile;
 use crate::readers::{DataFile, ReadOptions, TableFiles, build_table, describe_delta};
 use crate::stores::Location;
 
@@ -219,7 +219,7 @@ fn incoming_table(dest: &Location, pending: &PendingCommit, keep: bool) -> Resul
 fn data_file(root: &object_store::path::Path, f: &WrittenFile, partition_by: &[String]) -> Result<DataFile> {
     Ok(DataFile {
         meta: ObjectMeta {
-            location: super::log::child_path(root, &f.path)?,
+            location: crate::lake::log::child_path(root, &f.path)?,
             last_modified: chrono::Utc::now(),
             size: f.bytes,
             e_tag: None,
@@ -390,7 +390,7 @@ fn merge_check(
     rewritten: Option<&PendingCommit>,
 ) -> MergeCheck {
     let root = table.location.store_path();
-    let relative = |f: &DataFile| super::log::relative_to(&root, &f.meta.location);
+    let relative = |f: &DataFile| crate::lake::log::relative_to(&root, &f.meta.location);
     let removed: Vec<LiveFile> = matched
         .iter()
         .filter_map(|&i| candidates.files.get(usize::try_from(i).ok()?))

@@ -15,11 +15,10 @@
 
 mod cluster;
 mod commit;
-pub(crate) mod delta;
+mod delta;
 mod distributed;
 mod encoding;
-pub mod layout;
-pub mod log;
+mod log;
 mod merge;
 mod optimize;
 mod partition;
@@ -49,9 +48,10 @@ use parquet::schema::types::ColumnPath;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 
-pub use commit::{CommitReport, WrittenFile, vacuum};
-pub use delta::{AsOf, TableVersion};
-pub(crate) use delta::{delta_type, history as delta_history};
+pub use crate::lake::layout;
+pub use crate::lake::{AsOf, TableVersion, WriteMode, WrittenFile};
+pub use commit::{CommitReport, vacuum};
+pub(crate) use delta::delta_type;
 pub(crate) use distributed::stage_distributed;
 pub use distributed::{DistributedWrites, WriteExec, WriteNode, WriteQueryPlanner, WriteSpec};
 pub(crate) use merge::stage_merge;
@@ -65,57 +65,6 @@ pub(crate) fn check_delta_schema(schema: &arrow::datatypes::Schema, label: &str)
 
 use crate::error::{EngineError, Result};
 use crate::stores::Location;
-
-/// How a write treats data already at the destination.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum WriteMode {
-    /// Fail when the destination already holds data files.
-    #[default]
-    ErrorIfExists,
-    /// Add files next to the existing ones.
-    Append,
-    /// Replace everything at the destination once the new files are in place.
-    Overwrite,
-    /// Replace only the partitions this run writes (Spark's dynamic partition overwrite).
-    OverwritePartitions,
-    /// Upsert on the merge keys: incoming rows replace the rows with their keys, the rest are added.
-    Merge,
-}
-
-impl std::fmt::Display for WriteMode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::ErrorIfExists => "error-if-exists",
-            Self::Append => "append",
-            Self::Overwrite => "overwrite",
-            Self::OverwritePartitions => "overwrite-partitions",
-            Self::Merge => "merge",
-        })
-    }
-}
-
-impl std::str::FromStr for WriteMode {
-    type Err = EngineError;
-
-    /// The one parser of a write mode, for the command line, job files and library callers:
-    /// `overwrite-partitions` or `overwrite_partitions`, any case.
-    fn from_str(s: &str) -> Result<Self> {
-        match s.trim().to_ascii_lowercase().replace('_', "-").as_str() {
-            "error" | "error-if-exists" => Ok(Self::ErrorIfExists),
-            "append" => Ok(Self::Append),
-            "overwrite" => Ok(Self::Overwrite),
-            "overwrite-partitions" => Ok(Self::OverwritePartitions),
-            "merge" => Ok(Self::Merge),
-            _ => Err(EngineError::InvalidOption {
-                option: "mode".into(),
-                reason: format!(
-                    "`{s}` is not one of error-if-exists, append, overwrite, overwrite-partitions, merge"
-                ),
-            }),
-        }
-    }
-}
 
 /// Parquet compression codecs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -1023,7 +972,7 @@ impl StreamState {
                         format!("{dir}/{name}")
                     };
                     self.seq += 1;
-                    let path = log::child_path(&shared.root, &relative)?;
+                    let path = crate::lake::log::child_path(&shared.root, &relative)?;
                     let sink = BufWriter::with_capacity(Arc::clone(&shared.store), path, UPLOAD_BUFFER);
                     let writer = AsyncArrowWriter::try_new(
                         sink,
@@ -1302,11 +1251,11 @@ mod tests {
             panic!("nothing was committed yet")
         };
         // The conditional put landed, but the writer never heard back.
-        let log = log::CommitLog::new(Arc::clone(&store), &dest);
+        let log = crate::lake::log::CommitLog::new(Arc::clone(&store), &dest);
         let added = pending
             .files()
             .iter()
-            .map(|f| delta::LiveFile {
+            .map(|f| crate::lake::LiveFile {
                 path: f.path.clone(),
                 size: f.bytes,
                 partition_values: Default::default(),
@@ -1354,7 +1303,7 @@ mod tests {
         let mut commits = vec![a.unwrap().commit, b.unwrap().commit, c.unwrap().commit];
         commits.sort();
         assert_eq!(commits, vec![0, 1, 2]);
-        let log = log::CommitLog::new(Arc::clone(&store), &dest);
+        let log = crate::lake::log::CommitLog::new(Arc::clone(&store), &dest);
         assert_eq!(log.load().await.unwrap().live.len(), data_files(&store).await);
     }
 
@@ -1380,7 +1329,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(second.replaced_files, first.files.len());
-        let snapshot = log::CommitLog::new(Arc::clone(&store), &dest)
+        let snapshot = crate::lake::log::CommitLog::new(Arc::clone(&store), &dest)
             .load()
             .await
             .unwrap();

@@ -160,7 +160,7 @@ fn read_set(
     target: u64,
 ) -> MergeCheck {
     let root = table.location.store_path();
-    let relative = |f: &DataFile| super::log::relative_to(&root, &f.meta.location);
+    let relative = |f: &DataFile| crate::lake::log::relative_to(&root, &f.meta.location);
     let touched: BTreeSet<PartitionKey> = groups.keys().cloned().collect();
     MergeCheck {
         candidates: table
@@ -172,7 +172,7 @@ fn read_set(
         removed: groups
             .values()
             .flatten()
-            .map(|f| super::delta::LiveFile {
+            .map(|f| crate::lake::LiveFile {
                 path: relative(f),
                 size: f.meta.size,
                 partition_values: partition_key(f),

@@ -9,8 +9,8 @@ use arrow::datatypes::{DataType, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use arrow::row::{RowConverter, SortField};
 
-use super::layout::partition_segment;
 use crate::error::{EngineError, Result};
+use crate::lake::layout::partition_segment;
 
 /// The rows of one batch that belong to one partition folder.
 pub(super) struct PartitionSlice {

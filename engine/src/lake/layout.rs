@@ -91,6 +91,23 @@ pub fn parse_partition_segment(segment: &str) -> Option<(String, Option<String>)
     ))
 }
 
+/// The partition values a file's folders name, outermost first: its `key=value` folders, and with
+/// `unnamed` every other folder too, as `partition_<depth>` (Glue's name for a folder without a key).
+pub fn folder_partitions<S: AsRef<str>>(folders: &[S], unnamed: bool) -> Vec<(String, Option<String>)> {
+    folders
+        .iter()
+        .enumerate()
+        .filter_map(|(depth, folder)| {
+            let folder = folder.as_ref();
+            match parse_partition_segment(folder) {
+                Some(pair) => Some(pair),
+                None if unnamed => Some((format!("partition_{depth}"), Some(unescape_path_name(folder)))),
+                None => None,
+            }
+        })
+        .collect()
+}
+
 /// The relative folder for a row's partition values, `a=1/b=x%2Fy`.
 pub fn partition_path<'a>(pairs: impl IntoIterator<Item = (&'a str, Option<&'a str>)>) -> String {
     pairs
@@ -143,6 +160,22 @@ mod tests {
     fn folder_names_parse_back(#[case] segment: &str, #[case] parsed: Option<(&str, Option<&str>)>) {
         let want = parsed.map(|(k, v)| (k.to_string(), v.map(str::to_string)));
         assert_eq!(parse_partition_segment(segment), want);
+    }
+
+    #[rstest]
+    #[case(&["dt=2026-01-01", "misc", "k=__HIVE_DEFAULT_PARTITION__"], false, &[("dt", Some("2026-01-01")), ("k", None)])]
+    #[case(&["dt=2026-01-01", "a%20b", "k=v"], true, &[("dt", Some("2026-01-01")), ("partition_1", Some("a b")), ("k", Some("v"))])]
+    #[case(&[], true, &[])]
+    fn folders_name_partitions(
+        #[case] folders: &[&str],
+        #[case] unnamed: bool,
+        #[case] want: &[(&str, Option<&str>)],
+    ) {
+        let want: Vec<_> = want
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.map(str::to_string)))
+            .collect();
+        assert_eq!(folder_partitions(folders, unnamed), want);
     }
 
     #[test]

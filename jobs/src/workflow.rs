@@ -33,7 +33,7 @@ use std::time::Instant;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use serde::{Deserialize, Serialize};
-use sluice_catalog::{Catalog, RunRow};
+use sluice_catalog::{Catalog, CrawlAction, RunRow};
 use sluice_engine::{Location, new_run_id};
 use toml::Spanned;
 
@@ -661,13 +661,13 @@ impl WorkflowRunner {
         )
         .await?;
         let t = &report.tables;
-        let count = |action: &str| t.iter().filter(|t| t.action == action).count();
+        let count = |action: CrawlAction| t.iter().filter(|t| t.action == action).count();
         Ok(format!(
             "{} tables: {} created, {} updated, {} unchanged",
             t.len(),
-            count("created"),
-            count("updated"),
-            count("unchanged")
+            count(CrawlAction::Created),
+            count(CrawlAction::Updated),
+            count(CrawlAction::Unchanged)
         ))
     }
 }

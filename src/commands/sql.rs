@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use datafusion::dataframe::{DataFrame, DataFrameWriteOptions};
+use sluice_engine::readers::guard::BadRecordsReport;
 use sluice_engine::{Location, SluiceSession, WriteMode, WriteOptions, new_run_id};
 
 use crate::args::SqlArgs;
@@ -38,34 +39,27 @@ pub async fn run(args: SqlArgs, settings: &Settings) -> anyhow::Result<()> {
 }
 
 /// After a command read under `--on-bad-records`: fails beyond a `--max-bad-records` share, writes
-/// the quarantine file (named after `run_id`), and reports the counts on stderr. Returns the counts and the quarantine
-/// file written.
+/// the quarantine file (named after `run_id`), logs a few bad records, and reports the counts on
+/// stderr. Returns the counts and the quarantine file written.
 pub async fn finish_bad_records(
     session: &SluiceSession,
     settings: &Settings,
     run_id: &str,
-) -> anyhow::Result<Option<(sluice_engine::readers::guard::BadRecordCounts, Option<String>)>> {
+) -> anyhow::Result<Option<BadRecordsReport>> {
     let Some(guard) = session.bad_records() else {
         return Ok(None);
     };
-    guard.check()?;
-    let written = match guard.quarantine() {
-        Some(q) => guard.write_quarantine(&session.store_for(q)?, run_id).await?,
-        None => None,
-    };
-    let c = guard.counts();
+    let report = guard.finish(|q| session.store_for(q), run_id, None).await?;
+    let c = report.counts;
     let mut line = format!(
         "bad records: {} good, {} skipped, {} quarantined",
         c.good, c.skipped, c.quarantined
     );
-    if let Some(path) = &written {
+    if let Some(path) = &report.quarantine_file {
         line.push_str(&format!(" (to {path})"));
     }
     output::status(settings.quiet, &line);
-    for example in guard.examples().iter().take(3) {
-        tracing::warn!(record = %example.describe(), "bad record left out");
-    }
-    Ok(Some((c, written)))
+    Ok(Some(report))
 }
 
 fn read_stdin() -> anyhow::Result<String> {

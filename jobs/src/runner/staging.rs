@@ -191,29 +191,15 @@ async fn settle_bad_records(
     for o in opened {
         let Some(guard) = &o.bad_records else { continue };
         let name = &o.record.name;
-        let written = finish(guard, session, &format!("{run_id}-{name}"))
+        let report = guard
+            .finish(|q| session.store_for(q), &format!("{run_id}-{name}"), Some(name))
             .await
             .map_err(|e| JobError::engine(format!("source `{name}`"), e))?;
-        if let Some(file) = written {
+        if let Some(file) = report.quarantine_file {
             quarantined.insert(name.clone(), file);
-        }
-        for example in guard.examples().iter().take(3) {
-            tracing::warn!(source = %name, record = %example.describe(), "bad record left out");
         }
     }
     Ok(quarantined)
-}
-
-async fn finish(
-    guard: &sluice_engine::readers::guard::BadRecords,
-    session: &SluiceSession,
-    name: &str,
-) -> sluice_engine::Result<Option<String>> {
-    guard.check()?;
-    match guard.quarantine() {
-        Some(q) => guard.write_quarantine(&session.store_for(q)?, name).await,
-        None => Ok(None),
-    }
 }
 
 /// The run record of each source (bad-record counts, rows its scans read) and the files its

@@ -12,12 +12,9 @@ use crate::diagnostics::UsageError;
 use crate::output::{IoProgress, Record, human_bytes};
 use crate::settings::Settings;
 
-/// Runs `sluice convert`.
-pub async fn run(args: ConvertArgs, settings: &Settings) -> anyhow::Result<()> {
-    let started = Instant::now();
-    let src = Location::parse(&args.src)?;
-    let dst = Location::parse(&args.dst)?;
-    let read = ReadOptions {
+/// How `convert` reads its source, from the flags.
+fn read_options(args: &ConvertArgs) -> anyhow::Result<ReadOptions> {
+    Ok(ReadOptions {
         format: args.input_format.map(|f| match f {
             InputFormat::Csv => FileFormatKind::Csv,
             InputFormat::Json => FileFormatKind::Json,
@@ -45,7 +42,11 @@ pub async fn run(args: ConvertArgs, settings: &Settings) -> anyhow::Result<()> {
             ..CsvReadOptions::default()
         },
         ..ReadOptions::default()
-    };
+    })
+}
+
+/// How `convert` writes its destination, from the flags.
+fn write_options(args: &ConvertArgs) -> anyhow::Result<WriteOptions> {
     let target = parse_size(&args.target_file_size).map_err(|_| {
         UsageError::new(
             format!("`{}` is not a size", args.target_file_size),
@@ -59,7 +60,7 @@ pub async fn run(args: ConvertArgs, settings: &Settings) -> anyhow::Result<()> {
         )
         .into());
     }
-    let write = WriteOptions::new()
+    Ok(WriteOptions::new()
         .with_partition_by(args.partition_by.clone())
         .with_codec(args.compression)
         .with_mode(match args.mode {
@@ -74,8 +75,16 @@ pub async fn run(args: ConvertArgs, settings: &Settings) -> anyhow::Result<()> {
         .with_sort_by(args.sort_by.clone())
         .with_bloom_filters(args.bloom_filter.clone())
         .with_row_group_rows(args.row_group_rows)
-        .with_keep_partition_columns(args.keep_partition_columns);
+        .with_keep_partition_columns(args.keep_partition_columns))
+}
 
+/// Runs `sluice convert`.
+pub async fn run(args: ConvertArgs, settings: &Settings) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let src = Location::parse(&args.src)?;
+    let dst = Location::parse(&args.dst)?;
+    let read = read_options(&args)?;
+    let write = write_options(&args)?;
     let session = settings.session()?;
     let total = if settings.show_progress() {
         input_bytes(&session, &src).await

@@ -317,6 +317,61 @@ fn dry_run_plans_without_writing_anything() {
     assert!(!catalog.exists(), "a dry run created the catalog");
 }
 
+/// The folders `--dry-run` lists are the ones the run writes, for keys whose text the writer
+/// shapes: timestamps (Spark's `YYYY-MM-DD HH:MM:SS`), empty strings and NULL (the default
+/// partition), and characters that need escaping.
+#[test]
+fn dry_run_partition_folders_are_the_ones_the_run_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(
+        src.join("a.csv"),
+        "id,at,tag\n1,2026-11-01T10:30:00,a/b\n2,2026-11-01T10:30:00.250,\n3,,x:y\n",
+    )
+    .unwrap();
+    let job = dir.path().join("job.toml");
+    let text = format!(
+        r#"name = "folders"
+[sources.raw]
+path = "{src}/"
+[[steps]]
+name = "typed"
+sql = "SELECT id, CAST(at AS TIMESTAMP) AS at, tag FROM raw"
+[[sinks]]
+from = "typed"
+path = "{out}/"
+partition_by = ["at", "tag"]
+"#,
+        src = src.display(),
+        out = dir.path().join("out").display()
+    );
+    std::fs::write(&job, text).unwrap();
+    let catalog = dir.path().join("c.db");
+    let plan: serde_json::Value =
+        serde_json::from_str(&run_job(&catalog, job.to_str().unwrap(), &[], &["--dry-run"]).ok()).unwrap();
+    let planned = plan["sinks"][0]["partitions"].clone();
+    let rec = record(run_job(&catalog, job.to_str().unwrap(), &[], &[]));
+    let written: Vec<String> = rec["sinks"][0]["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let p = p.as_str().unwrap();
+            p.strip_prefix(&format!("{}/", dir.path().join("out").display()))
+                .unwrap_or(p)
+                .to_string()
+        })
+        .collect();
+    assert_eq!(planned, serde_json::json!(written), "dry run vs run: {rec}");
+    assert!(
+        written
+            .iter()
+            .any(|p| p.starts_with("at=2026-11-01 10%3A30%3A00/")),
+        "{written:?}"
+    );
+}
+
 #[test]
 fn bad_job_files_exit_2_naming_the_key_and_line() {
     let dir = tempfile::tempdir().unwrap();

@@ -55,6 +55,7 @@ pub(crate) use merge::stage_merge;
 pub use optimize::OptimizeReport;
 pub(crate) use optimize::optimize;
 pub use options::{Codec, WriteOptions};
+pub use partition::partition_folders;
 
 /// Refuses, before anything is written, rows whose types no Delta table can hold.
 pub(crate) fn check_delta_schema(schema: &arrow::datatypes::Schema, label: &str) -> Result<()> {

@@ -1,6 +1,6 @@
 //! Splitting batches by Hive partition values.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, StringArray, UInt32Array};
@@ -184,6 +184,17 @@ impl Layout {
         }
         (dir, values)
     }
+}
+
+/// The folders (`k1=v1/k2=v2`) the rows of `batches` go to when written partitioned by `columns`,
+/// named exactly as the writer names them (`--dry-run` lists them before anything is written).
+pub fn partition_folders(batches: &[RecordBatch], columns: &[String]) -> Result<BTreeSet<String>> {
+    let mut folders = BTreeSet::new();
+    for batch in batches.iter().filter(|b| b.num_rows() > 0) {
+        let layout = Layout::try_new(&batch.schema(), columns, true)?;
+        folders.extend(layout.split(batch)?.into_iter().map(|slice| slice.dir));
+    }
+    Ok(folders)
 }
 
 fn is_partitionable(t: &DataType) -> bool {

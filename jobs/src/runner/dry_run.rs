@@ -1,9 +1,8 @@
 //! `--dry-run`: what a run would read and write, without writing anything (the catalog included).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use datafusion::dataframe::DataFrame;
-use sluice_engine::writer::layout::partition_path;
 
 use super::Runner;
 use super::sources::OpenedSource;
@@ -140,9 +139,7 @@ async fn sink_plan(session: &sluice_engine::SluiceSession, i: usize, sink: &Sink
     let partitions = if sink.partition_by.is_empty() {
         Vec::new()
     } else {
-        distinct_partitions(df, &sink.partition_by)
-            .await
-            .map_err(|e| JobError::datafusion(context, e))?
+        distinct_partitions(df, &sink.partition_by, &context).await?
     };
     Ok(SinkPlan {
         from: sink.from.clone(),
@@ -153,35 +150,16 @@ async fn sink_plan(session: &sluice_engine::SluiceSession, i: usize, sink: &Sink
     })
 }
 
-/// Hive folder names of the distinct partition values in `df`.
-async fn distinct_partitions(df: DataFrame, columns: &[String]) -> datafusion::error::Result<Vec<String>> {
-    use arrow::util::display::{ArrayFormatter, FormatOptions};
+/// Hive folder names of the distinct partition values in `df`, as the writer names them.
+async fn distinct_partitions(df: DataFrame, columns: &[String], context: &str) -> Result<Vec<String>> {
     let exprs: Vec<_> = columns
         .iter()
         .map(|c| datafusion::prelude::col(format!("\"{}\"", c.replace('"', "\"\""))))
         .collect();
-    let batches = df.select(exprs)?.distinct()?.collect().await?;
-    let mut out = BTreeSet::new();
-    let options = FormatOptions::default();
-    for batch in &batches {
-        let formatters = batch
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        for row in 0..batch.num_rows() {
-            let values: Vec<Option<String>> = batch
-                .columns()
-                .iter()
-                .zip(&formatters)
-                .map(|(c, f)| (!c.is_null(row)).then(|| f.value(row).to_string()))
-                .collect();
-            let pairs = columns
-                .iter()
-                .map(String::as_str)
-                .zip(values.iter().map(|v| v.as_deref()));
-            out.insert(partition_path(pairs));
-        }
-    }
-    Ok(out.into_iter().collect())
+    let batches = async { df.select(exprs)?.distinct()?.collect().await }
+        .await
+        .map_err(|e| JobError::datafusion(context.to_string(), e))?;
+    let folders = sluice_engine::writer::partition_folders(&batches, columns)
+        .map_err(|e| JobError::engine(context.to_string(), e))?;
+    Ok(folders.into_iter().collect())
 }

@@ -13,13 +13,13 @@
 mod dag;
 mod error;
 pub mod hooks;
-mod lock;
 pub mod params;
 pub mod plan;
 pub mod quality;
 pub mod record;
 mod runner;
 pub mod spec;
+mod state;
 pub mod transform;
 pub mod workflow;
 

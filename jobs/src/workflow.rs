@@ -33,7 +33,7 @@ use std::time::Instant;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use serde::{Deserialize, Serialize};
-use sluice_catalog::{Catalog, CrawlAction, RunRow};
+use sluice_catalog::{Catalog, CrawlAction};
 use sluice_engine::{Location, new_run_id};
 use toml::Spanned;
 
@@ -458,16 +458,17 @@ impl WorkflowRecord {
             nodes: workflow.nodes.iter().map(NodeRecord::waiting).collect(),
         }
     }
+}
 
-    fn row(&self) -> RunRow {
-        RunRow {
-            run_id: self.run_id.clone(),
-            job: self.workflow.clone(),
-            status: self.status.as_str().to_string(),
-            started_at: self.started_at.clone(),
-            ended_at: self.ended_at.clone(),
-            record: serde_json::to_value(self).unwrap_or_default(),
-        }
+impl crate::state::StoredRun for WorkflowRecord {
+    fn key(&self) -> (&str, &str, RunStatus, &str, Option<&str>) {
+        (
+            &self.run_id,
+            &self.workflow,
+            self.status,
+            &self.started_at,
+            self.ended_at.as_deref(),
+        )
     }
 }
 
@@ -520,17 +521,17 @@ impl WorkflowRunner {
     /// could not start; failed nodes are in the outcome.
     pub async fn run(&self, workflow: &Workflow, run_id: &str) -> Result<WorkflowOutcome> {
         let lock = format!("workflow:{}", workflow.name);
-        crate::lock::acquire(&self.catalog, &lock, run_id)?;
+        crate::state::acquire(&self.catalog, &lock, run_id)?;
         let span = tracing::error_span!("workflow", workflow = %workflow.name, workflow_run_id = %run_id);
         let work = tracing::Instrument::instrument(self.run_locked(workflow, run_id), span);
-        crate::lock::while_held(&self.catalog, &lock, run_id, work).await
+        crate::state::while_held(&self.catalog, &lock, run_id, work).await
     }
 
     async fn run_locked(&self, workflow: &Workflow, run_id: &str) -> Result<WorkflowOutcome> {
         self.close_stale_runs(workflow, run_id)?;
         let started = Instant::now();
         let mut record = WorkflowRecord::start(workflow, run_id);
-        self.catalog.save_run(&record.row())?;
+        crate::state::save(&self.catalog, &record)?;
         let index: BTreeMap<&str, usize> = workflow
             .nodes
             .iter()
@@ -541,7 +542,7 @@ impl WorkflowRunner {
         let mut job_runs = Vec::new();
         loop {
             self.start_ready(workflow, run_id, &index, &mut record, &mut running);
-            self.catalog.save_run(&record.row())?;
+            crate::state::save(&self.catalog, &record)?;
             let Some((i, result)) = running.next().await else {
                 break;
             };
@@ -554,15 +555,15 @@ impl WorkflowRunner {
         };
         record.seconds = started.elapsed().as_secs_f64();
         record.ended_at = Some(chrono::Utc::now().to_rfc3339());
-        self.catalog.save_run(&record.row())?;
+        crate::state::save(&self.catalog, &record)?;
         Ok(WorkflowOutcome { record, job_runs })
     }
 
     /// Holding the lock, an earlier run still marked running died: close it.
     fn close_stale_runs(&self, workflow: &Workflow, run_id: &str) -> Result<()> {
-        for stale in self.catalog.runs(Some(&workflow.name), 100)? {
+        for (status, stale) in crate::state::runs(&self.catalog, &workflow.name)? {
             if stale.run_id != run_id
-                && RunStatus::of(&stale) == Some(RunStatus::Running)
+                && status == RunStatus::Running
                 && let Ok(mut old) = serde_json::from_value::<WorkflowRecord>(stale.record)
                 && old.kind == "workflow"
             {
@@ -573,7 +574,7 @@ impl WorkflowRunner {
                         node.error = Some("the workflow process ended before this node did".into());
                     }
                 }
-                self.catalog.save_run(&old.row())?;
+                crate::state::save(&self.catalog, &old)?;
             }
         }
         Ok(())

@@ -91,7 +91,7 @@ fn last_success(catalog: &Catalog, job: &str) -> anyhow::Result<Option<f64>> {
     Ok(catalog
         .runs(Some(job), 1000)?
         .into_iter()
-        .find(|r| r.status == "succeeded")
+        .find(|r| RunStatus::of(r) == Some(RunStatus::Succeeded))
         .and_then(|r| r.ended_at.as_deref().and_then(epoch)))
 }
 

@@ -78,11 +78,7 @@ impl Runner {
         for r in quality.iter().filter(|r| !r.passed) {
             tracing::warn!(rule = %r.name, step = %r.step, observed = %r.observed, "quality rule failed (warn only)");
         }
-        if self
-            .catalog
-            .job_lock(job.name())?
-            .is_none_or(|lock| lock.run_id != run_id)
-        {
+        if !crate::state::holds_lock(&self.catalog, job.name(), run_id)? {
             return Err(JobError::LockLost {
                 job: job.name().to_string(),
             });

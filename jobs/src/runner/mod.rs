@@ -32,14 +32,14 @@ mod staging;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sluice_catalog::{BookmarkEntry, Catalog, RunRow};
+use sluice_catalog::Catalog;
 use sluice_engine::SluiceSession;
 use sluice_engine::readers::guard::BadRecordSpec;
 
 pub use self::dry_run::{DryRun, SinkPlan, SourcePlan, StepPlan};
 use crate::error::{JobError, Result};
 use crate::plan::JobPlan;
-use crate::record::{Attempt, PendingFile, RunRecord, RunStatus};
+use crate::record::{Attempt, RunRecord, RunStatus};
 use crate::transform::Registry;
 
 /// Makes a fresh engine session (one per attempt, so a retry starts with new connections).
@@ -111,12 +111,12 @@ impl Runner {
         run_id: &str,
         workflow_run: Option<&str>,
     ) -> Result<RunOutcome> {
-        let recovered = crate::lock::acquire(&self.catalog, job.name(), run_id)?;
+        let recovered = crate::state::acquire(&self.catalog, job.name(), run_id)?;
         // At error level so the run context reaches every line, whatever the verbosity.
         let span = tracing::error_span!("run", job = %job.name(), run_id = %run_id);
         let locked = self.run_locked(job, run_id, recovered, workflow_run);
         let work = tracing::Instrument::instrument(locked, span);
-        let outcome = crate::lock::while_held(&self.catalog, job.name(), run_id, work).await;
+        let outcome = crate::state::while_held(&self.catalog, job.name(), run_id, work).await;
         if let Ok(done) = &outcome {
             crate::hooks::fire(job, &done.record).await;
         }
@@ -132,8 +132,8 @@ impl Runner {
     ) -> Result<RunOutcome> {
         // Holding the lock, any other run of this job still marked running or committing is dead:
         // settle each (not only the one whose lock was taken over).
-        for stale in self.catalog.runs(Some(job.name()), 100)? {
-            if stale.run_id != run_id && RunStatus::of(&stale).is_some_and(RunStatus::unfinished) {
+        for (status, stale) in crate::state::runs(&self.catalog, job.name())? {
+            if stale.run_id != run_id && status.unfinished() {
                 self.recover(job, &stale.run_id).await?;
             }
         }
@@ -214,9 +214,8 @@ impl Runner {
         let pending = std::mem::take(&mut record.pending_bookmarks);
         let Some(e) = error else {
             record.status = RunStatus::Succeeded;
-            let entries = bookmark_entries(&pending, &record.run_id);
             record.pending_sinks.clear();
-            return Ok(self.catalog.finish_run(&row(record), &entries)?);
+            return crate::state::finish(&self.catalog, record, &pending);
         };
         record.status = if matches!(e, JobError::Timeout { .. }) {
             RunStatus::Timeout
@@ -228,7 +227,7 @@ impl Runner {
     }
 
     fn save(&self, record: &RunRecord) -> Result<()> {
-        Ok(self.catalog.save_run(&row(record))?)
+        crate::state::save(&self.catalog, record)
     }
 
     fn session(&self, cluster: Option<&str>, what: &str) -> Result<SluiceSession> {
@@ -253,28 +252,4 @@ fn log_finished(record: &RunRecord, error: Option<&JobError>) {
         bytes_written = record.bytes_written,
         "run finished"
     );
-}
-
-fn bookmark_entries(pending: &[PendingFile], run_id: &str) -> Vec<BookmarkEntry> {
-    pending
-        .iter()
-        .map(|p| BookmarkEntry {
-            source: p.source.clone(),
-            path: p.path.clone(),
-            size: p.size,
-            last_modified: p.last_modified.clone(),
-            run_id: run_id.to_string(),
-        })
-        .collect()
-}
-
-fn row(record: &RunRecord) -> RunRow {
-    RunRow {
-        run_id: record.run_id.clone(),
-        job: record.job.clone(),
-        status: record.status.as_str().to_string(),
-        started_at: record.started_at.clone(),
-        ended_at: record.ended_at.clone(),
-        record: serde_json::to_value(record).expect("a run record serializes"),
-    }
 }

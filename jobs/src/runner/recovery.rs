@@ -2,7 +2,7 @@
 
 use sluice_engine::Location;
 
-use super::{Runner, bookmark_entries, row};
+use super::Runner;
 use crate::error::{JobError, Result};
 use crate::plan::JobPlan;
 use crate::record::{RunRecord, RunStatus};
@@ -11,10 +11,7 @@ impl Runner {
     /// Settles the run `previous`: a run that committed all its sinks is finished (its bookmarks
     /// advance); any other is marked failed.
     pub(super) async fn recover(&self, job: &JobPlan, previous: &str) -> Result<()> {
-        let Some(stored) = self.catalog.run(previous)? else {
-            return Ok(());
-        };
-        let Ok(mut record) = serde_json::from_value::<RunRecord>(stored.record) else {
+        let Some(mut record) = crate::state::run_record(&self.catalog, previous)? else {
             return Ok(());
         };
         if !record.status.unfinished() {
@@ -30,8 +27,7 @@ impl Runner {
             );
             record.status = RunStatus::Succeeded;
             record.error = None;
-            let entries = bookmark_entries(&pending, previous);
-            self.catalog.finish_run(&row(&record), &entries)?;
+            crate::state::finish(&self.catalog, &record, &pending)?;
             return Ok(());
         }
         record.status = RunStatus::Failed;

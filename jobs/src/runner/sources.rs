@@ -76,7 +76,7 @@ impl Runner {
         let files_total = described.files.len();
         let mut pending = Vec::new();
         if source.bookmark {
-            let seen = self.seen_files(job, &source.name)?;
+            let seen = crate::state::seen_files(&self.catalog, job.name(), &source.name)?;
             described.files = new_files(std::mem::take(&mut described.files), &seen, source, pinned, &full);
             pending = described
                 .files
@@ -148,16 +148,6 @@ impl Runner {
                 Ok((described, options))
             }
         }
-    }
-
-    /// The files earlier successful runs of `job` read from `source`: path → (size, modified).
-    fn seen_files(&self, job: &JobPlan, source: &str) -> Result<HashMap<String, (u64, String)>> {
-        Ok(self
-            .catalog
-            .bookmark(job.name(), source)?
-            .into_iter()
-            .map(|b| (b.path, (b.size, b.last_modified)))
-            .collect())
     }
 }
 

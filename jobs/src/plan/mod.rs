@@ -188,11 +188,6 @@ impl JobPlan {
     pub fn cluster(&self) -> Option<&str> {
         self.cluster.as_deref()
     }
-
-    /// The step named `key` (lower case), if it is one.
-    pub fn step(&self, key: &str) -> Option<&Step> {
-        self.steps.iter().find(|s| s.key == key)
-    }
 }
 
 /// A name usable as a SQL table name without quoting.

@@ -170,7 +170,7 @@ impl JobSpec {
             in_option(&mut source.path, params, err)?;
             in_option(&mut source.quarantine, params, err)?;
             for e in &mut source.exclude {
-                *e = substitute(e, params).map_err(|m| err(None, m))?;
+                in_spanned(e, params, err)?;
             }
         }
         for step in &mut self.steps {

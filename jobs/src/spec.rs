@@ -98,7 +98,7 @@ pub struct SourceSpec {
     pub comment: Option<Spanned<String>>,
     /// Files to leave out, in Glue's glob grammar relative to the source folder.
     #[serde(default)]
-    pub exclude: Vec<String>,
+    pub exclude: Vec<Spanned<String>>,
     /// Read only files no earlier successful run of this job read.
     #[serde(default)]
     pub bookmark: bool,

@@ -389,6 +389,14 @@ fn bad_job_files_exit_2_naming_the_key_and_line() {
         ),
         (base.replace("FROM orders o", "FROM revenue o"), "cycle"),
         (
+            base.replace("bookmark = true", "exclude = [\"[a\"]"),
+            "[sources.orders] `exclude`: `[a` is not a valid pattern",
+        ),
+        (
+            base.replace("path = \"${lake}/customers/\"", "table = \"customers\""),
+            "[sources.customers] `table`: `customers` is not a valid name",
+        ),
+        (
             base.replace("${out}/daily", "${outt}/daily"),
             "unknown param `${outt}`",
         ),

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use sluice_engine::readers::guard::{BadRecordPolicy, BadRecordSpec, MaxBadRecords};
 use sluice_engine::readers::{Exclude, parse_delimiter};
-use sluice_engine::{CsvReadOptions, FileFormatKind, Location, ReadOptions};
+use sluice_engine::{CsvReadOptions, EngineError, FileFormatKind, Location, ReadOptions};
 use toml::Spanned;
 
 use super::valid_name;
@@ -114,10 +114,7 @@ fn path_input(name: &str, spec: &SourceSpec, path: &Spanned<String>, err: &ErrFn
                 .map_err(|e| err(Some(f.span()), format!("[sources.{name}] `format`: {e}")))
         })
         .transpose()?;
-    let exclude = (!spec.exclude.is_empty())
-        .then(|| Exclude::try_new(&location, &spec.exclude))
-        .transpose()
-        .map_err(|e| err(Some(path.span()), format!("[sources.{name}] `exclude`: {e}")))?;
+    let exclude = exclude(name, &location, &spec.exclude, err)?;
     let options = ReadOptions {
         format,
         csv: dialect(name, spec, err)?,
@@ -128,6 +125,32 @@ fn path_input(name: &str, spec: &SourceSpec, path: &Spanned<String>, err: &ErrFn
         location,
         options: Box::new(options),
     })
+}
+
+/// The files a source leaves out; a pattern that does not compile is named at its own span.
+fn exclude(
+    name: &str,
+    location: &Location,
+    patterns: &[Spanned<String>],
+    err: &ErrFn<'_>,
+) -> Result<Option<Exclude>> {
+    for p in patterns {
+        if let Err(e) = Exclude::try_new(location, std::slice::from_ref(p.get_ref())) {
+            let reason = match e {
+                EngineError::InvalidOption { reason, .. } => reason,
+                other => other.to_string(),
+            };
+            return Err(err(
+                Some(p.span()),
+                format!("[sources.{name}] `exclude`: {reason}"),
+            ));
+        }
+    }
+    let patterns: Vec<String> = patterns.iter().map(|p| p.get_ref().clone()).collect();
+    (!patterns.is_empty())
+        .then(|| Exclude::try_new(location, &patterns))
+        .transpose()
+        .map_err(|e| err(None, format!("[sources.{name}] `exclude`: {e}")))
 }
 
 /// The CSV dialect a source sets.

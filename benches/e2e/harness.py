@@ -964,6 +964,56 @@ def workload_8(ctx, engines, runs, timeout, ref) -> list[Workload]:
     return [w]
 
 
+CATALOG_SCALE_FILES = 60_000
+CATALOG_SCALE_TARGET = 1.5  # a command against the big catalog, over start-up with an empty one
+
+
+def workload_11(ctx, engines, runs, timeout, ref) -> list[Workload]:
+    w = Workload("w11", 11, f"catalog scale: `select 1` and a one-partition query with a crawled catalog of "
+                            f"{CATALOG_SCALE_FILES:,} partitions, against start-up with an empty catalog")
+    if "sluice" not in engines:
+        return []
+    lake = CACHE / "bench" / "crawl60k"  # one table, each file in its own partition k=N
+    if not (lake / ".done").exists():
+        log(f"== generating {lake} (1 table x {CATALOG_SCALE_FILES:,} partitions)")
+        subprocess.run([PY, str(REPO / "benches" / "crawl" / "gen_lake.py"), str(lake), "--tables", "1",
+                        "--files", str(CATALOG_SCALE_FILES), "--own-partitions"], check=True)
+    log(f"== workload 11: {w.title}")
+    warm([lake])
+    big, empty = ctx.work / "w11.db", ctx.work / "w11-empty.db"
+    crawl = [str(ctx.sluice), "-q", "--catalog", str(big), "crawl", f"{lake}/", "--database", "big"]
+    crawled = measure(crawl, ctx.work, timeout)
+    w.notes.append(f"the crawl of the {CATALOG_SCALE_FILES:,} files into a fresh catalog took {crawled.wall:.2f} s"
+                   if crawled.ok else f"the crawl failed: {crawled.error}")
+    if not crawled.ok:
+        w.results.append(Result("sluice", status="FAILED", error=f"crawl: {crawled.error}"))
+        return [w]
+    runs = max(runs, 10)
+    one = "SELECT count(*) FROM big.table0 WHERE k = 4242"
+    cases = [("empty catalog: select 1", empty, "select 1", "1"),
+             (f"{CATALOG_SCALE_FILES:,}-partition catalog: select 1", big, "select 1", "1"),
+             ("one partition of them: " + one, big, one, "10")]
+    for label, catalog, sql, expected in cases:
+        cmd = [str(ctx.sluice), "-q", "--catalog", str(catalog), "--format", "csv", "sql", sql]
+        measure(cmd, ctx.work, timeout)  # one warm-up: binary and catalog in the page cache
+
+        def check(run, _o, expected=expected):
+            last = (run.stdout.strip().splitlines() or [""])[-1].strip()
+            return last, "" if last == expected else f"printed {run.stdout.strip()[:80]!r}, expected {expected}"
+
+        w.results.append(repeat(ctx, "sluice", cmd, runs, timeout, None, check, label=label))
+    base = w.results[0]
+    if all(r.good for r in w.results):
+        ratios = [r.median / base.median for r in w.results[1:]]
+        met = all(x <= CATALOG_SCALE_TARGET for x in ratios)
+        w.target = (f"catalog-scale target (≤ {CATALOG_SCALE_TARGET:g}x the empty catalog's start-up): "
+                    f"**{'met' if met else 'not met'}** (select 1 {ratios[0]:.2f}x, one partition {ratios[1]:.2f}x)")
+    else:
+        w.target = "catalog-scale target: **not met** (a run failed)"
+    w.notes.append(f"{runs} runs each after one warm-up run; sluice only (no peer keeps a catalog).")
+    return [w]
+
+
 # ---------------------------------------------------------------------------------------------
 # Report
 # ---------------------------------------------------------------------------------------------
@@ -1032,7 +1082,7 @@ def versions(ctx: Ctx) -> dict:
 
 WORKLOADS = {
     1: workload_1, 2: workload_2, 3: workload_3, 4: workload_4, 5: workload_5,
-    6: workload_6, 7: workload_7, 8: workload_8, 9: workload_9, 10: workload_10,
+    6: workload_6, 7: workload_7, 8: workload_8, 9: workload_9, 10: workload_10, 11: workload_11,
 }
 
 
@@ -1041,7 +1091,7 @@ def main() -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sf", default="1", help="TPC-H scale factor (default 1)")
     p.add_argument("--runs", type=int, default=3, help="runs per engine and workload; the median is shown (default 3)")
-    p.add_argument("--workloads", default="1,2,3,4,5,6,7,8,9,10",
+    p.add_argument("--workloads", default="1,2,3,4,5,6,7,8,9,10,11",
                    help="comma-separated workload numbers (default all)")
     p.add_argument("--engines", default=",".join(ENGINES), help="comma-separated engines (default all)")
     p.add_argument("--json", type=Path, help="also write the results as JSON to this file")

@@ -569,9 +569,10 @@ pub struct ConvertArgs {
     /// Parquet compression: zstd (level 3), zstd(1..22), snappy, gzip, gzip(0..9), lz4, none.
     #[arg(long, default_value = "zstd", value_parser = parse_codec)]
     pub compression: sluice_engine::Codec,
-    /// What to do when the destination already holds data.
-    #[arg(long, value_enum, default_value = "overwrite")]
-    pub mode: ModeArg,
+    /// What to do when the destination already holds data: error-if-exists, append, overwrite,
+    /// overwrite-partitions, or merge (upsert on `--merge-keys`).
+    #[arg(long, default_value = "overwrite", value_parser = parse_mode, value_name = "MODE")]
+    pub mode: sluice_engine::WriteMode,
     /// Key columns for `--mode merge`: input rows replace the table's rows with the same key.
     #[arg(long, value_delimiter = ',', value_name = "COLS")]
     pub merge_keys: Vec<String>,
@@ -616,19 +617,9 @@ pub enum InputFormat {
     Json,
 }
 
-/// Write modes on the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ModeArg {
-    /// Fail if the destination holds data.
-    ErrorIfExists,
-    /// Add files next to existing ones.
-    Append,
-    /// Replace everything at the destination.
-    Overwrite,
-    /// Replace only the partitions written.
-    OverwritePartitions,
-    /// Upsert on `--merge-keys`: replace rows whose keys exist, add the others.
-    Merge,
+fn parse_mode(text: &str) -> Result<sluice_engine::WriteMode, String> {
+    text.parse()
+        .map_err(|e: sluice_engine::EngineError| e.to_string())
 }
 
 fn parse_codec(text: &str) -> Result<sluice_engine::Codec, String> {

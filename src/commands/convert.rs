@@ -7,7 +7,7 @@ use sluice_engine::{
     parse_size,
 };
 
-use crate::args::{ConvertArgs, InputFormat, ModeArg};
+use crate::args::{ConvertArgs, InputFormat};
 use crate::diagnostics::UsageError;
 use crate::output::{IoProgress, Record, human_bytes};
 use crate::settings::Settings;
@@ -53,7 +53,7 @@ fn write_options(args: &ConvertArgs) -> anyhow::Result<WriteOptions> {
             "write e.g. `--target-file-size 128MiB`",
         )
     })?;
-    if !args.merge_keys.is_empty() && args.mode != ModeArg::Merge {
+    if !args.merge_keys.is_empty() && args.mode != WriteMode::Merge {
         return Err(UsageError::new(
             "--merge-keys is for --mode merge",
             "add `--mode merge` to upsert on those keys, or leave --merge-keys out",
@@ -63,13 +63,7 @@ fn write_options(args: &ConvertArgs) -> anyhow::Result<WriteOptions> {
     Ok(WriteOptions::new()
         .with_partition_by(args.partition_by.clone())
         .with_codec(args.compression)
-        .with_mode(match args.mode {
-            ModeArg::ErrorIfExists => WriteMode::ErrorIfExists,
-            ModeArg::Append => WriteMode::Append,
-            ModeArg::Overwrite => WriteMode::Overwrite,
-            ModeArg::OverwritePartitions => WriteMode::OverwritePartitions,
-            ModeArg::Merge => WriteMode::Merge,
-        })
+        .with_mode(args.mode)
         .with_merge_keys(args.merge_keys.clone())
         .with_target_file_size(target)
         .with_sort_by(args.sort_by.clone())
